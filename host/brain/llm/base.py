@@ -1,0 +1,51 @@
+"""The seam every LLM backend implements: stream text pieces for a chat."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from host.errors import NpcHostError
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class GenerationOptions(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(120, ge=1)
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    model: str | None = Field(None, description="backend-specific model name; None = the backend's default")
+    cache_key: str | None = Field(None, description="stable id (e.g. server/npc) whose prompt prefix is worth reusing")
+
+
+class LLMError(NpcHostError):
+    """A backend failed. The message names the backend and URL, never a key."""
+
+    code = "llm"
+
+    def __init__(self, backend: str, where: str, detail: str, *, retryable: bool = False) -> None:
+        super().__init__(f"{backend} LLM at {where}: {detail}")
+        self.backend = backend
+        self.where = where
+        self.retryable = retryable
+
+
+@runtime_checkable
+class LLM(Protocol):
+    name: str
+
+    def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
+        """Yield text pieces as the model produces them. Cancelling the iteration stops generation."""
+        ...
+
+    async def aclose(self) -> None: ...

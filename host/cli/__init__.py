@@ -1,0 +1,23 @@
+"""The `npc-host` command. Each command group lives in its own module and registers itself on `app`."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="npc-host",
+    help="AI role-play characters that listen and talk, for game servers.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets
+)
+
+# Modules that add commands to `app` when imported.
+_COMMAND_MODULES = ("host.cli.config_cmd",)
+
+
+def main() -> None:
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module)
+    app()

@@ -1,0 +1,108 @@
+"""Effective configuration: defaults < `npc-host.toml` < `NPC_HOST_*` environment variables.
+
+Nested fields use a double underscore: `NPC_HOST_LLM__BACKEND=ollama`. The config file is `npc-host.toml` in the
+working directory, or the path in `NPC_HOST_CONFIG`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+LLMBackendName = Literal["embedded", "ollama", "openai"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLMSettings(_Section):
+    backend: LLMBackendName = "embedded"
+    model_path: Path | None = Field(None, description="GGUF file for the embedded backend; default: packaged SmolLM2")
+    context_tokens: int = Field(2048, ge=512, le=131072)
+    threads: int | None = Field(None, ge=1, le=256)
+    ollama_url: str = "http://127.0.0.1:11434"
+    ollama_model: str = "llama3.2:3b"
+    openai_url: str = "http://127.0.0.1:8000/v1"
+    openai_model: str = "default"
+    openai_api_key: SecretStr | None = None
+    timeout_s: float = Field(60.0, gt=0)
+    retries: int = Field(2, ge=0, le=10)
+
+
+class STTSettings(_Section):
+    model_path: Path | None = Field(None, description="faster-whisper model directory; default: packaged tiny.en")
+    language: str = "en"
+    beam_size: int = Field(1, ge=1, le=10)
+    threads: int = Field(2, ge=1, le=64)
+
+
+class TTSSettings(_Section):
+    default_voice: Path | None = Field(None, description="Piper .onnx voice; default: packaged en_US joe")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NPC_HOST_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    profiles_dir: Path = Path("npc_profiles")
+    data_dir: Path = Path("data")
+    transcripts_dir: Path = Path("transcripts")
+    database_url: SecretStr | None = Field(None, description="SQLAlchemy async URL; default: SQLite file in data_dir")
+    redis_url: SecretStr | None = Field(None, description="Redis URL; unset = in-process event hub")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    llm: LLMSettings = LLMSettings()
+    stt: STTSettings = STTSettings()
+    tts: TTSSettings = TTSSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get("NPC_HOST_CONFIG", "npc-host.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{self.data_dir / 'npc-host.db'}"
+
+    def masked(self) -> dict[str, Any]:
+        """The configuration as plain data with every secret masked, for `npc-host config show`."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        data["database_url"] = mask_url(self.effective_database_url)
+        data["redis_url"] = mask_url(self.redis_url.get_secret_value()) if self.redis_url else None
+        if self.llm.openai_api_key is not None:
+            data["llm"]["openai_api_key"] = "********"
+        return data
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL such as `postgresql://user:pw@host/db`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:********@{netloc}"))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

@@ -1,0 +1,191 @@
+"""Events on the hub. Every event has a `type`, a schema `version` and a unique `id` (handlers dedupe by it).
+
+Audio travels as raw bytes (`audio` fields); the bus codec keeps them out of the JSON part, never base64.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+Source = Literal["voice", "chat", "admin", "advisor", "system"]
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Position(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    x: float
+    y: float
+    z: float
+    yaw: float = 0.0
+    dimension: str = "minecraft:overworld"
+
+
+class Event(BaseModel):
+    """Base of every event. Subclasses fix `type` with a Literal and bump `VERSION` on breaking changes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    VERSION: ClassVar[int] = 1
+    BINARY_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    type: str
+    version: int = 1
+    id: str = Field(default_factory=_new_id)
+    server: str
+    ts: float = Field(default_factory=time.time)
+
+
+class PlayerUtterance(Event):
+    """One speech segment after VAD, 16-bit mono PCM, with where the speaker stood."""
+
+    BINARY_FIELDS: ClassVar[tuple[str, ...]] = ("audio",)
+    type: Literal["player_utterance"] = "player_utterance"
+    player: str
+    position: Position | None = None
+    audio: bytes = Field(repr=False)
+    sample_rate: int = Field(16000, gt=0)
+    speech_end_ts: float | None = Field(None, description="wall time the speaker went silent (latency origin)")
+
+
+class PlayerSaid(Event):
+    """Text a player said: typed in chat or transcribed from an utterance."""
+
+    type: Literal["player_said"] = "player_said"
+    player: str
+    text: str
+    source: Literal["voice", "chat"] = "chat"
+    position: Position | None = None
+    confidence: float | None = Field(None, ge=0.0, le=1.0)
+    utterance_id: str | None = None
+    speech_end_ts: float | None = None
+    stt_ms: float | None = None
+
+
+class NpcTurnStarted(Event):
+    type: Literal["npc_turn_started"] = "npc_turn_started"
+    npc: str
+    player: str
+    turn_id: str
+    cause_id: str = Field(description="id of the PlayerSaid (or admin event) that caused the turn")
+
+
+class NpcSentence(Event):
+    type: Literal["npc_sentence"] = "npc_sentence"
+    npc: str
+    player: str
+    turn_id: str
+    index: int = Field(ge=0)
+    text: str
+    emotion: str | None = None
+
+
+class NpcAudio(Event):
+    """PCM for one sentence (or a chunk of it). `final` marks the sentence's last chunk."""
+
+    BINARY_FIELDS: ClassVar[tuple[str, ...]] = ("audio",)
+    type: Literal["npc_audio"] = "npc_audio"
+    npc: str
+    turn_id: str
+    index: int = Field(ge=0)
+    audio: bytes = Field(repr=False)
+    sample_rate: int = Field(gt=0)
+    final: bool = True
+
+
+class NpcTurnEnded(Event):
+    type: Literal["npc_turn_ended"] = "npc_turn_ended"
+    npc: str
+    player: str
+    turn_id: str
+    cause_id: str
+    reply: str = Field(description="what was actually said (after guard and interruption)")
+    interrupted: bool = False
+    timings_ms: dict[str, float] = {}
+
+
+class EntityPosition(Position):
+    name: str
+    kind: Literal["player", "npc"] = "player"
+
+
+class Positions(Event):
+    type: Literal["positions"] = "positions"
+    entities: list[EntityPosition]
+
+
+class AdminNote(Event):
+    type: Literal["admin_note"] = "admin_note"
+    npc: str
+    author: str
+    text: str
+
+
+class AdminCorrection(Event):
+    """Replace what an NPC said last with what it should have said; the memory keeps the correction."""
+
+    type: Literal["admin_correction"] = "admin_correction"
+    npc: str
+    author: str
+    turn_id: str | None = None
+    text: str
+
+
+class NpcControl(Event):
+    type: Literal["npc_control"] = "npc_control"
+    npc: str
+    action: Literal["pause", "resume", "mute", "unmute", "move", "stop", "say", "reload"]
+    position: Position | None = None
+    text: str | None = None
+    author: str = "system"
+
+
+class AdvisorRecommendation(Event):
+    type: Literal["advisor_recommendation"] = "advisor_recommendation"
+    npc: str
+    steering: list[str] = []
+    facts: list[str] = []
+    mood: str | None = None
+    warnings: list[str] = []
+
+
+AnyEvent = Annotated[
+    PlayerUtterance
+    | PlayerSaid
+    | NpcTurnStarted
+    | NpcSentence
+    | NpcAudio
+    | NpcTurnEnded
+    | Positions
+    | AdminNote
+    | AdminCorrection
+    | NpcControl
+    | AdvisorRecommendation,
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        PlayerUtterance,
+        PlayerSaid,
+        NpcTurnStarted,
+        NpcSentence,
+        NpcAudio,
+        NpcTurnEnded,
+        Positions,
+        AdminNote,
+        AdminCorrection,
+        NpcControl,
+        AdvisorRecommendation,
+    )
+}
+
+any_event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -1,0 +1,1 @@
+"""Persona profiles: `npc_profiles/<server>/server.toml` and one `<npc>.toml` per character."""

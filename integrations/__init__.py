@@ -1,0 +1,1 @@
+"""Game integrations (Minecraft first), each a `GameAdapter` under the `npc_host.integrations` entry point."""
