@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(None, description="SQLAlchemy async URL; default: SQLite file in data_dir")
     redis_url: SecretStr | None = Field(None, description="Redis URL; unset = in-process event hub")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="serve Prometheus /metrics on this port")
+    bridge_host: str = Field("127.0.0.1", description="address the voice-mod bridge listens on")
+    bridge_port: int = Field(8765, ge=1, le=65535)
     llm: LLMSettings = LLMSettings()
     stt: STTSettings = STTSettings()
     tts: TTSSettings = TTSSettings()
