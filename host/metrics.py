@@ -1,0 +1,29 @@
+"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths. Served by `npc-host run`."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+# Buckets sized for voice latency: most stages land between 20 ms and 3 s.
+_LATENCY_BUCKETS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+TURN_STAGE_SECONDS = Histogram(
+    "npc_host_turn_stage_seconds",
+    "Time from the start of a turn to each stage (stt, first_token, first_sentence, first_audio, total)",
+    ["stage"],
+    buckets=_LATENCY_BUCKETS,
+)
+TURNS_TOTAL = Counter("npc_host_turns_total", "NPC turns finished", ["server", "npc", "outcome"])
+EVENTS_HANDLED = Counter("npc_host_events_handled_total", "Events handled by this process", ["type"])
+ERRORS_TOTAL = Counter("npc_host_errors_total", "Errors by machine code", ["code"])
+QUEUE_DEPTH = Gauge("npc_host_queue_depth", "Pending entries per stream and group", ["stream", "group"])
+
+
+def observe_turn(timings_ms: dict[str, float]) -> None:
+    for stage, ms in timings_ms.items():
+        TURN_STAGE_SECONDS.labels(stage=stage).observe(ms / 1000.0)
+
+
+def serve(port: int, host: str = "0.0.0.0") -> None:
+    """Serve /metrics from a daemon thread (prometheus_client's own server)."""
+    start_http_server(port, addr=host)
