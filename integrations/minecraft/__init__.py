@@ -1,0 +1,1 @@
+"""Minecraft (Java Edition) integration: RCON commands, NPC bodies, chat capture from the server log, positions."""
