@@ -1,0 +1,181 @@
+"""ORM tables. The initial migration (migrations/versions/0001_initial.py) creates exactly these; a test compares them.
+
+Timestamps are timezone-aware UTC on both databases (SQLite stores them naive; `UtcDateTime` restores the zone).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAME_LENGTH = 64
+EVENT_ID_LENGTH = 64
+ADMIN_ROLES = ("admin", "operator", "viewer")
+
+# Fixed constraint names, so migrations can address them on both databases.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the store keeps timezone-aware UTC times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+
+
+class Server(Base):
+    __tablename__ = "servers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class Npc(Base):
+    __tablename__ = "npcs"
+    __table_args__ = (UniqueConstraint("server_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class Player(Base):
+    __tablename__ = "players"
+    __table_args__ = (UniqueConstraint("server_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class Conversation(Base):
+    """One rolling conversation per NPC and player; `summary` condenses what fell out of the recent window."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("npc_id", "player_id"),
+        Index(None, "server_id", "last_active_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    npc_id: Mapped[int] = mapped_column(ForeignKey("npcs.id", ondelete="CASCADE"))
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(default=utc_now)
+    last_active_at: Mapped[datetime] = mapped_column(default=utc_now)
+    summary: Mapped[str | None] = mapped_column(Text)
+    summary_updated_at: Mapped[datetime | None]
+
+
+class Turn(Base):
+    """One exchange: what the player said and what the NPC answered. `cause_id` (the event that caused the turn) is
+    unique, so a redelivered event never makes a second row."""
+
+    __tablename__ = "turns"
+    __table_args__ = (Index(None, "conversation_id", "created_at"), Index(None, "npc_id", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    npc_id: Mapped[int] = mapped_column(ForeignKey("npcs.id", ondelete="CASCADE"))
+    cause_id: Mapped[str] = mapped_column(String(EVENT_ID_LENGTH), unique=True)
+    turn_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    player_text: Mapped[str] = mapped_column(Text)
+    npc_reply: Mapped[str] = mapped_column(Text)
+    interrupted: Mapped[bool] = mapped_column(default=False)
+    corrected_reply: Mapped[str | None] = mapped_column(Text)
+    emotion: Mapped[str | None] = mapped_column(String(32))
+    timings_ms: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class Note(Base):
+    """An admin's note to an NPC. It stands until removed; removed notes stay for the record."""
+
+    __tablename__ = "notes"
+    __table_args__ = (Index(None, "npc_id", "removed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    npc_id: Mapped[int] = mapped_column(ForeignKey("npcs.id", ondelete="CASCADE"))
+    event_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH), unique=True)
+    author: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    removed_at: Mapped[datetime | None]
+    removed_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+
+
+class Correction(Base):
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    npc_id: Mapped[int] = mapped_column(ForeignKey("npcs.id", ondelete="CASCADE"), index=True)
+    turn_row_id: Mapped[int | None] = mapped_column(ForeignKey("turns.id", ondelete="SET NULL"), index=True)
+    event_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH), unique=True)
+    author: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class Recommendation(Base):
+    """What the advisor suggests for an NPC's next turns."""
+
+    __tablename__ = "recommendations"
+    __table_args__ = (Index(None, "npc_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    npc_id: Mapped[int] = mapped_column(ForeignKey("npcs.id", ondelete="CASCADE"))
+    event_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH), unique=True)
+    steering: Mapped[list[str]] = mapped_column(default=list)
+    facts: Mapped[list[str]] = mapped_column(default=list)
+    mood: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    warnings: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class AdminUser(Base):
+    __tablename__ = "admin_users"
+    __table_args__ = (CheckConstraint(f"role IN {ADMIN_ROLES!r}", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    last_login_at: Mapped[datetime | None]
