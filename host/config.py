@@ -51,6 +51,23 @@ class TTSSettings(_Section):
     default_voice: Path | None = Field(None, description="Piper .onnx voice; default: packaged en_US joe")
 
 
+class BusSettings(_Section):
+    """Event hub tuning; the trade-offs are explained in docs/events.md."""
+
+    key_prefix: str = Field("", description="prefix of every Redis key (streams, dedupe marks)")
+    max_deliveries: int = Field(5, ge=1, le=1000, description="deliveries before an entry is dead-lettered")
+    claim_idle_ms: int = Field(60_000, ge=10, description="pending longer than this = consumer presumed dead")
+    retry_delay_ms: int = Field(1_000, ge=0, description="wait before a failed entry is handed to its consumer again")
+    maxlen: int = Field(100_000, ge=10, description="Redis streams longer than this drop their fully acked head")
+    trim_every: int = Field(1_000, ge=1, description="publishes to a stream between two trim checks")
+    memory_queue_size: int = Field(10_000, ge=1, description="in-process stream size at which publish waits")
+    dedupe_ttl_s: int = Field(86_400, ge=1, description="how long a handled event id is remembered")
+    dedupe_memory_size: int = Field(100_000, ge=1, description="handled ids remembered by the in-process hub")
+    reconnect_timeout_s: float = Field(30.0, gt=0, description="how long publish retries while Redis is away")
+    connect_timeout_s: float = Field(5.0, gt=0)
+    socket_timeout_s: float = Field(10.0, gt=0, description="must exceed the consumers' block_ms")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NPC_HOST_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -68,6 +85,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     stt: STTSettings = STTSettings()
     tts: TTSSettings = TTSSettings()
+    bus: BusSettings = BusSettings()
 
     @classmethod
     def settings_customise_sources(
