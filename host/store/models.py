@@ -6,7 +6,7 @@ Timestamps are timezone-aware UTC on both databases (SQLite stores them naive; `
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
@@ -15,7 +15,8 @@ from sqlalchemy.types import TypeDecorator
 
 NAME_LENGTH = 64
 EVENT_ID_LENGTH = 64
-ADMIN_ROLES = ("admin", "operator", "viewer")
+AdminRole = Literal["admin", "operator", "viewer"]
+ADMIN_ROLES: tuple[str, ...] = get_args(AdminRole)
 
 # Fixed constraint names, so migrations can address them on both databases.
 NAMING_CONVENTION = {
