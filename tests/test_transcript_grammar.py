@@ -1,4 +1,4 @@
-"""The transcript grammar: every line kind survives format -> parse, whatever a player types; bad lines name file:line."""
+"""The transcript grammar: every line kind survives format -> parse; bad lines are reported as file:line."""
 
 from __future__ import annotations
 
