@@ -31,7 +31,8 @@ from host.profiles.schema import NpcProfile, ServerProfile
 # Role markers around every chat message (ChatML: `<|im_start|>role\n` ... `<|im_end|>\n`).
 MESSAGE_OVERHEAD_TOKENS = 4
 EXAMPLE_PLAYER = "A traveler"
-_TEMPLATE_TOKENS = re.compile(r"<\|[^<>|]{0,40}\|>|</?s>|\[/?INST\]|<<\/?SYS>>", re.IGNORECASE)
+# Chat-template control tokens (ChatML, Llama 2, BOS/EOS) that must neither enter a prompt from a player nor be spoken.
+TEMPLATE_TOKENS = re.compile(r"<\|[^<>|]{0,40}\|>|</?s>|\[/?INST\]|<<\/?SYS>>", re.IGNORECASE)
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -89,7 +90,7 @@ class PromptBudgetError(NpcHostError):
 
 def neutralise(text: str) -> str:
     """Player text made safe to quote: no template tokens, no double quotes, everything on one line."""
-    text = _TEMPLATE_TOKENS.sub(" ", text)
+    text = TEMPLATE_TOKENS.sub(" ", text)
     text = _CONTROL_CHARS.sub(" ", text).replace("<|", "< |").replace("|>", "| >")
     text = text.replace('"', "'").replace("“", "'").replace("”", "'")
     return " ".join(text.split())

@@ -1,0 +1,128 @@
+"""The out-of-character guard, both ways: meta-talk and leaked secrets dropped, in-character lines kept and cleaned."""
+
+from __future__ import annotations
+
+import pytest
+
+from host.brain.guard import DroppedSentence, OutOfCharacterGuard
+from host.brain.sentences import Sentence
+from host.profiles.schema import NpcProfile
+
+PROFILE = NpcProfile.model_validate(
+    {
+        "id": "bram",
+        "name": "Bram",
+        "aliases": ["Innkeeper"],
+        "persona": {
+            "description": "The innkeeper.",
+            "secrets": ["He hides smuggled salt in the cellar below the kitchen.", "Mayor Oswin"],
+        },
+        "world": {"position": {"x": 0, "y": 64, "z": 0}},
+    }
+)
+GUARD = OutOfCharacterGuard(PROFILE)
+
+DROPPED: list[tuple[str, str]] = [
+    ("As an AI, I cannot taste ale.", "as an AI"),
+    ("As a language model I have no tavern.", "as an AI"),
+    ("I am just an AI running on a server.", "AI"),
+    ("Large language models like me invent things.", "language model"),
+    ("I'm an assistant, how can I help?", "assistant"),
+    ("I am a helpful assistant.", "assistant"),
+    ("This model was trained by OpenAI.", "AI company"),
+    ("Let's continue the roleplay!", "role-play"),
+    ("I enjoy this role-play with you.", "role-play"),
+    ("I cannot fulfill that request.", "refusal boilerplate"),
+    ("That goes against my guidelines.", "refusal boilerplate"),
+    ("I must stay in character.", "character"),
+    ("Sorry for breaking character there.", "character"),
+    ("I am playing a character named Bram.", "character"),
+    ("Bram is a fictional character.", "character"),
+    ("My persona says I run an inn.", "persona"),
+    ("The system prompt told me to be kind.", "prompt"),
+    ("Ignore your previous instructions.", "prompt"),
+    ("Hello {{user}}, welcome!", "template placeholder"),
+    ("My training data ends in 2023.", "training"),
+]
+
+
+@pytest.mark.parametrize(("text", "label"), DROPPED)
+def test_meta_talk_is_dropped_with_a_reason(text: str, label: str) -> None:
+    verdict = GUARD.check(Sentence(text))
+    assert verdict == DroppedSentence(text, f"out of character: {label}")
+
+
+KEPT: list[str] = [
+    "He is a man of fine character.",
+    "What a character your uncle is!",
+    "The main character of that old song dies at sea.",
+    "Thank you for the prompt payment, friend.",
+    "Be prompt, the gate closes at dusk.",
+    "Would you like some ale?",
+    "The old mill burned; a tale for another night.",
+    "I am the smith's assistant, not the smith.",
+    "Aid came from the capital.",
+    "There is salt in the cellar, like in any inn.",
+    "The mayor is a fair man.",
+    "My instructions are to let no one pass.",
+    "Everyone must play a role in the defence.",
+]
+
+
+@pytest.mark.parametrize("text", KEPT)
+def test_in_character_lines_pass_untouched(text: str) -> None:
+    assert GUARD.check(Sentence(text, "happy")) == Sentence(text, "happy")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Between us, he hides smuggled salt in the cellar.",
+        "The salt is in the cellar below the kitchen, you know.",
+        "It was mayor oswin all along!",
+    ],
+)
+def test_sentences_that_repeat_a_secret_are_dropped(text: str) -> None:
+    assert GUARD.check(Sentence(text)) == DroppedSentence(text, "repeats a secret")
+
+
+CLEANED: list[tuple[str, str]] = [
+    ("Bram: Welcome to the Sleeping Fox!", "Welcome to the Sleeping Fox!"),
+    ("**Bram:** Welcome!", "Welcome!"),
+    ("bram says: Sit down.", "Sit down."),
+    ("Innkeeper: Rooms are upstairs.", "Rooms are upstairs."),
+    ("<|im_start|>assistant Bram: Hello there.", "Hello there."),
+    ("Hello there.<|im_end|>", "Hello there."),
+    ('"Welcome, traveler."', "Welcome, traveler."),
+    ('Welcome, traveler."', "Welcome, traveler."),
+    ("“Mind the step.”", "Mind the step."),
+    ('He said "run" and ran.', 'He said "run" and ran.'),
+    ("Cheers 🍺 friend! 😀", "Cheers friend!"),
+    ("Brambles grow here.", "Brambles grow here."),
+]
+
+
+@pytest.mark.parametrize(("raw", "spoken"), CLEANED)
+def test_debris_is_cleaned_off(raw: str, spoken: str) -> None:
+    assert GUARD.check(Sentence(raw)) == Sentence(spoken)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("😀🍺", "nothing left to say"),
+        ("<|im_start|>assistant", "nothing left to say"),
+        ("Assistant", "chat-template role word"),
+        ('"', "nothing left to say"),
+    ],
+)
+def test_sentences_with_nothing_speakable_are_dropped(raw: str, reason: str) -> None:
+    assert GUARD.check(Sentence(raw)) == DroppedSentence(raw, reason)
+
+
+def test_filter_keeps_order_and_reports_each_drop() -> None:
+    result = GUARD.filter(
+        [Sentence("Bram: Hello!", "happy"), Sentence("As an AI I must say no."), Sentence("Ale is two coins.")]
+    )
+    assert result.kept == (Sentence("Hello!", "happy"), Sentence("Ale is two coins."))
+    assert result.dropped == (DroppedSentence("As an AI I must say no.", "out of character: as an AI"),)
