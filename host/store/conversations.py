@@ -88,7 +88,7 @@ class ConversationRepo:
                 .where(Server.name == server)
                 .group_by(Npc.name)
             )
-            return {name: count for name, count in rows.tuples()}
+            return {name: count for name, count in rows.all()}
 
         return await self._db.run(op)
 

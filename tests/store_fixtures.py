@@ -1,0 +1,52 @@
+"""Fixtures for the storage tests: the same test runs on a fresh SQLite file and a fresh PostgreSQL database.
+
+Each PostgreSQL test gets its own database (created from the `postgres` maintenance database, dropped after), so
+parallel runs on the shared server never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from sqlalchemy.engine import make_url
+
+from host.store import Store
+from host.store.db import Database
+from host.store.migrate import upgrade
+
+
+def maintenance_dsn(postgres_url: str) -> str:
+    """A plain asyncpg DSN for the server's `postgres` database."""
+    return make_url(postgres_url).set(drivername="postgresql", database="postgres").render_as_string(False)
+
+
+@pytest_asyncio.fixture(loop_scope="function", params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database: a SQLite file in a directory that does not exist yet, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'npc-host.db'}"
+        return
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    name = f"npc_host_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(maintenance_dsn(postgres_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield make_url(postgres_url).set(database=name).render_as_string(False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def store(database_url: str) -> AsyncIterator[Store]:
+    """A store on a migrated, empty database (PostgreSQL is upgraded the way `npc-host db upgrade` does it)."""
+    db = await Database.open(database_url)
+    await upgrade(db)
+    opened = Store(db)
+    yield opened
+    await opened.close()
