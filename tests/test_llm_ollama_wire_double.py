@@ -9,7 +9,14 @@ import httpx
 import ollama
 import pytest
 
-from tests.doubles.ollama_server import CloseMidStream, ErrorLine, HttpFault, OllamaWireServer, split_into_pieces
+from tests.doubles.ollama_server import (
+    CloseMidStream,
+    ErrorLine,
+    Fault,
+    HttpFault,
+    OllamaWireServer,
+    split_into_pieces,
+)
 
 USER = [{"role": "user", "content": "Good evening, innkeeper"}]
 
@@ -67,7 +74,11 @@ async def test_non_streaming_call_returns_one_object() -> None:
 
 
 async def test_faults_apply_to_the_numbered_call_and_a_500_consumes_no_reply() -> None:
-    faults = [HttpFault(500, "boom"), CloseMidStream(after_pieces=1), ErrorLine(after_pieces=1, error="oom")]
+    faults: list[Fault | None] = [
+        HttpFault(500, "boom"),
+        CloseMidStream(after_pieces=1),
+        ErrorLine(after_pieces=1, error="oom"),
+    ]
     async with (
         OllamaWireServer(replies=["a b c", "d e f", "g h"], faults=faults) as srv,
         ollama.AsyncClient(host=srv.url) as client,

@@ -1,0 +1,212 @@
+"""The default backend: llama.cpp in this process, on the packaged SmolLM2 or any GGUF file.
+
+A model loads once per process (per file, context size and thread count) and is shared by every `EmbeddedLLM` on
+it. Its llama.cpp context is not thread-safe, so each model owns one worker thread: generations queue there, one
+at a time, and never block the event loop. Pieces cross to the event loop through an asyncio queue; closing or
+cancelling the async iteration stops the worker at its next token. Each NPC's prompt prefix stays warm across
+turns through `NpcPrefixCache`, keyed by `GenerationOptions.cache_key`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import llama_cpp
+
+from host.brain.llm.base import ChatMessage, GenerationOptions, LLMError
+from host.brain.llm.prefix_cache import KvSnapshotLlama, NpcPrefixCache
+from host.packaged_models import smollm2_path
+
+DEFAULT_PREFIX_CACHE_BYTES = 512 << 20
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """What llama.cpp did for one reply; `prompt_tokens_evaluated` is its own count (prompt tokens decoded)."""
+
+    prompt_tokens: int
+    prompt_tokens_evaluated: int
+    pieces: int
+    cancelled: bool
+
+    @property
+    def prompt_tokens_reused(self) -> int:
+        return max(0, self.prompt_tokens - self.prompt_tokens_evaluated)
+
+
+@dataclass
+class LoadedModel:
+    llama: KvSnapshotLlama
+    prefix_cache: NpcPrefixCache
+    worker: ThreadPoolExecutor
+    load_seconds: float
+
+
+@dataclass(frozen=True)
+class _Finished:
+    error: BaseException | None = None
+
+
+_models: dict[tuple[Path, int, int], LoadedModel] = {}
+_models_lock = threading.Lock()
+
+
+def load_model(path: Path, context_tokens: int, threads: int, prefix_cache_bytes: int) -> LoadedModel:
+    """Load (once per process) and return the model; blocking, so call it from a thread."""
+    key = (path.resolve(), context_tokens, threads)
+    with _models_lock:
+        if key in _models:
+            return _models[key]
+        if not path.is_file():
+            raise LLMError("embedded", str(path), "model file not found")
+        started = time.perf_counter()
+        try:
+            llama = KvSnapshotLlama(
+                model_path=str(path), n_ctx=context_tokens, n_threads=threads, n_threads_batch=threads, verbose=False
+            )
+        except ValueError as exc:
+            raise LLMError("embedded", str(path), f"llama.cpp could not load the model: {exc}") from exc
+        cache = NpcPrefixCache(prefix_cache_bytes)
+        llama.set_cache(cache)
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{path.stem}")
+        model = LoadedModel(llama, cache, worker, time.perf_counter() - started)
+        _models[key] = model
+        return model
+
+
+class EmbeddedLLM:
+    """`LLM` on llama.cpp in-process. `await warm()` loads the model ahead of the first turn (else the first does)."""
+
+    name = "embedded"
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        *,
+        context_tokens: int = 2048,
+        threads: int | None = None,
+        prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
+    ) -> None:
+        self._model_path = model_path
+        self._context_tokens = context_tokens
+        self._threads = threads or os.cpu_count() or 1
+        self._prefix_cache_bytes = prefix_cache_bytes
+        self._workers: set[asyncio.Future[GenerationStats]] = set()
+        self.last_stats: GenerationStats | None = None
+        """Of the most recent reply of this instance that ended (finished, failed late or cancelled)."""
+
+    @property
+    def model_path(self) -> Path:
+        return self._model_path if self._model_path is not None else smollm2_path()
+
+    async def warm(self) -> LoadedModel:
+        """Load the model in a worker thread (once per process) and return it."""
+        path = self.model_path
+        return await asyncio.to_thread(load_model, path, self._context_tokens, self._threads, self._prefix_cache_bytes)
+
+    async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
+        model = await self.warm()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | _Finished] = asyncio.Queue()
+        stop = threading.Event()
+
+        def emit(item: str | _Finished) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the event loop is gone: nobody is listening any more
+                stop.set()
+
+        worker = loop.run_in_executor(model.worker, _generate, model, messages, options, emit, stop)
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, str):
+                    yield item
+                    continue
+                if item.error is not None:
+                    detail = f"generation failed: {type(item.error).__name__}: {item.error}"
+                    raise LLMError(self.name, str(self.model_path), detail) from item.error
+                return
+        finally:
+            stop.set()
+            # Wait for the worker without cancelling it: it stops at its next token and must leave llama.cpp idle.
+            await asyncio.wait({worker})
+            if not worker.cancelled() and worker.exception() is None:
+                self.last_stats = worker.result()
+
+    async def aclose(self) -> None:
+        """Wait for replies still being stopped; the model stays loaded for the other users of the process."""
+        if self._workers:
+            await asyncio.wait(set(self._workers))
+
+
+def _generate(
+    model: LoadedModel,
+    messages: Sequence[ChatMessage],
+    options: GenerationOptions,
+    emit: Callable[[str | _Finished], None],
+    stop: threading.Event,
+) -> GenerationStats:
+    """Run one completion on the model's worker thread, emitting pieces until done or `stop` is set."""
+    llama, cache = model.llama, model.prefix_cache
+    if stop.is_set():
+        emit(_Finished())
+        return GenerationStats(0, 0, 0, cancelled=True)
+    cache.active_key = options.cache_key
+    cache.last_prompt_tokens = 0
+    evaluated_before = llama_cpp.llama_perf_context(llama.ctx).n_p_eval
+    pieces = 0
+    cancelled = False
+    try:
+        with contextlib.closing(_completion_pieces(llama, messages, options)) as texts:
+            for text in texts:
+                if stop.is_set():
+                    cancelled = True
+                    break
+                pieces += 1
+                emit(text)
+        if cancelled and options.cache_key is not None:
+            # Llama snapshots only completions that ran to the end; keep this NPC's prefix after a barge-in too.
+            cache[()] = llama.save_state()
+        emit(_Finished())
+    except Exception as exc:
+        emit(_Finished(error=exc))
+    finally:
+        cache.active_key = None
+    evaluated = llama_cpp.llama_perf_context(llama.ctx).n_p_eval - evaluated_before
+    return GenerationStats(cache.last_prompt_tokens, evaluated, pieces, cancelled)
+
+
+def _completion_pieces(
+    llama: KvSnapshotLlama, messages: Sequence[ChatMessage], options: GenerationOptions
+) -> Generator[str, None, None]:
+    """Non-empty text pieces of a streamed chat completion, formatted with the model's own chat template."""
+    chunks = llama.create_chat_completion(
+        messages=[{"role": m.role, "content": m.content} for m in messages],  # type: ignore[misc]
+        stream=True,
+        temperature=options.temperature,
+        max_tokens=options.max_tokens,
+        stop=list(options.stop) or None,
+        seed=options.seed,
+    )
+    if isinstance(chunks, dict):
+        raise TypeError("llama-cpp-python returned a whole reply for a streamed request")
+    try:
+        for chunk in chunks:
+            text = chunk["choices"][0]["delta"].get("content")
+            if isinstance(text, str) and text:
+                yield text
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
