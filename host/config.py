@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -45,6 +45,25 @@ class STTSettings(_Section):
     language: str = "en"
     beam_size: int = Field(1, ge=1, le=10)
     threads: int = Field(2, ge=1, le=64)
+    no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0, description="above this (with low log-prob): no speech")
+    log_prob_threshold: float = Field(-1.0, le=0.0, description="average token log-probability below this: unsure")
+
+
+class VADSettings(_Section):
+    """Streaming voice activity detection (Silero); durations are rounded up to 32 ms windows."""
+
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="speech probability that starts or resumes speech")
+    min_speech_ms: int = Field(250, ge=32, le=5000, description="shorter sounds (a cough) are never utterances")
+    pause_ms: int = Field(96, ge=32, le=2000, description="silence after which a speculative STT may start")
+    end_silence_ms: int = Field(400, ge=64, le=5000, description="silence that ends an utterance")
+    pre_roll_ms: int = Field(192, ge=0, le=2000, description="audio kept from before the speech started")
+    max_utterance_s: float = Field(15.0, ge=2.0, le=120.0, description="longer speech is cut and continued")
+
+    @model_validator(mode="after")
+    def _pause_within_end(self) -> VADSettings:
+        if self.pause_ms > self.end_silence_ms:
+            raise ValueError("pause_ms must not exceed end_silence_ms")
+        return self
 
 
 class TTSSettings(_Section):
@@ -84,6 +103,7 @@ class Settings(BaseSettings):
     bridge_port: int = Field(8765, ge=1, le=65535)
     llm: LLMSettings = LLMSettings()
     stt: STTSettings = STTSettings()
+    vad: VADSettings = VADSettings()
     tts: TTSSettings = TTSSettings()
     bus: BusSettings = BusSettings()
 

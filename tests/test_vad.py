@@ -1,0 +1,170 @@
+"""Streaming VAD on the committed recordings: splitting, pauses, coughs, odd input formats and the length cap."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from host.config import VADSettings
+from host.demo_assets import load_manifest
+from host.speech.audio import (
+    WHISPER_RATE,
+    Int16Array,
+    conform,
+    read_wav,
+    resample,
+    write_wav,
+)
+from host.speech.vad import (
+    SilenceStarted,
+    SpeechResumed,
+    SpeechStarted,
+    StreamingVad,
+    UtteranceEnded,
+    VadEvent,
+)
+
+
+def recording(file: str) -> Int16Array:
+    return conform(read_wav(load_manifest().get(file).path), WHISPER_RATE)
+
+
+def run(samples: Int16Array, chunk: int = 320, settings: VADSettings | None = None) -> list[VadEvent]:
+    vad = StreamingVad(settings)
+    events: list[VadEvent] = []
+    for start in range(0, len(samples), chunk):
+        events.extend(vad.feed(samples[start : start + chunk], wall_ts=1000.0 + (start + chunk) / WHISPER_RATE))
+    events.extend(vad.flush())
+    return events
+
+
+def utterances(events: list[VadEvent]) -> list[UtteranceEnded]:
+    return [e for e in events if isinstance(e, UtteranceEnded)]
+
+
+def speech_region(samples: Int16Array) -> Int16Array:
+    """The recording without its leading and trailing silence."""
+    loud = np.flatnonzero(np.abs(samples) > 500)
+    return samples[loud[0] : loud[-1]]
+
+
+def test_two_questions_become_two_utterances() -> None:
+    samples = recording("two_questions.wav")
+    events = run(samples)
+    ended = utterances(events)
+    assert len(ended) == 2
+    starts = [e for e in events if isinstance(e, SpeechStarted)]
+    assert [s.utterance_id for s in starts] == [u.utterance_id for u in ended]
+    # The one-second gap lies between the first utterance's speech end and the second one's start.
+    assert ended[0].speech_end_ts + 0.6 < starts[1].audio_ts
+    assert not any(u.cut for u in ended)
+    for utterance in ended:
+        assert 1.0 < utterance.duration_s < 4.0
+        assert np.abs(utterance.audio).max() > 5000
+
+
+def test_events_do_not_depend_on_chunk_size() -> None:
+    samples = recording("two_questions.wav")
+    by_chunk = {chunk: [(type(e).__name__, e.sample) for e in run(samples, chunk)] for chunk in (160, 512, 960, 7777)}
+    assert len(set(map(tuple, by_chunk.values()))) == 1
+
+
+def test_comma_pause_is_reported_then_resumed_and_speculation_audio_matches_the_end() -> None:
+    events = run(recording("bram_room.wav"))
+    kinds = [type(e).__name__ for e in events]
+    # "Bram, ..." pauses after the name: silence is reported, then speech resumes within the same utterance.
+    assert kinds[:3] == ["SpeechStarted", "SilenceStarted", "SpeechResumed"]
+    assert kinds[-2:] == ["SilenceStarted", "UtteranceEnded"]
+    assert len({e.utterance_id for e in events}) == 1
+    last_pause = events[-2]
+    ended = events[-1]
+    assert isinstance(last_pause, SilenceStarted) and isinstance(ended, UtteranceEnded)
+    assert last_pause.sample == ended.sample
+    assert np.array_equal(last_pause.audio, ended.audio)
+    resumed = events[2]
+    assert isinstance(resumed, SpeechResumed) and resumed.sample > events[1].sample
+
+
+def test_wall_clock_maps_the_audio_clock() -> None:
+    events = run(recording("birch_age.wav"))
+    for event in events:
+        assert event.wall_ts == pytest.approx(1000.0 + event.audio_ts, abs=1e-6)
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.01, 3.0])
+def test_silence_and_empty_input_make_no_events(seconds: float) -> None:
+    assert run(np.zeros(int(seconds * WHISPER_RATE), dtype=np.int16)) == []
+
+
+def test_quiet_noise_makes_no_utterance() -> None:
+    noise = (np.random.default_rng(7).normal(0, 60, 3 * WHISPER_RATE)).astype(np.int16)
+    assert utterances(run(noise)) == []
+
+
+def test_a_cough_below_minimum_speech_is_neither_start_nor_utterance() -> None:
+    speech = speech_region(recording("bram_room.wav"))
+    cough = speech[: int(0.15 * WHISPER_RATE)]
+    silence = np.zeros(WHISPER_RATE, dtype=np.int16)
+    events = run(np.concatenate([silence, cough, silence]))
+    assert not any(isinstance(e, SpeechStarted | UtteranceEnded) for e in events)
+    # The same sound lasting longer than the minimum is speech.
+    longer = run(np.concatenate([silence, speech[: int(1.0 * WHISPER_RATE)], silence]))
+    assert len(utterances(longer)) == 1
+
+
+def test_pre_roll_keeps_the_onset() -> None:
+    samples = recording("birch_age.wav")
+    (ended,) = utterances(run(samples))
+    onset = np.flatnonzero(np.abs(samples) > 500)[0] / WHISPER_RATE
+    assert ended.start_ts < onset
+
+
+@pytest.mark.parametrize("variant", ["dc_offset", "clipped", "8khz", "stereo_44k"])
+def test_awkward_input_still_splits(tmp_path: Path, variant: str) -> None:
+    samples = recording("two_questions.wav")
+    path = tmp_path / f"{variant}.wav"
+    if variant == "dc_offset":
+        write_wav(path, np.clip(samples.astype(np.int32) + 9000, -32768, 32767).astype(np.int16), WHISPER_RATE)
+    elif variant == "clipped":
+        write_wav(path, np.clip(samples.astype(np.int32) * 8, -32768, 32767).astype(np.int16), WHISPER_RATE)
+    elif variant == "8khz":
+        write_wav(path, resample(samples, WHISPER_RATE, 8000), 8000)
+    else:
+        at_44k = resample(samples, WHISPER_RATE, 44100)
+        write_wav(path, np.stack([at_44k, (at_44k // 2).astype(np.int16)], axis=1), 44100)
+    assert len(utterances(run(conform(read_wav(path), WHISPER_RATE)))) == 2
+
+
+def test_two_minute_monologue_is_cut_at_the_cap_and_nothing_is_lost() -> None:
+    singles = [r for r in load_manifest().recordings if len(r.utterances) == 1]
+    pieces = [speech_region(recording(r.file)) for r in singles]
+    short_breath = np.zeros(int(0.15 * WHISPER_RATE), dtype=np.int16)
+    monologue_parts: list[Int16Array] = []
+    while sum(len(p) for p in monologue_parts) < 120 * WHISPER_RATE:
+        for piece in pieces:
+            monologue_parts += [piece, short_breath]
+    monologue = np.concatenate(monologue_parts)
+    settings = VADSettings(max_utterance_s=10.0)
+    events = run(monologue, chunk=4096, settings=settings)
+    ended = utterances(events)
+    assert len(ended) >= 12
+    assert all(u.duration_s <= 10.0 for u in ended)
+    assert all(u.cut for u in ended[:-1]) and not ended[-1].cut
+    # Consecutive pieces join without a gap, and together they cover the whole monologue.
+    for before, after in itertools.pairwise(ended):
+        assert before.start_sample + len(before.audio) == after.start_sample
+    covered = sum(len(u.audio) for u in ended)
+    assert covered >= len(monologue) - WHISPER_RATE
+    continued = [e for e in events if isinstance(e, SpeechStarted) and e.continued]
+    assert len(continued) == len(ended) - 1
+
+
+def test_settings_are_validated() -> None:
+    with pytest.raises(ValidationError, match="pause_ms"):
+        VADSettings(pause_ms=800, end_silence_ms=400)
+    with pytest.raises(ValidationError):
+        VADSettings(threshold=1.5)
