@@ -99,6 +99,9 @@ class RconClient:
     def add_connect_hook(self, hook: ConnectHook) -> None:
         self._hooks.append(hook)
 
+    def remove_connect_hook(self, hook: ConnectHook) -> None:
+        self._hooks.remove(hook)
+
     async def __aenter__(self) -> RconClient:
         return self
 
@@ -111,6 +114,14 @@ class RconClient:
         async with self._lock:
             await self._ensure_connected()
             return await self._run(command)
+
+    async def connect(self) -> bool:
+        """Connect now unless connected; True when this call connected (and so ran the connect hooks)."""
+        async with self._lock:
+            if self._is_open():
+                return False
+            await self._ensure_connected()
+            return True
 
     async def close(self) -> None:
         async with self._lock:
@@ -127,8 +138,11 @@ class RconClient:
                 f"(command starts {command[:40]!r})"
             )
 
+    def _is_open(self) -> bool:
+        return self._reader is not None and not self._reader.at_eof()
+
     async def _ensure_connected(self) -> None:
-        if self._reader is not None and not self._reader.at_eof():
+        if self._is_open():
             return
         # Nothing was sent on a connection the server already closed, so reconnecting here is always safe.
         await self._disconnect()

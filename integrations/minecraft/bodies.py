@@ -1,0 +1,61 @@
+"""NPC bodies in the world: summoned at start, removed at stop, summoned again after every server restart.
+
+Every body carries the tags `npc_host` and `npc_host.<id>`. Each summon is preceded by a `kill` of that tag, so a host
+that restarts (or crashed without removing its bodies) never leaves a duplicate standing next to the new one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from host.events import Position
+from host.profiles.schema import NpcProfile
+from integrations.minecraft import commands
+from integrations.minecraft.rcon import CommandRunner, RconClient
+
+log = logging.getLogger(__name__)
+
+PLAYER_EYE_HEIGHT = 1.62
+
+
+def body_position(npc: NpcProfile) -> Position:
+    world = npc.world
+    return Position(
+        x=world.position.x, y=world.position.y, z=world.position.z, yaw=world.yaw, dimension=world.dimension
+    )
+
+
+class NpcBodies:
+    """The bodies of one server's NPCs. `json_in_string=False` for servers on 1.21.5 or newer (SNBT text)."""
+
+    def __init__(self, rcon: RconClient, npcs: Sequence[NpcProfile], *, json_in_string: bool = True) -> None:
+        self.rcon = rcon
+        self.npcs = [npc for npc in npcs if npc.world.body != "none"]
+        self.json_in_string = json_in_string
+
+    async def start(self) -> None:
+        self.rcon.add_connect_hook(self._summon_all)
+        if not await self.rcon.connect():  # already connected: the hook did not run
+            await self._summon_all(self.rcon.command)
+
+    async def stop(self) -> None:
+        self.rcon.remove_connect_hook(self._summon_all)
+        for npc in self.npcs:
+            await self.rcon.command(commands.kill_body(npc.id))
+
+    async def face(self, npc_id: str, player: Position) -> None:
+        """Turn the NPC towards a player's eyes."""
+        await self.rcon.command(commands.face(npc_id, player.x, player.y + PLAYER_EYE_HEIGHT, player.z))
+
+    async def move(self, npc_id: str, to: Position) -> None:
+        await self.rcon.command(commands.teleport_body(npc_id, to))
+
+    async def _summon_all(self, run: CommandRunner) -> None:
+        for npc in self.npcs:
+            await run(commands.kill_body(npc.id))
+            summon = commands.summon_body(
+                npc.id, npc.name, npc.world.body, body_position(npc), json_in_string=self.json_in_string
+            )
+            await run(summon)
+        log.info("summoned %d NPC bodies on %s", len(self.npcs), self.rcon.address)
