@@ -11,6 +11,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from host.errors import NpcHostError
+
 Source = Literal["voice", "chat", "admin", "advisor", "system"]
 
 
@@ -189,3 +191,37 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 any_event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+class EventValidationError(NpcHostError):
+    """An event that cannot be accepted as it stands; the bus parks it in a dead-letter stream with this message."""
+
+    code = "event_invalid"
+
+
+class UnknownEventTypeError(EventValidationError):
+    code = "event_unknown_type"
+
+    def __init__(self, type_name: str) -> None:
+        super().__init__(f"unknown event type {type_name!r} (known: {', '.join(sorted(EVENT_TYPES))})")
+        self.type_name = type_name
+
+
+class EventVersionError(EventValidationError):
+    code = "event_version"
+
+    def __init__(self, type_name: str, got: int, expected: int) -> None:
+        super().__init__(f"event {type_name!r} has schema version {got}, this host reads version {expected}")
+        self.type_name = type_name
+        self.got = got
+        self.expected = expected
+
+
+def event_class(type_name: str, version: int) -> type[Event]:
+    """The model for a wire `type` and `version`; other versions are refused, never guessed at."""
+    cls = EVENT_TYPES.get(type_name)
+    if cls is None:
+        raise UnknownEventTypeError(type_name)
+    if version != cls.VERSION:
+        raise EventVersionError(type_name, version, cls.VERSION)
+    return cls

@@ -1,0 +1,137 @@
+"""One consumer's view of a Redis stream group: XREADGROUP, XAUTOCLAIM, XACK and the dead-letter stream."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT, FieldT
+
+from host.bus.base import BusUnavailableError, Delivery, GroupReader, Rejection
+from host.bus.codec import decode
+from host.bus.dead_letters import dead_letter_fields
+from host.events import EventValidationError
+
+RawEntry = tuple[bytes, Mapping[bytes, bytes] | None]
+
+
+@contextmanager
+def redis_unavailable_as_bus_error(address: str) -> Iterator[None]:
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise BusUnavailableError(f"Redis at {address}: {type(exc).__name__}: {exc}") from exc
+
+
+def wire_fields(fields: Mapping[bytes, bytes]) -> dict[FieldT, EncodableT]:
+    """The same fields, typed the way redis-py's XADD wants them."""
+    return {name: value for name, value in fields.items()}
+
+
+def to_delivery(entry_id: bytes, fields: Mapping[bytes, bytes] | None, attempts: int) -> Delivery:
+    if not fields:
+        return Delivery(entry_id=entry_id.decode(), attempts=attempts, event=None)
+    try:
+        event = decode(fields)
+    except EventValidationError as exc:
+        return Delivery(entry_id=entry_id.decode(), attempts=attempts, event=None, error=exc, fields=fields)
+    return Delivery(entry_id=entry_id.decode(), attempts=attempts, event=event, fields=fields)
+
+
+class RedisGroupReader(GroupReader):
+    def __init__(
+        self,
+        *,
+        client: Redis,
+        address: str,
+        key: str,
+        dead_key: str,
+        stream: str,
+        group: str,
+        consumer: str,
+        max_block_ms: int,
+    ) -> None:
+        self._client = client
+        self._address = address
+        self._key = key
+        self._dead_key = dead_key
+        self._max_block_ms = max_block_ms
+        self._claim_cursor = "0-0"
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+
+    async def ensure_group(self) -> None:
+        with redis_unavailable_as_bus_error(self._address):
+            try:
+                await self._client.xgroup_create(self._key, self.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def read_new(self, count: int, block_ms: int) -> list[Delivery]:
+        # A block longer than the socket timeout would look like a dead connection.
+        block = min(block_ms, self._max_block_ms) or None
+        entries = await self._read(">", count, block)
+        return [to_delivery(entry_id, fields, 1) for entry_id, fields in entries]
+
+    async def read_own_pending(self, after_id: str, count: int) -> list[Delivery]:
+        entries = await self._read(after_id, count, None)
+        return await self._with_attempts(entries)
+
+    async def claim_idle(self, min_idle_ms: int, count: int) -> list[Delivery]:
+        with redis_unavailable_as_bus_error(self._address):
+            # Redis >= 7 drops entries trimmed while pending from the PEL itself (third element).
+            reply = await self._client.xautoclaim(
+                self._key, self.group, self.consumer, min_idle_ms, start_id=self._claim_cursor, count=count
+            )
+        next_start, entries = reply[0], reply[1]
+        self._claim_cursor = next_start.decode()
+        return await self._with_attempts(entries)
+
+    async def settle(self, acked: Sequence[str], rejected: Sequence[Rejection]) -> None:
+        ids = [*acked, *(rejection.delivery.entry_id for rejection in rejected)]
+        if not ids:
+            return
+        with redis_unavailable_as_bus_error(self._address):
+            if not rejected:
+                await self._client.xack(self._key, self.group, *ids)
+                return
+            async with self._client.pipeline(transaction=True) as pipe:
+                for rejection in rejected:
+                    fields = dead_letter_fields(rejection, self.stream, self.group, self.consumer)
+                    pipe.xadd(self._dead_key, wire_fields(fields))
+                pipe.xack(self._key, self.group, *ids)
+                await pipe.execute()
+
+    async def _read(self, start: str, count: int, block: int | None) -> list[RawEntry]:
+        with redis_unavailable_as_bus_error(self._address):
+            try:
+                reply: Any = await self._client.xreadgroup(
+                    self.group, self.consumer, {self._key: start}, count=count, block=block
+                )
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self.ensure_group()  # the stream was deleted under us; start over on a new one
+                return []
+        return list(reply[0][1]) if reply else []
+
+    async def _with_attempts(self, entries: Sequence[RawEntry]) -> list[Delivery]:
+        """XREADGROUP and XAUTOCLAIM do not say how often an entry was delivered; XPENDING does."""
+        if not entries:
+            return []
+        with redis_unavailable_as_bus_error(self._address):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for entry_id, _ in entries:
+                    pipe.xpending_range(self._key, self.group, entry_id, entry_id, 1)
+                replies: list[list[dict[str, Any]]] = await pipe.execute()
+        attempts = [int(reply[0]["times_delivered"]) if reply else 1 for reply in replies]
+        return [
+            to_delivery(entry_id, fields, count) for (entry_id, fields), count in zip(entries, attempts, strict=True)
+        ]

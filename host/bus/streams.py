@@ -1,0 +1,73 @@
+"""Stream names, in one place. Every server has its own streams: `npc:{server}:{kind}`."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from enum import StrEnum
+
+from host.events import (
+    AdminCorrection,
+    AdminNote,
+    AdvisorRecommendation,
+    Event,
+    NpcAudio,
+    NpcControl,
+    NpcSentence,
+    NpcTurnEnded,
+    NpcTurnStarted,
+    PlayerSaid,
+    PlayerUtterance,
+    Positions,
+)
+
+_SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class StreamKind(StrEnum):
+    UTTERANCES = "utterances"  # gateway -> speech (STT)
+    SAID = "said"  # gateway (chat) and speech (STT) -> brain
+    TURNS = "turns"  # brain -> speech (TTS), gateway (chat), admin, store
+    AUDIO = "audio"  # speech (TTS) -> gateway (proximity audio)
+    POSITIONS = "positions"  # gateway -> brain (who hears whom), proximity audio
+    CONTROL = "control"  # admin -> brain, gateway; its own stream so control never queues behind data
+    ADVICE = "advice"  # advisor -> brain, admin
+
+
+EVENT_STREAM_KINDS: dict[type[Event], StreamKind] = {
+    PlayerUtterance: StreamKind.UTTERANCES,
+    PlayerSaid: StreamKind.SAID,
+    NpcTurnStarted: StreamKind.TURNS,
+    NpcSentence: StreamKind.TURNS,
+    NpcTurnEnded: StreamKind.TURNS,
+    NpcAudio: StreamKind.AUDIO,
+    Positions: StreamKind.POSITIONS,
+    AdminNote: StreamKind.CONTROL,
+    AdminCorrection: StreamKind.CONTROL,
+    NpcControl: StreamKind.CONTROL,
+    AdvisorRecommendation: StreamKind.ADVICE,
+}
+
+DEAD_LETTER_SUFFIX = ":dead"
+
+
+def stream_name(server: str, kind: StreamKind) -> str:
+    if not _SERVER_NAME.fullmatch(server):
+        raise ValueError(f"server name {server!r} cannot name a stream (letters, digits, '_', '.', '-')")
+    return f"npc:{server}:{kind.value}"
+
+
+def stream_for(event: Event) -> str:
+    """The stream an event is published on."""
+    return stream_name(event.server, EVENT_STREAM_KINDS[type(event)])
+
+
+def dead_letter_stream(stream: str) -> str:
+    return stream + DEAD_LETTER_SUFFIX
+
+
+def consumer_name(role: str) -> str:
+    """A name unique among live processes (host + pid) and stable across a container restart (same hostname, pid 1),
+    so a restarted container reads its own pending entries first; any other dead consumer's entries are claimed."""
+    return f"{role}-{socket.gethostname()}-{os.getpid()}"
