@@ -1,0 +1,237 @@
+"""One persona turn: prompt -> streamed LLM reply -> sentences -> guard -> each kept sentence as soon as it is ready.
+
+    async with contextlib.aclosing(run_turn(llm, profile, server, context)) as events:
+        async for event in events:
+            if isinstance(event, TurnSentence):
+                speak(event.text, event.emotion)      # first audio long before the reply is finished
+            else:
+                record(event)                          # TurnResult: reply, dropped sentences, timings
+
+Generation stops once `profile.llm.max_reply_sentences` sentences were kept (the LLM stream is closed, which cancels
+it). Cancelling the consumer (barge-in) or closing the iteration also closes the LLM stream; `PersonaTurn.result`
+then records exactly the sentences that were handed out, with outcome "interrupted". When the guard drops every
+sentence, or the backend fails before any sentence was kept, the NPC says its profile's refusal line instead: an NPC
+never answers with nothing. This module does no I/O of its own: transcripts, memory and the bus are the caller's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from host.brain.guard import DroppedSentence, OutOfCharacterGuard
+from host.brain.llm.base import LLM, GenerationOptions, LLMError
+from host.brain.prompt import Exchange, PromptLimits, PromptPlan, TurnContext, build_prompt, neutralise
+from host.brain.sentences import Sentence, SentenceSplitter
+from host.brain.tokens import TokenCounter, approx_token_count
+from host.profiles.schema import NpcProfile, ServerProfile
+
+__all__ = [
+    "Exchange",
+    "PersonaTurn",
+    "TurnContext",
+    "TurnEvent",
+    "TurnOptions",
+    "TurnResult",
+    "TurnSentence",
+    "TurnTimings",
+    "run_turn",
+]
+
+log = logging.getLogger(__name__)
+
+TurnOutcome = Literal["completed", "max_sentences", "interrupted", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOptions:
+    limits: PromptLimits = field(default_factory=PromptLimits)
+    count_tokens: TokenCounter = approx_token_count
+    first_clause_min_chars: int | None = None  # SentenceSplitter's early first-clause cut; None = whole sentences
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSentence:
+    """A sentence to speak and show now. `index` counts kept sentences from 0."""
+
+    index: int
+    text: str
+    emotion: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnTimings:
+    """Milliseconds since the turn started; None for a stage the turn never reached."""
+
+    prompt: float
+    first_token: float | None
+    first_sentence: float | None
+    total: float
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    reply: str
+    sentences: tuple[TurnSentence, ...]
+    dropped: tuple[DroppedSentence, ...]
+    outcome: TurnOutcome
+    fallback: bool
+    timings: TurnTimings
+    plan: PromptPlan
+    error: str | None = None
+
+
+TurnEvent = TurnSentence | TurnResult
+
+
+class PersonaTurn:
+    """Runs one turn; `result` is set when the stream ends, however it ends (finished, cut short or interrupted)."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        profile: NpcProfile,
+        server: ServerProfile,
+        context: TurnContext,
+        options: TurnOptions = TurnOptions(),
+    ) -> None:
+        self._llm = llm
+        self._profile = profile
+        self._server = server
+        self._context = context
+        self._options = options
+        self._guard = OutOfCharacterGuard(profile)
+        self._kept: list[TurnSentence] = []
+        self._dropped: list[DroppedSentence] = []
+        self._marks: dict[str, float] = {}
+        self._started = 0.0
+        self.result: TurnResult | None = None
+
+    def generation_options(self) -> GenerationOptions:
+        llm = self._profile.llm
+        return GenerationOptions(
+            temperature=llm.temperature,
+            max_tokens=llm.max_reply_tokens,
+            # The model writing the player's next line would be a hallucinated turn: stop there.
+            stop=(f"{neutralise(self._context.player)} says:",),
+            seed=self._options.seed,
+            model=llm.model,
+            cache_key=f"{self._server.name}/{self._profile.id}",
+        )
+
+    async def stream(self) -> AsyncGenerator[TurnEvent, None]:
+        self._started = time.perf_counter()
+        plan = build_prompt(
+            self._profile,
+            self._server,
+            self._context,
+            limits=self._options.limits,
+            count_tokens=self._options.count_tokens,
+        )
+        self._mark("prompt")
+        splitter = SentenceSplitter(first_clause_min_chars=self._options.first_clause_min_chars)
+        pieces = self._llm.stream(plan.messages, self.generation_options())
+        error: str | None = None
+        try:
+            async for piece in pieces:
+                if piece and "first_token" not in self._marks:
+                    self._mark("first_token")
+                for event in self._keep(splitter.feed(piece)):
+                    yield event
+                if self._full():
+                    break
+            else:
+                for event in self._keep(splitter.flush()):
+                    yield event
+        except LLMError as exc:
+            log.warning("NPC %s: %s", self._profile.id, exc.message)
+            error = exc.message
+        except (GeneratorExit, asyncio.CancelledError):
+            self.result = self._finish(plan, "interrupted", error=None)
+            raise
+        except Exception as exc:
+            self.result = self._finish(plan, "failed", error=repr(exc))
+            raise
+        finally:
+            with contextlib.suppress(LLMError):
+                await _close(pieces)
+
+        fallback = not self._kept
+        if fallback:
+            self._kept.append(TurnSentence(0, self._profile.safety.refusal_line))
+        outcome: TurnOutcome = "failed" if error else "max_sentences" if self._full() else "completed"
+        self.result = self._finish(plan, outcome, error=error, fallback=fallback)
+        if fallback:
+            yield self._kept[0]
+        yield self.result
+
+    def _keep(self, sentences: Iterable[Sentence]) -> Iterator[TurnSentence]:
+        for sentence in sentences:
+            if self._full():
+                return
+            verdict = self._guard.check(sentence)
+            if isinstance(verdict, DroppedSentence):
+                log.info("NPC %s: dropped %r (%s)", self._profile.id, verdict.text, verdict.reason)
+                self._dropped.append(verdict)
+                continue
+            event = TurnSentence(len(self._kept), verdict.text, verdict.emotion)
+            self._kept.append(event)  # before yielding: once yielded, it counts as said even if the consumer leaves
+            if "first_sentence" not in self._marks:
+                self._mark("first_sentence")
+            yield event
+
+    def _full(self) -> bool:
+        return len(self._kept) >= self._profile.llm.max_reply_sentences
+
+    def _mark(self, stage: str) -> None:
+        self._marks[stage] = (time.perf_counter() - self._started) * 1000.0
+
+    def _finish(
+        self, plan: PromptPlan, outcome: TurnOutcome, *, error: str | None, fallback: bool = False
+    ) -> TurnResult:
+        self._mark("total")
+        timings = TurnTimings(
+            prompt=self._marks["prompt"],
+            first_token=self._marks.get("first_token"),
+            first_sentence=self._marks.get("first_sentence"),
+            total=self._marks["total"],
+        )
+        return TurnResult(
+            reply=" ".join(sentence.text for sentence in self._kept),
+            sentences=tuple(self._kept),
+            dropped=tuple(self._dropped),
+            outcome=outcome,
+            fallback=fallback,
+            timings=timings,
+            plan=plan,
+            error=error,
+        )
+
+
+async def _close(pieces: AsyncIterator[str]) -> None:
+    """Closing the backend's generator is what cancels generation (the LLM protocol's contract)."""
+    aclose = getattr(pieces, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def run_turn(
+    llm: LLM,
+    profile: NpcProfile,
+    server_profile: ServerProfile,
+    context: TurnContext,
+    options: TurnOptions = TurnOptions(),
+) -> AsyncIterator[TurnEvent]:
+    """Kept sentences as they are ready, then the TurnResult. Use `PersonaTurn` to read the result after a barge-in."""
+    events = PersonaTurn(llm, profile, server_profile, context, options).stream()
+    try:
+        async for event in events:
+            yield event
+    finally:
+        await events.aclose()
