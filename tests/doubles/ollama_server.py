@@ -122,6 +122,7 @@ class OllamaWireServer:
         self._version = version
         self._chat_calls = 0
         self._server: asyncio.Server | None = None
+        self._closing = asyncio.Event()
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self.requests: list[RecordedRequest] = []
         self.url = ""
@@ -146,6 +147,7 @@ class OllamaWireServer:
         if self._server is None:
             return
         self._server.close()
+        self._closing.set()
         # Python 3.11's Server.close() leaves accepted connections open. Closing their transports ends each handler
         # through EOF; cancelling the handlers instead trips a 3.11 asyncio bug that logs spurious tracebacks.
         for writer in self._connections.values():
@@ -246,13 +248,22 @@ class OllamaWireServer:
                 await _send_line(conn, writer, {"error": fault.error})
                 await _send(conn, writer, h11.EndOfMessage())
                 return True
-            if self._chunk_delay_s:
-                await asyncio.sleep(self._chunk_delay_s)
+            if self._chunk_delay_s and await self._closed_during(self._chunk_delay_s):
+                writer.close()
+                return False
             await _send_line(conn, writer, _chunk(model, piece, done=False))
         final = _chunk(model, "", done=True)
         final.update(_stats(done_reason, prompt_tokens, len(pieces), started))
         await _send_line(conn, writer, final)
         await _send(conn, writer, h11.EndOfMessage())
+        return True
+
+    async def _closed_during(self, seconds: float) -> bool:
+        """Wait `seconds`, or less when the server shuts down (then True)."""
+        try:
+            await asyncio.wait_for(self._closing.wait(), seconds)
+        except TimeoutError:
+            return False
         return True
 
 
