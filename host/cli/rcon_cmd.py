@@ -1,0 +1,51 @@
+"""`npc-host rcon SERVER COMMAND...`: run one command on a server over RCON and print the reply."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from host.cli import app
+from host.config import load_settings
+from host.errors import NpcHostError
+from host.profiles.loader import load_all, load_server
+from host.profiles.schema import ServerProfile
+from integrations.minecraft.connection import rcon_client
+
+
+@app.command("rcon")
+def rcon(
+    server: Annotated[str, typer.Argument(help="Server name (from server.toml) or the path of its profile folder")],
+    command: Annotated[list[str], typer.Argument(help="The command, without a leading slash")],
+) -> None:
+    """Run one command on a Minecraft server over RCON, as configured in its server.toml."""
+    try:
+        profile = _server_profile(server)
+        reply = asyncio.run(_run(profile, " ".join(command)))
+    except NpcHostError as exc:
+        typer.echo(f"rcon: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(reply)
+
+
+async def _run(profile: ServerProfile, command: str) -> str:
+    async with rcon_client(profile, backoff_initial_s=0.0) as client:
+        return await client.command(command)
+
+
+def _server_profile(server: str) -> ServerProfile:
+    folder = Path(server)
+    if folder.is_dir():
+        loads = [load_server(folder)]
+    else:
+        loads = [load for load in load_all(load_settings().profiles_dir) if load.name == server]
+    if not loads:
+        raise NpcHostError(f"no server named '{server}' under {load_settings().profiles_dir}", code="unknown_server")
+    load = loads[0]
+    if load.server is None:
+        problems = "; ".join(str(problem) for problem in load.problems)
+        raise NpcHostError(f"server '{server}' does not load: {problems}", code="profile")
+    return load.server
