@@ -166,7 +166,9 @@ async def test_turn_counts_per_npc_include_silent_npcs(store: Store) -> None:
 
 
 async def test_admin_password_is_hashed_and_verified(store: Store) -> None:
-    created = await store.admin_users.create(NewAdminUser(name="alice", password=SecretStr("hunter2-long"), role="admin"))
+    created = await store.admin_users.create(
+        NewAdminUser(name="alice", password=SecretStr("hunter2-long"), role="admin")
+    )
 
     assert created.role == "admin"
     assert created.last_login_at is None

@@ -36,10 +36,16 @@ def head_revision() -> str:
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
-    async with db.engine.begin() as conn:
+    """Migrate to `revision`. Processes upgrading the same database at once take turns: the first migrates, the
+    others then find nothing to do."""
+    async with db.engine.connect() as conn:
         if db.backend == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        else:
+            # Take SQLite's write lock before Alembic reads the current revision, not at its first write.
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
         await conn.run_sync(_upgrade_on, revision)
+        await conn.commit()
 
 
 def _upgrade_on(connection: Connection, revision: str) -> None:

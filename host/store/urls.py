@@ -30,7 +30,7 @@ def parse_database_url(raw: str) -> URL:
     """The async SQLAlchemy URL for `raw`, or a StoreError that never repeats the URL (it may hold a password)."""
     try:
         url = make_url(raw)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise StoreError(f"database URL is not a valid URL; expected {EXPECTED_FORMS}") from None
     driver = _DRIVERS.get(url.drivername)
     if driver is None:
