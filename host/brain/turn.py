@@ -138,6 +138,7 @@ class PersonaTurn:
         splitter = SentenceSplitter(first_clause_min_chars=self._options.first_clause_min_chars)
         pieces = self._llm.stream(plan.messages, self.generation_options())
         error: str | None = None
+        cut_short = False
         try:
             async for piece in pieces:
                 if piece and "first_token" not in self._marks:
@@ -145,6 +146,7 @@ class PersonaTurn:
                 for event in self._keep(splitter.feed(piece)):
                     yield event
                 if self._full():
+                    cut_short = True
                     break
             else:
                 for event in self._keep(splitter.flush()):
@@ -165,7 +167,7 @@ class PersonaTurn:
         fallback = not self._kept
         if fallback:
             self._kept.append(TurnSentence(0, self._profile.safety.refusal_line))
-        outcome: TurnOutcome = "failed" if error else "max_sentences" if self._full() else "completed"
+        outcome: TurnOutcome = "failed" if error else "max_sentences" if cut_short else "completed"
         self.result = self._finish(plan, outcome, error=error, fallback=fallback)
         if fallback:
             yield self._kept[0]
@@ -227,7 +229,7 @@ async def run_turn(
     server_profile: ServerProfile,
     context: TurnContext,
     options: TurnOptions = TurnOptions(),
-) -> AsyncIterator[TurnEvent]:
+) -> AsyncGenerator[TurnEvent, None]:
     """Kept sentences as they are ready, then the TurnResult. Use `PersonaTurn` to read the result after a barge-in."""
     events = PersonaTurn(llm, profile, server_profile, context, options).stream()
     try:
