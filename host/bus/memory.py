@@ -1,9 +1,9 @@
 """The in-process hub: Redis Streams semantics (consumer groups, pending entries, claims) on asyncio.
 
 Each stream is a log; every group has a cursor and a pending list, so each group gets every event and the consumers
-of a group share them. A stream holds at most `memory_queue_size` entries that some group has not acked yet: past
-that, `publish` waits (backpressure). A stream without any group keeps only its newest entries, since nobody can be
-waiting for the older ones.
+of a group share them. A stream keeps up to `memory_queue_size` entries, so a group created later still sees them
+(as with Redis). When full, the head every group has acked is dropped; if some group still needs it, `publish`
+waits (backpressure). A stream without any group drops its oldest entry, since nobody can be waiting for it.
 """
 
 from __future__ import annotations
@@ -67,23 +67,21 @@ class _Stream:
         self.entries[self.next] = (entry_id, event)
         self.index_of[entry_id] = self.next
         self.next += 1
-        self.prune()
         return entry_id
 
-    @property
-    def full(self) -> bool:
-        return bool(self.groups) and self.next - self.first >= self.capacity
-
-    def prune(self) -> None:
-        """Drop the head that every group has acked (or, without groups, all but the newest `capacity`)."""
+    def has_room(self) -> bool:
+        """Whether one more entry fits, after dropping the head every group has acked."""
+        if self.next - self.first < self.capacity:
+            return True
         if self.groups:
             keep_from = min(min(group.pending, default=group.cursor) for group in self.groups.values())
         else:
-            keep_from = self.next - self.capacity
+            keep_from = self.next - self.capacity + 1  # nobody can be waiting for entries of a stream without groups
         while self.first < keep_from:
             entry_id, _ = self.entries.pop(self.first)
             del self.index_of[entry_id]
             self.first += 1
+        return self.next - self.first < self.capacity
 
     def group(self, name: str) -> _Group:
         group = self.groups.get(name)
@@ -107,7 +105,7 @@ class MemoryBus(Bus):
     async def publish(self, stream: str, event: Event) -> str:
         target = self._stream(stream)
         async with target.changed:
-            await target.changed.wait_for(lambda: not target.full)
+            await target.changed.wait_for(target.has_room)
             entry_id = target.append(event)
             target.changed.notify_all()
         return entry_id
@@ -176,7 +174,6 @@ def _ack(stream: _Stream, group: _Group, entry_ids: Sequence[str]) -> int:
         index = stream.index_of.get(entry_id)
         if index is not None and group.pending.pop(index, None) is not None:
             acked += 1
-    stream.prune()
     return acked
 
 
