@@ -177,3 +177,13 @@ async def test_bad_lines_are_reported_with_file_and_line_and_do_not_stop_the_res
         f"{path}:5: not UTF-8 (byte 5)",
     ]
     assert [error.code for error in result.errors] == ["transcript_syntax", "transcript_syntax"]
+
+
+def test_the_examples_in_the_documentation_parse(repo_root: Path) -> None:
+    doc = (repo_root / "docs" / "transcript.md").read_text()
+    example = doc.split("```\n", 2)[1]
+
+    result = parse_bytes(example.encode(), "docs/transcript.md")
+
+    assert not result.errors
+    assert [type(parsed.line).__name__ for parsed in result.lines] == ["SpokenLine"] * 4 + ["NoteLine"]
