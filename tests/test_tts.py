@@ -1,0 +1,117 @@
+"""TTS on the packaged Piper voice: audible output of plausible length, emotions, streaming, voice selection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from host.packaged_models import piper_joe_paths
+from host.profiles.schema import EmotionVoice, VoiceSpec
+from host.speech.audio import pcm16_to_int16, rms_dbfs
+from host.speech.emotions import BASE_VOLUME, DEFAULT_EMOTIONS, canonical_emotion, voice_params
+from host.speech.tts import PiperSynthesizer, VoiceError
+
+LINE = "Welcome to the Gilded Pickaxe, traveller."
+# Without generator noise Piper is deterministic, so durations compare exactly between runs.
+STEADY = VoiceSpec(variation=0.0)
+
+
+@pytest.fixture(scope="session")
+def synthesizer() -> PiperSynthesizer:
+    return PiperSynthesizer()
+
+
+async def test_speech_is_audible_and_fits_the_text(synthesizer: PiperSynthesizer) -> None:
+    audio = await synthesizer.synthesize(LINE, VoiceSpec())
+    samples = pcm16_to_int16(audio.pcm)
+    assert audio.sample_rate == 22050
+    assert rms_dbfs(samples) > -35.0
+    assert 40 * len(LINE) <= audio.duration_ms <= 200 * len(LINE)
+    assert audio.params.emotion == "neutral"
+
+
+async def test_empty_text_gives_no_audio(synthesizer: PiperSynthesizer) -> None:
+    audio = await synthesizer.synthesize("   ", VoiceSpec())
+    assert audio.pcm == b"" and audio.duration_ms == 0
+
+
+def test_emotion_table_changes_voice_parameters() -> None:
+    neutral = voice_params(VoiceSpec(), None)
+    happy = voice_params(VoiceSpec(), "happy")
+    sad = voice_params(VoiceSpec(), "sad")
+    angry = voice_params(VoiceSpec(), "Angry")
+    assert happy.length_scale < neutral.length_scale < sad.length_scale
+    assert happy.noise_scale > neutral.noise_scale > sad.noise_scale
+    assert sad.volume < neutral.volume < angry.volume
+    assert neutral.volume == BASE_VOLUME and neutral.length_scale == 1.0
+    # The NPC's base voice multiplies in: a fast speaker is faster still when happy.
+    assert voice_params(VoiceSpec(speed=1.5), "happy").length_scale == pytest.approx(1 / (1.5 * 1.10))
+
+
+def test_stage_directions_and_unknown_tags_resolve() -> None:
+    assert canonical_emotion("whispers") == "whisper"
+    assert canonical_emotion("*sighs*".strip("*")) == "sad"
+    assert canonical_emotion("laughs heartily") == "happy"
+    assert canonical_emotion("bewildered") == "neutral"
+    assert canonical_emotion(None) == "neutral"
+    assert set(DEFAULT_EMOTIONS) >= {"neutral", "happy", "sad", "angry", "whisper", "fearful"}
+
+
+def test_npc_emotion_table_overrides_and_extends_the_default() -> None:
+    voice = VoiceSpec(emotions={"sad": EmotionVoice(speed=0.5), "creaky": EmotionVoice(speed=0.6, volume=0.9)})
+    assert voice_params(voice, "sad").length_scale == pytest.approx(2.0)
+    assert voice_params(voice, "sighs").length_scale == pytest.approx(2.0)  # alias of sad -> the NPC's sad
+    creaky = voice_params(voice, "creaky")
+    assert creaky.emotion == "creaky" and creaky.volume == pytest.approx(BASE_VOLUME * 0.9)
+    assert voice_params(VoiceSpec(), "creaky").emotion == "neutral"
+
+
+async def test_emotion_speed_and_volume_reach_the_audio(synthesizer: PiperSynthesizer) -> None:
+    neutral = await synthesizer.synthesize(LINE, STEADY)
+    sad = await synthesizer.synthesize(LINE, STEADY, "sad")
+    excited = await synthesizer.synthesize(LINE, STEADY, "excited")
+    whisper = await synthesizer.synthesize(LINE, STEADY, "whispers")
+    assert excited.duration_ms < neutral.duration_ms < sad.duration_ms
+    # length_scale stretches phonemes, not the fixed parts around them, so the ratio is below 1.20 / 0.85.
+    assert sad.duration_ms / excited.duration_ms > 1.15
+    loudness = {name: rms_dbfs(pcm16_to_int16(a.pcm)) for name, a in [("neutral", neutral), ("whisper", whisper)]}
+    assert loudness["whisper"] < loudness["neutral"] - 3.0
+
+
+async def test_stream_yields_each_sentence_and_matches_whole_synthesis(synthesizer: PiperSynthesizer) -> None:
+    text = "Aye, one room left. It is above the kitchen. Two coins a night."
+    chunks = [chunk async for chunk in synthesizer.stream(text, STEADY, "happy")]
+    assert len(chunks) == 3
+    assert all(c.params.emotion == "happy" and rms_dbfs(pcm16_to_int16(c.pcm)) > -35 for c in chunks)
+    whole = await synthesizer.synthesize(text, STEADY, "happy")
+    assert b"".join(c.pcm for c in chunks) == whole.pcm
+
+
+async def test_a_consumer_may_stop_after_the_first_sentence(synthesizer: PiperSynthesizer) -> None:
+    stream = synthesizer.stream("First. Second. Third.", STEADY)
+    first = await anext(stream)
+    await stream.aclose()
+    assert first.duration_ms > 100
+
+
+async def test_voices_load_once(synthesizer: PiperSynthesizer) -> None:
+    assert await synthesizer.load(VoiceSpec()) is await PiperSynthesizer().load(VoiceSpec(speed=2.0))
+
+
+async def test_voice_by_relative_path_and_missing_voice_named(tmp_path: Path) -> None:
+    model, config = piper_joe_paths()
+    (tmp_path / "voices").mkdir()
+    (tmp_path / "voices" / "innkeeper.onnx").symlink_to(model)
+    (tmp_path / "voices" / "innkeeper.onnx.json").symlink_to(config)
+    synthesizer = PiperSynthesizer(voices_dir=tmp_path)
+    audio = await synthesizer.synthesize("Hello there.", VoiceSpec(model="voices/innkeeper.onnx"))
+    assert np.abs(pcm16_to_int16(audio.pcm)).max() > 1000
+    with pytest.raises(VoiceError, match=r"voices/nobody\.onnx"):
+        await synthesizer.synthesize("Hello.", VoiceSpec(model="voices/nobody.onnx"))
+
+
+async def test_speaker_out_of_range_is_refused(synthesizer: PiperSynthesizer) -> None:
+    with pytest.raises(VoiceError, match="speaker 3"):
+        await synthesizer.synthesize("Hello.", VoiceSpec(speaker=3))
