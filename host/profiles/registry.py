@@ -40,6 +40,8 @@ class ProfileRegistry:
     def __init__(self, root: Path, *, debounce_ms: int = 200) -> None:
         self.root = root
         self.on_problems: list[ProblemListener] = []
+        # Called after every reload, e.g. to drop what was built from the previous profiles (prompt prefixes).
+        self.on_reload: list[Callable[[], None]] = []
         self._debounce_ms = debounce_ms
         self._by_folder: dict[Path, _ServerState] = {}
         self._by_name: dict[str, _ServerState] = {}
@@ -71,6 +73,8 @@ class ProfileRegistry:
         problems = [problem for load in loads for problem in load.problems]
         if problems:
             self._report(problems)
+        for listener in self.on_reload:
+            listener()
         return problems
 
     def server_names(self) -> list[str]:
