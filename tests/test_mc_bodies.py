@@ -1,9 +1,7 @@
-"""NPC bodies against the RCON double, whose handler keeps a tiny world of tagged entities."""
+"""NPC bodies against the RCON double, whose `MinecraftWorld` handler keeps the tagged entities."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
@@ -13,34 +11,9 @@ from host.events import Position
 from host.profiles.schema import BodyKind, NpcProfile, PersonaSpec, Vec3, WorldSpec
 from integrations.minecraft.bodies import NpcBodies
 from integrations.minecraft.rcon import RconClient
-from tests.doubles.rcon_server import RconTestServer
+from tests.doubles.rcon_server import MinecraftWorld, RconTestServer
 
 PASSWORD = "pw-bodies"
-SUMMON = re.compile(
-    r"execute in (?P<dim>\S+) run summon (?P<entity>\S+) (?P<x>\S+) (?P<y>\S+) (?P<z>\S+) (?P<nbt>\{.*\})"
-)
-
-
-class World:
-    """Entities a real server would hold after these commands (enough to count duplicates)."""
-
-    def __init__(self) -> None:
-        self.entities: list[dict[str, str]] = []
-
-    def handle(self, command: str) -> str:
-        if summon := SUMMON.fullmatch(command):
-            tags = re.search(r"Tags:(\[[^\]]*\])", summon["nbt"])
-            self.entities.append({**summon.groupdict(), "tags": tags[1] if tags else "[]"})
-            return "Summoned new Villager"
-        if kill := re.fullmatch(r"kill @e\[tag=([a-z0-9_.]+)\]", command):
-            before = len(self.entities)
-            self.entities = [e for e in self.entities if kill[1] not in json.loads(e["tags"])]
-            killed = before - len(self.entities)
-            return f"Killed {killed} entities" if killed else "No entity was found"
-        return "Unknown or incomplete command"
-
-    def tagged(self, tag: str) -> list[dict[str, str]]:
-        return [e for e in self.entities if tag in json.loads(e["tags"])]
 
 
 def _npc(npc_id: str, name: str, body: BodyKind = "villager", yaw: float = 0.0) -> NpcProfile:
@@ -56,36 +29,38 @@ NPCS = [_npc("bram", "Bram", yaw=90), _npc("ada", "Ada the Scribe", "armor_stand
 
 
 @pytest_asyncio.fixture(loop_scope="function")
-async def world() -> AsyncIterator[tuple[World, RconTestServer, RconClient]]:
-    state = World()
+async def world() -> AsyncIterator[tuple[MinecraftWorld, RconTestServer, RconClient]]:
+    state = MinecraftWorld()
     async with (
-        RconTestServer(PASSWORD, state.handle) as srv,
+        RconTestServer(PASSWORD, state) as srv,
         RconClient(srv.host, srv.port, SecretStr(PASSWORD), backoff_initial_s=0.01) as client,
     ):
         yield state, srv, client
 
 
-async def test_bodies_are_summoned_once_with_the_right_tags(world: tuple[World, RconTestServer, RconClient]) -> None:
+async def test_bodies_are_summoned_once_with_the_right_tags(
+    world: tuple[MinecraftWorld, RconTestServer, RconClient],
+) -> None:
     state, srv, client = world
     await NpcBodies(client, NPCS).start()
     summons = [c for c in srv.commands if " summon " in c]
     assert len(summons) == 2
-    assert [e["entity"] for e in state.entities] == ["minecraft:villager", "minecraft:armor_stand"]
-    assert [json.loads(e["tags"]) for e in state.entities] == [
+    assert [e.kind for e in state.entities] == ["minecraft:villager", "minecraft:armor_stand"]
+    assert [e.tags for e in state.entities] == [
         ["npc_host", "npc_host.bram"],
         ["npc_host", "npc_host.ada"],
     ]
     bram = state.entities[0]
-    assert (bram["x"], bram["y"], bram["z"], bram["dim"]) == ("10.500", "64.000", "-3.000", "minecraft:overworld")
+    assert (bram.x, bram.y, bram.z, bram.dimension) == ("10.500", "64.000", "-3.000", "minecraft:overworld")
     for flag in ("NoAI:1b", "Invulnerable:1b", "PersistenceRequired:1b", "Silent:1b", "CustomNameVisible:1b"):
-        assert flag in bram["nbt"]
-    assert "Rotation:[90.000f,0.0f]" in bram["nbt"]
-    assert """CustomName:'{"text":"Bram"}'""" in bram["nbt"]
+        assert flag in bram.nbt
+    assert "Rotation:[90.000f,0.0f]" in bram.nbt
+    assert """CustomName:'{"text":"Bram"}'""" in bram.nbt
     assert srv.commands.index("kill @e[tag=npc_host.bram]") < srv.commands.index(summons[0])
     assert not state.tagged("npc_host.ghost")
 
 
-async def test_host_restart_does_not_duplicate(world: tuple[World, RconTestServer, RconClient]) -> None:
+async def test_host_restart_does_not_duplicate(world: tuple[MinecraftWorld, RconTestServer, RconClient]) -> None:
     state, _srv, client = world
     await NpcBodies(client, NPCS).start()
     await NpcBodies(client, NPCS).start()  # a second host process, same world
@@ -94,7 +69,7 @@ async def test_host_restart_does_not_duplicate(world: tuple[World, RconTestServe
 
 
 async def test_server_restart_resummons_before_the_next_command(
-    world: tuple[World, RconTestServer, RconClient],
+    world: tuple[MinecraftWorld, RconTestServer, RconClient],
 ) -> None:
     state, srv, client = world
     bodies = NpcBodies(client, NPCS)
@@ -109,7 +84,7 @@ async def test_server_restart_resummons_before_the_next_command(
     )
 
 
-async def test_stop_removes_the_bodies(world: tuple[World, RconTestServer, RconClient]) -> None:
+async def test_stop_removes_the_bodies(world: tuple[MinecraftWorld, RconTestServer, RconClient]) -> None:
     state, srv, client = world
     bodies = NpcBodies(client, NPCS)
     await bodies.start()

@@ -6,6 +6,8 @@ minus 4 (so a request split across reads, or two requests in one read, kill the 
 body runs to the first NUL. Type 3 logs in (a wrong or empty password answers id -1, type 2), type 2 runs a command
 (before login: id -1), any other type answers "Unknown request <hex type>" with the request's id. Replies are cut every
 4096 characters with no end marker. Commands run one at a time across all connections, as on the game thread.
+
+`MinecraftWorld` is a command handler that keeps just enough game state to answer the host's commands.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
+import re
 import struct
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from integrations.minecraft.rcon_packets import encode_packet
@@ -135,3 +140,74 @@ class RconTestServer:
                 return await reply if inspect.isawaitable(reply) else reply
             finally:
                 self._busy = False
+
+
+_SUMMON = re.compile(
+    r"execute in (?P<dim>\S+) run summon (?P<entity>\S+) (?P<x>\S+) (?P<y>\S+) (?P<z>\S+) (?P<nbt>\{.*\})"
+)
+_KILL = re.compile(r"kill @e\[tag=(?P<tag>[a-z0-9_.]+)\]")
+_DATA_GET = re.compile(r"data get entity (?P<name>\w+) (?P<path>Pos|Rotation|Dimension)")
+
+
+@dataclass
+class Entity:
+    kind: str
+    x: str
+    y: str
+    z: str
+    dimension: str
+    nbt: str
+
+    @property
+    def tags(self) -> list[str]:
+        found = re.search(r"Tags:(\[[^\]]*\])", self.nbt)
+        return list(json.loads(found[1])) if found else []
+
+
+@dataclass
+class Player:
+    x: float
+    y: float
+    z: float
+    yaw: float = 0.0
+    dimension: str = "minecraft:overworld"
+
+
+@dataclass
+class MinecraftWorld:
+    """A command handler that answers like a vanilla server for the commands the host sends: `list`,
+    `data get entity`, `summon` and `kill` of tagged entities (kept, to count duplicates); others get a bland reply."""
+
+    players: dict[str, Player] = field(default_factory=dict)
+    entities: list[Entity] = field(default_factory=list)
+
+    def __call__(self, command: str) -> str:
+        if command == "list":
+            return f"There are {len(self.players)} of a max of 20 players online: {', '.join(self.players)}"
+        if get := _DATA_GET.fullmatch(command):
+            return self._data_get(get["name"], get["path"])
+        if summon := _SUMMON.fullmatch(command):
+            self.entities.append(
+                Entity(summon["entity"], summon["x"], summon["y"], summon["z"], summon["dim"], summon["nbt"])
+            )
+            return "Summoned new entity"
+        if kill := _KILL.fullmatch(command):
+            before = len(self.entities)
+            self.entities = [entity for entity in self.entities if kill["tag"] not in entity.tags]
+            killed = before - len(self.entities)
+            return f"Killed {killed} entities" if killed else "No entity was found"
+        return ""
+
+    def tagged(self, tag: str) -> list[Entity]:
+        return [entity for entity in self.entities if tag in entity.tags]
+
+    def _data_get(self, name: str, path: str) -> str:
+        player = self.players.get(name)
+        if player is None:
+            return "No entity was found"
+        value = {
+            "Pos": f"[{player.x}d, {player.y}d, {player.z}d]",
+            "Rotation": f"[{player.yaw}f, 0.0f]",
+            "Dimension": json.dumps(player.dimension),
+        }[path]
+        return f"{name} has the following entity data: {value}"
