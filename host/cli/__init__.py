@@ -14,7 +14,13 @@ app = typer.Typer(
 )
 
 # Modules that add commands to `app` when imported.
-_COMMAND_MODULES = ("host.cli.config_cmd", "host.cli.profiles_cmd", "host.cli.db_cmd", "host.cli.rcon_cmd")
+_COMMAND_MODULES = (
+    "host.cli.config_cmd",
+    "host.cli.profiles_cmd",
+    "host.cli.db_cmd",
+    "host.cli.rcon_cmd",
+    "host.cli.say_cmd",
+)
 
 
 def main() -> None:

@@ -1,0 +1,74 @@
+"""`npc-host say SERVER NPC TEXT --out x.wav`: speak a line in an NPC's voice."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from host.brain.sentences import strip_tags
+from host.cli import app
+from host.config import load_settings
+from host.errors import NpcHostError
+from host.profiles.loader import load_all
+from host.profiles.schema import NpcProfile
+from host.speech.audio import pcm16_to_int16, write_wav
+from host.speech.tts import PiperSynthesizer
+
+
+@app.command("say")
+def say(
+    server: Annotated[str, typer.Argument(help="The server's name (its server.toml `name`)")],
+    npc: Annotated[str, typer.Argument(help="The NPC's id, name or alias")],
+    text: Annotated[str, typer.Argument(help="What to say; an emotion tag such as [happy] may lead it")],
+    *,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The WAV file to write")],
+    emotion: Annotated[str | None, typer.Option("--emotion", "-e", help="An emotion tag, e.g. happy or sad")] = None,
+    profiles_dir: Annotated[Path | None, typer.Option("--profiles-dir", help="[default: the configured one]")] = None,
+) -> None:
+    """Write TEXT spoken in the NPC's voice (its model, speed, variation and emotion table) to a WAV file."""
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        typer.echo(f"error: the configuration is invalid ({exc.error_count()} error(s)); see `npc-host config show`")
+        raise typer.Exit(2) from None
+    profile = _find_npc(profiles_dir or settings.profiles_dir, server, npc)
+    spoken, tag = strip_tags(text)
+    if not spoken:
+        typer.echo("error: TEXT has nothing to say once emotion tags are removed", err=True)
+        raise typer.Exit(1)
+    try:
+        audio = asyncio.run(PiperSynthesizer(settings.tts).synthesize(spoken, profile.voice, emotion or tag))
+    except NpcHostError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    write_wav(out, pcm16_to_int16(audio.pcm), audio.sample_rate)
+    typer.echo(
+        f"wrote {out}: {audio.duration_ms / 1000:.1f} s of {profile.name} ({audio.params.emotion}), "
+        f"synthesised in {audio.ms:.0f} ms"
+    )
+
+
+def _find_npc(root: Path, server: str, wanted: str) -> NpcProfile:
+    try:
+        loads = load_all(root)
+    except NpcHostError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    load = next((candidate for candidate in loads if candidate.name == server), None)
+    if load is None:
+        known = ", ".join(sorted(candidate.name for candidate in loads)) or "none"
+        typer.echo(f"error: no server named {server!r} under {root} (servers: {known})", err=True)
+        raise typer.Exit(1)
+    key = wanted.casefold()
+    for profile in load.npcs.values():
+        if key in {profile.id, profile.name.casefold(), *(alias.casefold() for alias in profile.aliases)}:
+            return profile
+    for problem in load.problems:
+        typer.echo(str(problem), err=True)
+    known = ", ".join(sorted(load.npcs)) or "none"
+    typer.echo(f"error: server {server!r} has no loadable NPC {wanted!r} (NPCs: {known})", err=True)
+    raise typer.Exit(1)
