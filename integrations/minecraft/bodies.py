@@ -34,6 +34,11 @@ class NpcBodies:
         self.npcs = [npc for npc in npcs if npc.world.body != "none"]
         self.json_in_string = json_in_string
 
+    @property
+    def ids(self) -> frozenset[str]:
+        """The NPCs that have a body (not `body = "none"`)."""
+        return frozenset(npc.id for npc in self.npcs)
+
     async def start(self) -> None:
         self.rcon.add_connect_hook(self._summon_all)
         if not await self.rcon.connect():  # already connected: the hook did not run
