@@ -6,16 +6,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+# Importing registers the commands; with more than one, typer keeps `say` a subcommand as in `npc-host`.
+import host.cli.config_cmd
+import host.cli.say_cmd  # noqa: F401
+from host.cli import app
 from host.packaged_models import piper_joe_paths
 from host.profiles.schema import EmotionVoice, VoiceSpec
-from host.speech.audio import pcm16_to_int16, rms_dbfs
+from host.speech.audio import pcm16_to_int16, read_wav, rms_dbfs
 from host.speech.emotions import BASE_VOLUME, DEFAULT_EMOTIONS, canonical_emotion, voice_params
 from host.speech.tts import PiperSynthesizer, VoiceError
 
 LINE = "Welcome to the Gilded Pickaxe, traveller."
 # Without generator noise Piper is deterministic, so durations compare exactly between runs.
 STEADY = VoiceSpec(variation=0.0)
+runner = CliRunner()
 
 
 @pytest.fixture(scope="session")
@@ -115,3 +121,31 @@ async def test_voice_by_relative_path_and_missing_voice_named(tmp_path: Path) ->
 async def test_speaker_out_of_range_is_refused(synthesizer: PiperSynthesizer) -> None:
     with pytest.raises(VoiceError, match="speaker 3"):
         await synthesizer.synthesize("Hello.", VoiceSpec(speaker=3))
+
+
+def test_say_writes_the_line_in_the_npc_voice(repo_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bram.wav"
+    profiles = str(repo_root / "npc_profiles")
+    result = runner.invoke(
+        app,
+        ["say", "example", "Bram", "[sad] The cellar flooded again.", "--out", str(out), "--profiles-dir", profiles],
+    )
+    assert result.exit_code == 0, result.output
+    assert "(sad)" in result.output
+    audio = read_wav(out)
+    assert audio.rate == 22050 and audio.channels == 1
+    assert rms_dbfs(audio.samples[:, 0]) > -40 and audio.duration_s > 1.0
+
+
+def test_say_names_the_known_npcs_when_one_is_missing(repo_root: Path, tmp_path: Path) -> None:
+    profiles = str(repo_root / "npc_profiles")
+    result = runner.invoke(
+        app, ["say", "example", "gandalf", "Hi.", "--out", str(tmp_path / "x.wav"), "--profiles-dir", profiles]
+    )
+    assert result.exit_code == 1
+    assert "no loadable NPC 'gandalf'" in result.output and "bram" in result.output
+    assert not (tmp_path / "x.wav").exists()
+    result = runner.invoke(
+        app, ["say", "example", "bram", "[happy]", "--out", str(tmp_path / "x.wav"), "--profiles-dir", profiles]
+    )
+    assert result.exit_code == 1 and "nothing to say" in result.output
