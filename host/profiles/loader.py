@@ -160,7 +160,7 @@ def _load_npc(path: Path, server: ServerProfile, server_file: _TomlFile, load: S
 def _reject(load: ServerLoad, path: Path, problems: list[Problem]) -> None:
     load.rejected_files.add(path)
     # A bad `[defaults]` value shows up once per NPC; report it once.
-    load.problems.extend(p for p in problems if p not in load.problems)
+    load.problems.extend(p for p in sorted(problems, key=lambda p: p.line) if p not in load.problems)
 
 
 def _problem_at(origin: _Origin, loc: Loc, message: str) -> Problem:

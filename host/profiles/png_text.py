@@ -32,12 +32,12 @@ def png_text_chunks(blob: bytes) -> dict[str, str]:
             raise PngTextError(f"truncated {kind.decode('latin-1')!r} chunk at byte {pos}")
         body = blob[body_start:body_end]
         if kind == b"IEND":
-            break
+            return texts
         if kind in (b"tEXt", b"zTXt", b"iTXt"):
             keyword, text = _text_chunk(kind, body)
             texts[keyword] = text
         pos = body_end + 4
-    return texts
+    raise PngTextError("truncated PNG: it ends before its IEND chunk")
 
 
 def _text_chunk(kind: bytes, body: bytes) -> tuple[str, str]:
