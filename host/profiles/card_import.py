@@ -213,17 +213,18 @@ def _lore(book: CardBook | None) -> tuple[list[dict[str, Any]], list[str]]:
         if not keys and not entry.constant:
             notes.append(f"lore entry {label!r} skipped: it has no keys and is not constant")
             continue
-        lore: dict[str, Any] = {"name": label if (entry.name or entry.comment) else ""}
-        lore |= {"keys": keys, "content": content, "priority": entry.insertion_order}
+        lore: dict[str, Any] = {"name": entry.name or entry.comment, "keys": keys}
         secondary = [key.strip() for key in entry.secondary_keys if key.strip()]
+        # SillyTavern ignores secondary keys unless the entry is selective; so does the import.
         if entry.selective and secondary:
-            logic_number = entry.extensions.get("selectiveLogic", 0)
-            logic = ST_SELECTIVE_LOGIC.get(logic_number) if isinstance(logic_number, int) else None
+            number = entry.extensions.get("selectiveLogic", 0)
+            logic = ST_SELECTIVE_LOGIC.get(number) if isinstance(number, int) else None
             if logic is None:
-                notes.append(f"lore entry {label!r}: unknown selectiveLogic {logic_number!r}, used AND_ANY")
+                notes.append(f"lore entry {label!r}: unknown selectiveLogic {number!r}, imported as AND_ANY")
             lore |= {"secondary_keys": secondary, "selective_logic": (logic or SelectiveLogic.AND_ANY).value}
+        lore |= {"content": content, "priority": entry.insertion_order}
         lore |= {"constant": entry.constant, "enabled": entry.enabled}
-        entries.append({key: value for key, value in lore.items() if value != ""})
+        entries.append({key: value for key, value in lore.items() if value not in ("", [])})
     return entries, notes
 
 
