@@ -116,3 +116,14 @@ async def test_events_stream_from_a_growing_file(tmp_path: Path) -> None:
     assert await asyncio.wait_for(first, 5) == PlayerJoined(time="12:00:09", player="Bob_2")
     assert await asyncio.wait_for(anext(events), 5) == ChatLine(time="12:00:11", player="Bob_2", text="hi Bram")
     await events.aclose()
+
+
+async def test_lines_written_after_open_are_not_skipped(tmp_path: Path) -> None:
+    log = tmp_path / "latest.log"
+    log.write_text(VANILLA.format(0, "old"))
+    tail = LogTail(log, poll_interval_s=0.01)
+    await tail.open()
+    _append(log, VANILLA.format(1, "said right after the host started"))
+    lines = tail.lines()
+    assert await asyncio.wait_for(anext(lines), 5) == VANILLA.format(1, "said right after the host started").rstrip()
+    await lines.aclose()

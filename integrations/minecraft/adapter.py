@@ -93,6 +93,7 @@ class MinecraftAdapter(GameAdapter):
         self._spawn(self.poller.run(self._on_positions), "positions")
         if self.server.log_path:
             tail = LogTail(Path(self.server.log_path), poll_interval_s=self.log_poll_interval_s)
+            await tail.open()
             self._spawn(self._capture_chat(tail), "chat")
         else:
             log.warning("server '%s' has no log_path: chat is not captured", self.server.name)

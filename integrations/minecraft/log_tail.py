@@ -32,6 +32,11 @@ class LogTail:
         self._partial = b""
         self._started = False
 
+    async def open(self) -> None:
+        """Mark the current end of the log: lines written after this call are read, nothing before it."""
+        if not self._started:
+            await asyncio.to_thread(self.poll)
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()

@@ -100,7 +100,8 @@ class RconClient:
         self._hooks.append(hook)
 
     def remove_connect_hook(self, hook: ConnectHook) -> None:
-        self._hooks.remove(hook)
+        if hook in self._hooks:
+            self._hooks.remove(hook)
 
     async def __aenter__(self) -> RconClient:
         return self

@@ -48,6 +48,7 @@ class RconTestServer:
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._game_thread = asyncio.Lock()
+        self._received = asyncio.Condition()
         self._busy = False
 
     async def start(self) -> None:
@@ -68,6 +69,15 @@ class RconTestServer:
     async def restart(self) -> None:
         await self.stop()
         await self.start()
+
+    async def wait_for_commands(self, pattern: str, count: int = 1) -> list[str]:
+        """The commands received so far that match `pattern` (re.search), once there are at least `count`."""
+        async with self._received:
+            await self._received.wait_for(lambda: len(self._matching(pattern)) >= count)
+            return self._matching(pattern)
+
+    def _matching(self, pattern: str) -> list[str]:
+        return [command for command in self.commands if re.search(pattern, command)]
 
     def disconnect_all(self) -> None:
         for writer in list(self._writers):
@@ -136,6 +146,8 @@ class RconTestServer:
             self._busy = True
             try:
                 self.commands.append(command)
+                async with self._received:
+                    self._received.notify_all()
                 reply = self.handler(command)
                 return await reply if inspect.isawaitable(reply) else reply
             finally:
