@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
+import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -12,7 +17,7 @@ from host.bus import BusConnectionError, RedisBus, StreamKind, make_bus, stream_
 from host.bus.codec import encode
 from host.config import BusSettings, Settings
 from host.events import Event
-from tests.bus_support import TEST_BUS_SETTINGS, Collector, consuming, said, wait_until
+from tests.bus_support import TEST_BUS_SETTINGS, Collector, consuming, poll_until, said, wait_until
 
 STREAM = stream_name("test", StreamKind.SAID)
 
@@ -183,3 +188,67 @@ async def test_make_bus_connects_to_the_configured_redis(redis_url: str, redis_p
     await bus.publish(STREAM, event)
     assert (await bus.stream_info(STREAM)).length == 1
     await bus.aclose()
+
+
+class PrivateRedis:
+    """A redis-server of this test's own (AOF on, like the deployment), so it can be stopped and restarted."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            reason = "redis-server is not installed (needed to restart a private Redis)"
+            if os.environ.get("NPC_HOST_REQUIRE_SERVICES") == "1":
+                pytest.fail(reason)
+            pytest.skip(reason)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", str(directory)]
+        self._command += ["--appendonly", "yes", "--appendfsync", "always"]
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(*self._command, stdout=asyncio.subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        try:
+            await poll_until(lambda: _pings(client), "the private redis-server answers")
+        finally:
+            await client.aclose()
+
+    async def stop(self) -> None:
+        if self._process is not None and self._process.returncode is None:
+            self._process.terminate()
+            await self._process.wait()
+
+
+async def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(await client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+async def test_publish_and_consume_resume_after_redis_restarts(tmp_path: Path) -> None:
+    server = PrivateRedis(tmp_path)
+    await server.start()
+    try:
+        bus = RedisBus(server.url, TEST_BUS_SETTINGS, client_name="restart-test")
+        await bus.connect()
+        before, during = said("before the restart"), said("published while Redis was down")
+        got = Collector()
+        async with consuming(bus, STREAM, "brain", "b1", got):
+            await bus.publish(STREAM, before)
+            await wait_until(lambda: got.events == [before], "first event handled")
+            await server.stop()
+            publishing = asyncio.create_task(bus.publish(STREAM, during))
+            await asyncio.sleep(0.3)  # let publish and the consumer hit the outage
+            assert not publishing.done()
+            await server.start()
+            await publishing
+            await wait_until(lambda: len(got.events) == 2, "the event published during the outage handled")
+        assert got.events == [before, during]
+        assert await bus.pending(STREAM, "brain") == []
+        await bus.aclose()
+    finally:
+        await server.stop()
