@@ -160,6 +160,15 @@ def test_lore_entry_problems_point_at_the_entry(village: Path) -> None:
     assert rendered(load_server(village)) == [f"{path}:14: lore[1]: a lore entry needs keys unless it is constant"]
 
 
+def test_lore_keys_the_matcher_would_refuse_are_reported_at_load(village: Path) -> None:
+    path = village / "guard.toml"
+    path.write_text(GUARD + '\n[[lore]]\nkeys = ["gate", "/[unclosed/"]\ncontent = "ok"\n')
+    assert rendered(load_server(village)) == [
+        f"{path}:11: lore[0].keys[1]: lore key '/[unclosed/': invalid regular expression: "
+        "unterminated character set at position 0"
+    ]
+
+
 def test_a_bad_default_is_blamed_on_server_toml_once(village: Path) -> None:
     server = village / "server.toml"
     text = server.read_text().replace("max_reply_tokens = 90", "max_reply_tokens = 4")

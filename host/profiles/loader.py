@@ -16,11 +16,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from host.brain.lore import LoreKeyError, compile_key
 from host.errors import ConfigError
 from host.packaged_models import piper_joe_paths
 from host.profiles.key_lines import Loc, key_lines, line_of
 from host.profiles.problems import Problem, ProfileError, describe, field_name
-from host.profiles.schema import NpcDefaults, NpcProfile, ServerProfile
+from host.profiles.schema import LoreEntry, NpcDefaults, NpcProfile, ServerProfile
 
 SERVER_FILE = "server.toml"
 PACKAGED = "packaged"
@@ -76,6 +77,10 @@ def load_server(directory: Path) -> ServerLoad:
         server = ServerProfile.model_validate(server_file.data)
     except ValidationError as exc:
         load.problems.extend(_validation_problems(exc, ServerProfile, lambda loc: (server_file, loc)))
+        return load
+    lore_problems = _lore_key_problems(server.lore, server_file)
+    if lore_problems:
+        load.problems.extend(lore_problems)
         return load
     load.server = _resolve_server_paths(server, directory)
     for path in npc_files(directory):
@@ -146,8 +151,10 @@ def _load_npc(path: Path, server: ServerProfile, server_file: _TomlFile, load: S
         _reject(load, path, _validation_problems(exc, NpcProfile, origin))
         return
     npc, missing = _resolve_npc_files(npc, load.directory)
-    if missing:
-        _reject(load, path, [_problem_at(origin, loc, message) for loc, message in missing])
+    problems = [_problem_at(origin, loc, message) for loc, message in missing]
+    problems += _lore_key_problems(npc.lore, npc_file)
+    if problems:
+        _reject(load, path, problems)
         return
     if npc.id in load.npcs:
         message = f"duplicate NPC id '{npc.id}'; already defined in {load.npc_files[npc.id]}"
@@ -170,6 +177,19 @@ def _problem_at(origin: _Origin, loc: Loc, message: str) -> Problem:
 
 def _validation_problems(exc: ValidationError, model: type[BaseModel], origin: _Origin) -> list[Problem]:
     return [_problem_at(origin, tuple(error["loc"]), describe(error, model)) for error in exc.errors()]
+
+
+def _lore_key_problems(lore: list[LoreEntry], toml_file: _TomlFile) -> list[Problem]:
+    """Keys the lore matcher would refuse at the first turn (an empty key, a bad `/regex/`), found at load time."""
+    problems = []
+    for index, entry in enumerate(lore):
+        for field_key in ("keys", "secondary_keys"):
+            for position, key in enumerate(getattr(entry, field_key)):
+                try:
+                    compile_key(key)
+                except LoreKeyError as exc:
+                    problems.append(toml_file.problem(("lore", index, field_key, position), exc.message))
+    return problems
 
 
 def _holds(data: Any, loc: Loc) -> bool:
