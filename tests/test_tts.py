@@ -149,3 +149,13 @@ def test_say_names_the_known_npcs_when_one_is_missing(repo_root: Path, tmp_path:
         app, ["say", "example", "bram", "[happy]", "--out", str(tmp_path / "x.wav"), "--profiles-dir", profiles]
     )
     assert result.exit_code == 1 and "nothing to say" in result.output
+
+
+def test_documented_emotion_table_matches_the_code(repo_root: Path) -> None:
+    rows = {}
+    for line in (repo_root / "docs" / "speech.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0] in DEFAULT_EMOTIONS:
+            rows[cells[0]] = tuple(float(value) for value in cells[1:4])
+    expected = {name: (e.speed, e.variation, e.volume) for name, e in DEFAULT_EMOTIONS.items()}
+    assert rows == expected
