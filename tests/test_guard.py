@@ -36,6 +36,8 @@ DROPPED: list[tuple[str, str]] = [
     ("That goes against my guidelines.", "refusal boilerplate"),
     ("I must stay in character.", "character"),
     ("Sorry for breaking character there.", "character"),
+    ("To old birch, in character, I can only respond as Alice.", "character"),
+    ("I will only reply in character.", "character"),
     ("I am playing a character named Bram.", "character"),
     ("Bram is a fictional character.", "character"),
     ("My persona says I run an inn.", "persona"),
@@ -66,6 +68,8 @@ KEPT: list[str] = [
     "The mayor is a fair man.",
     "My instructions are to let no one pass.",
     "Everyone must play a role in the defence.",
+    "He was always strong in character and in body.",
+    "Two-thirds of the stew is gone.",
 ]
 
 
@@ -99,6 +103,9 @@ CLEANED: list[tuple[str, str]] = [
     ('He said "run" and ran.', 'He said "run" and ran.'),
     ("Cheers 🍺 friend! 😀", "Cheers friend!"),
     ("Brambles grow here.", "Brambles grow here."),
+    ("*Hi, thanks for the joke.", "Hi, thanks for the joke."),
+    ("- Bobby has a funny story.", "Bobby has a funny story."),
+    ("2. Stew costs two emeralds.", "Stew costs two emeralds."),
 ]
 
 

@@ -23,6 +23,8 @@ SECRET_RUN_WORDS = 5
 _ROLE_WORDS = frozenset({"assistant", "user", "system", "inst", "sys", "char"})
 _WORDS = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SPACES = re.compile(r"\s+")
+# Markdown the model copies from chat data: list bullets and emphasis marks (paired *actions* never get this far).
+_BULLET = re.compile(r"^(?:[-•]|\d{1,2}[.)])\s+")
 # A ChatML turn header the model wrote itself: the role name after it is debris too.
 _ROLE_HEADER = re.compile(r"<\|im_start\|>\s*(?:assistant|user|system)?", re.IGNORECASE)
 
@@ -50,6 +52,11 @@ META_TALK: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         ("refusal boilerplate", r"\bagainst my (?:guidelines|programming|policy|policies)\b"),
         ("character", r"\b(?:out of|breaking|break|broke|stay(?:ing)? in|remain(?:ing)? in) character\b"),
+        (
+            "character",
+            r"\b(?:respond|reply|answer|speak|talk|act|keep|be)\w* (?:\w+ )?in character\b"
+            r"|(?:^|,)\s*in character\s*(?:,|$)",
+        ),
         (
             "character",
             r"\b(?:fictional|non-player|game) characters?\b|\bcharacter (?:description|sheet|card|profile)\b",
@@ -121,9 +128,9 @@ class OutOfCharacterGuard:
 
     def clean(self, text: str) -> str:
         text = TEMPLATE_TOKENS.sub(" ", _ROLE_HEADER.sub(" ", text))
-        text = EMOJI_PATTERN.sub(" ", text)
+        text = EMOJI_PATTERN.sub(" ", text).replace("*", " ")
         text = _SPACES.sub(" ", text).strip()
-        while (prefix := self._speaker_prefix.match(text)) is not None:
+        while (prefix := self._speaker_prefix.match(text) or _BULLET.match(text)) is not None:
             text = text[prefix.end() :]
         return _strip_stray_quotes(text.strip())
 
