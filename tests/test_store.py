@@ -49,6 +49,7 @@ async def test_a_redelivered_turn_is_stored_once(store: Store) -> None:
     assert await store.conversations.record_turn(first) is True
     assert await store.conversations.record_turn(first) is False
     assert await store.conversations.record_turn(first.model_copy(update={"npc_reply": "other"})) is False
+    assert await store.conversations.record_turn(first.model_copy(update={"cause_id": "evt-again"})) is False
 
     [exchange] = await store.conversations.recent_exchanges(KEY)
     assert (exchange.player_text, exchange.npc_reply, exchange.source) == ("question evt-1", "answer evt-1", "voice")

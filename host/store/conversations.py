@@ -16,12 +16,12 @@ class ConversationRepo:
         self._db = db
 
     async def record_turn(self, turn: TurnRecord) -> bool:
-        """Store a finished turn. True when it was new; False when a turn with its `cause_id` already exists (the
-        event was delivered again), in which case nothing changes."""
+        """Store a finished turn. True when it was new; False when a turn with its `cause_id` or `turn_id` already
+        exists (the event was delivered again), in which case nothing changes."""
 
         async def op(session: AsyncSession) -> bool:
             conversation, npc = await conversation_ids(session, turn.key)
-            insert = insert_ignoring_duplicates(session, Turn, ["cause_id"])
+            insert = insert_ignoring_duplicates(session, Turn)
             row = insert.values(
                 conversation_id=conversation,
                 npc_id=npc,

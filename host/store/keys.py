@@ -16,8 +16,10 @@ from host.store.models import Base, Conversation, Npc, Player, Server
 from host.store.records import ConversationKey
 
 
-def insert_ignoring_duplicates(session: AsyncSession, model: type[Base], conflict_on: list[str]) -> Insert:
-    """An INSERT that does nothing when a row with the same `conflict_on` columns exists."""
+def insert_ignoring_duplicates(
+    session: AsyncSession, model: type[Base], conflict_on: list[str] | None = None
+) -> Insert:
+    """An INSERT that does nothing when a row with the same `conflict_on` columns (default: any unique key) exists."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(model).on_conflict_do_nothing(index_elements=conflict_on)
     return sqlite.insert(model).on_conflict_do_nothing(index_elements=conflict_on)
@@ -70,3 +72,17 @@ async def find_conversation_id(session: AsyncSession, key: ConversationKey) -> i
         .where(Server.name == key.server, Npc.name == key.npc, Player.name == key.player)
     )
     return await session.scalar(query)
+
+
+async def conversation_key(session: AsyncSession, conversation: int) -> ConversationKey:
+    server, npc, player = (
+        await session.execute(
+            select(Server.name, Npc.name, Player.name)
+            .select_from(Conversation)
+            .join(Server, Conversation.server_id == Server.id)
+            .join(Npc, Conversation.npc_id == Npc.id)
+            .join(Player, Conversation.player_id == Player.id)
+            .where(Conversation.id == conversation)
+        )
+    ).one()
+    return ConversationKey(server=server, npc=npc, player=player)

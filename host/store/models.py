@@ -102,11 +102,14 @@ class Conversation(Base):
     last_active_at: Mapped[datetime] = mapped_column(default=utc_now)
     summary: Mapped[str | None] = mapped_column(Text)
     summary_updated_at: Mapped[datetime | None]
+    # Row id of the newest turn the summary covers; conversation memory's window is the turns after it. No foreign
+    # key: turns already point at conversations, and a cycle would complicate every migration.
+    summarized_through: Mapped[int | None]
 
 
 class Turn(Base):
-    """One exchange: what the player said and what the NPC answered. `cause_id` (the event that caused the turn) is
-    unique, so a redelivered event never makes a second row."""
+    """One exchange: what the player said and what the NPC answered. `cause_id` (the event that caused the turn) and
+    `turn_id` are unique, so a redelivered event never makes a second row."""
 
     __tablename__ = "turns"
     __table_args__ = (Index(None, "conversation_id", "created_at"), Index(None, "npc_id", "created_at"))
@@ -115,7 +118,7 @@ class Turn(Base):
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     npc_id: Mapped[int] = mapped_column(ForeignKey("npcs.id", ondelete="CASCADE"))
     cause_id: Mapped[str] = mapped_column(String(EVENT_ID_LENGTH), unique=True)
-    turn_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH), index=True)
+    turn_id: Mapped[str | None] = mapped_column(String(EVENT_ID_LENGTH), unique=True)
     source: Mapped[str] = mapped_column(String(16))
     player_text: Mapped[str] = mapped_column(Text)
     npc_reply: Mapped[str] = mapped_column(Text)

@@ -79,7 +79,7 @@ class SteeringRepo:
 
         async def op(session: AsyncSession) -> records.Correction:
             npc_row = await npc_id(session, correction.server, correction.npc)
-            turn = await _turn_to_correct(session, npc_row, correction.turn_id)
+            turn = await latest_turn(session, npc_row, correction.turn_id)
             if turn is None and correction.turn_id is not None:
                 raise NotFoundError(f"{correction.npc} on {correction.server} has no turn {correction.turn_id!r}")
             values = correction.model_dump(include={"author", "text", "event_id"})
@@ -126,7 +126,8 @@ class SteeringRepo:
         return await self._db.run(op)
 
 
-async def _turn_to_correct(session: AsyncSession, npc_row: int, turn_id: str | None) -> Turn | None:
+async def latest_turn(session: AsyncSession, npc_row: int, turn_id: str | None) -> Turn | None:
+    """The NPC's turn `turn_id`, or its latest turn with anyone when `turn_id` is None."""
     query = select(Turn).where(Turn.npc_id == npc_row)
     if turn_id is not None:
         query = query.where(Turn.turn_id == turn_id)

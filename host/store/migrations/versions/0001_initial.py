@@ -60,6 +60,7 @@ def upgrade() -> None:
         sa.Column("last_active_at", _utc(), nullable=False),
         sa.Column("summary", sa.Text(), nullable=True),
         sa.Column("summary_updated_at", _utc(), nullable=True),
+        sa.Column("summarized_through", sa.Integer(), nullable=True),
         sa.UniqueConstraint("npc_id", "player_id", name="uq_conversations_npc_id_player_id"),
     )
     op.create_index("ix_conversations_server_id_last_active_at", "conversations", ["server_id", "last_active_at"])
@@ -79,10 +80,10 @@ def upgrade() -> None:
         sa.Column("timings_ms", sa.JSON(), nullable=False),
         sa.Column("created_at", _utc(), nullable=False),
         sa.UniqueConstraint("cause_id", name="uq_turns_cause_id"),
+        sa.UniqueConstraint("turn_id", name="uq_turns_turn_id"),
     )
     op.create_index("ix_turns_conversation_id_created_at", "turns", ["conversation_id", "created_at"])
     op.create_index("ix_turns_npc_id_created_at", "turns", ["npc_id", "created_at"])
-    op.create_index("ix_turns_turn_id", "turns", ["turn_id"])
     op.create_table(
         "notes",
         _id(),
