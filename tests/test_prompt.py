@@ -35,7 +35,12 @@ def make_profile(**overrides: object) -> NpcProfile:
         "world": {"position": {"x": 0, "y": 64, "z": 0}},
         "lore": [
             {"name": "ale", "keys": ["ale"], "content": "Bram brews a dark ale called Foxfire.", "priority": 50},
-            {"name": "inn", "keys": ["inn"], "content": "The inn has four rooms.", "constant": True},
+            {
+                "name": "inn",
+                "keys": ["inn"],
+                "content": "{{char}}'s inn has four rooms for {{user}}.",
+                "constant": True,
+            },
         ],
         "safety": {"refuse_topics": ["the salt trade"]},
     }
@@ -90,7 +95,7 @@ def test_layers_come_in_the_documented_order() -> None:
     context_block = plan.messages[1].content
     positions = [context_block.index(text) for text in ("Foxfire", "Be extra kind", "harvest festival", "is new")]
     assert positions == sorted(positions)
-    assert "four rooms" in context_block  # constant lore
+    assert "Bram's inn has four rooms for Alice." in context_block  # constant lore, placeholders filled
     assert "mill burned" not in context_block  # server lore not triggered
     assert plan.messages[2].content == 'Alice says: "Hello"'
     assert plan.messages[5].content == "Four of them."
@@ -114,7 +119,7 @@ def test_server_lore_counts_and_lore_over_budget_is_reported() -> None:
         make_profile(),
         SERVER,
         TurnContext(player="Alice", text="What about the mill and your ale?"),
-        limits=PromptLimits(context_tokens=2048, lore_fraction=0.006),  # 12 tokens of lore
+        limits=PromptLimits(context_tokens=2048, lore_fraction=0.007),  # 14 tokens of lore
         count_tokens=words,
     )
     assert plan.lore_included == ("inn", "mill")  # default priority 100 before the ale entry's 50

@@ -171,10 +171,10 @@ def post_history(profile: NpcProfile, player: str) -> str:
     return f"{custom}\n{reminder}" if custom else reminder
 
 
-def _context_block(lore: Sequence[ActiveLore], notes: Sequence[str], advice: Sequence[str], summary: str) -> str:
+def _context_block(lore: Sequence[str], notes: Sequence[str], advice: Sequence[str], summary: str) -> str:
     sections = []
     if lore:
-        sections.append("What you know that matters now:\n" + _bullets([item.entry.content.strip() for item in lore]))
+        sections.append("What you know that matters now:\n" + _bullets(lore))
     if notes:
         sections.append("Notes from the game master (follow them):\n" + _bullets(notes))
     if advice:
@@ -224,8 +224,11 @@ def build_prompt(
     exchanges = list(context.recent)
     exchange_costs = [cost(quote_player_line(e.player, e.player_text)) + cost(e.npc_text) for e in exchanges]
 
+    def lore_texts() -> list[str]:
+        return [_fill(item.entry.content, profile.name, neutralise(context.player)) for item in lore]
+
     def total() -> int:
-        return required + sum(exchange_costs) + cost(_context_block(lore, notes, advice, summary))
+        return required + sum(exchange_costs) + cost(_context_block(lore_texts(), notes, advice, summary))
 
     lore_dropped: list[ActiveLore] = []
     while total() > budget:
@@ -241,7 +244,7 @@ def build_prompt(
         else:
             lore_dropped.append(lore.pop())
 
-    context_text = _context_block(lore, notes, advice, summary)
+    context_text = _context_block(lore_texts(), notes, advice, summary)
     messages = [ChatMessage(role="system", content=persona)]
     if context_text:
         messages.append(ChatMessage(role="system", content=context_text))
