@@ -135,7 +135,8 @@ class OpenAICompatLLM:
         return self._error(f"HTTP {status}: {message}", retryable=status >= 500 or status in (408, 429))
 
     def _error(self, detail: str, *, retryable: bool = False) -> LLMError:
-        if self._api_key is not None and (key := self._api_key.get_secret_value()):
+        key = self._api_key.get_secret_value() if self._api_key is not None else ""
+        if len(key) >= 4:  # a shorter "key" would mask ordinary letters of the message, and protects nothing
             detail = detail.replace(key, "********")
         return LLMError(self.name, self.base_url, detail, retryable=retryable)
 

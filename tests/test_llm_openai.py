@@ -1,0 +1,128 @@
+"""The OpenAI-compatible backend against a real `llama_cpp.server` on 127.0.0.1, serving the packaged SmolLM2."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from host.brain.llm.base import ChatMessage, GenerationOptions, LLMError
+from host.brain.llm.openai_compat import OpenAICompatLLM
+from host.brain.llm.retry import RetryPolicy
+from host.packaged_models import smollm2_path
+
+API_KEY = "sk-test-4f9c2e7b1d"
+MESSAGES = [
+    ChatMessage(role="system", content="You are Bram, the innkeeper of a Minecraft village."),
+    ChatMessage(role="user", content='Steve says: "Good evening! Any rooms free?"'),
+]
+NO_RETRY = RetryPolicy(retries=0)
+
+
+@dataclass(frozen=True)
+class LlamaServer:
+    base_url: str
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[LlamaServer]:
+    port = _free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path())]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--api_key", API_KEY, "--n_threads", "2"]
+    command += ["--verbose", "False"]
+    env = {**os.environ, "ORT_DISABLE_TELEMETRY": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                pytest.fail(f"llama_cpp.server exited with {process.returncode}: {stderr[-2000:]}")
+            try:
+                headers = {"Authorization": f"Bearer {API_KEY}"}
+                if httpx.get(f"{base_url}/models", headers=headers, timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("llama_cpp.server did not answer within 90 s")
+            time.sleep(0.2)
+        yield LlamaServer(base_url)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
+
+
+async def test_streams_a_reply_from_a_real_server(llama_server: LlamaServer) -> None:
+    llm = OpenAICompatLLM(llama_server.base_url, "smollm2", api_key=SecretStr(API_KEY), retry=NO_RETRY)
+    options = GenerationOptions(max_tokens=24, temperature=0.0, seed=5)
+    pieces = [piece async for piece in llm.stream(MESSAGES, options)]
+    await llm.aclose()
+    assert len(pieces) > 1
+    assert "".join(pieces).strip()
+
+
+async def test_max_tokens_and_stop_are_honoured_by_the_server(llama_server: LlamaServer) -> None:
+    llm = OpenAICompatLLM(llama_server.base_url, "smollm2", api_key=SecretStr(API_KEY), retry=NO_RETRY)
+    count = [ChatMessage(role="user", content="Count from 1 to 300, separated by commas.")]
+    capped = [piece async for piece in llm.stream(count, GenerationOptions(max_tokens=5, temperature=0.0))]
+    stopped = "".join(
+        [piece async for piece in llm.stream(count, GenerationOptions(max_tokens=60, temperature=0.0, stop=("7",)))]
+    )
+    await llm.aclose()
+    assert 0 < len(capped) <= 5
+    assert stopped
+    assert "7" not in stopped
+
+
+async def test_a_refused_key_is_an_error_that_never_shows_the_key(llama_server: LlamaServer) -> None:
+    wrong_key = "sk-wrong-8a1b3c5d7e"
+    llm = OpenAICompatLLM(llama_server.base_url, "smollm2", api_key=SecretStr(wrong_key), retry=NO_RETRY)
+    with pytest.raises(LLMError, match="HTTP 401") as failure:
+        await anext(llm.stream(MESSAGES, GenerationOptions(max_tokens=4)))
+    await llm.aclose()
+    assert not failure.value.retryable
+    assert wrong_key not in str(failure.value)
+    assert wrong_key not in repr(failure.value.args)
+    assert llama_server.base_url in str(failure.value)
+
+
+async def test_a_wrong_path_is_a_404_naming_the_url(llama_server: LlamaServer) -> None:
+    base = llama_server.base_url.removesuffix("/v1") + "/not-v1"
+    llm = OpenAICompatLLM(base, "smollm2", api_key=SecretStr(API_KEY), retry=NO_RETRY)
+    with pytest.raises(LLMError, match="HTTP 404") as failure:
+        await anext(llm.stream(MESSAGES, GenerationOptions(max_tokens=4)))
+    await llm.aclose()
+    assert str(failure.value).startswith(f"openai LLM at {base}: ")
+
+
+async def test_connection_refused_names_the_url_and_hides_the_key() -> None:
+    base = f"http://127.0.0.1:{_free_port()}/v1"
+    llm = OpenAICompatLLM(base, "m", api_key=SecretStr(API_KEY), retry=RetryPolicy(retries=1, first_delay_s=0.01))
+    with pytest.raises(LLMError, match="cannot connect") as failure:
+        await anext(llm.stream(MESSAGES, GenerationOptions()))
+    await llm.aclose()
+    assert base in str(failure.value)
+    assert API_KEY not in str(failure.value)
+    assert failure.value.retryable
