@@ -113,7 +113,8 @@ def _summary(load: ServerLoad) -> str:
     count = len(load.npcs)
     ids = ", ".join(sorted(load.npcs))
     rejected = f"; {len(load.rejected_files)} file(s) rejected" if load.rejected_files else ""
-    return f"{load.name}: {count} NPC{'' if count == 1 else 's'} ({ids}){rejected}"
+    listed = f" ({ids})" if ids else ""
+    return f"{load.name}: {count} NPC{'' if count == 1 else 's'}{listed}{rejected}"
 
 
 def _profiles_root(directory: Path | None) -> Path:
