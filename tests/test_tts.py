@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from host.packaged_models import piper_joe_paths
 from host.profiles.schema import EmotionVoice, VoiceSpec
 from host.speech.audio import pcm16_to_int16, read_wav, rms_dbfs
 from host.speech.emotions import BASE_VOLUME, DEFAULT_EMOTIONS, canonical_emotion, voice_params
+from host.speech.speaker import SentenceSpeaker, SpokenChunk
 from host.speech.tts import PiperSynthesizer, VoiceError
 
 LINE = "Welcome to the Gilded Pickaxe, traveller."
@@ -159,3 +161,41 @@ def test_documented_emotion_table_matches_the_code(repo_root: Path) -> None:
             rows[cells[0]] = tuple(float(value) for value in cells[1:4])
     expected = {name: (e.speed, e.variation, e.volume) for name, e in DEFAULT_EMOTIONS.items()}
     assert rows == expected
+
+
+async def test_speaker_delivers_sentences_in_order_as_they_arrive(synthesizer: PiperSynthesizer) -> None:
+    heard: list[SpokenChunk] = []
+
+    async def on_audio(chunk: SpokenChunk) -> None:
+        heard.append(chunk)
+
+    speaker = SentenceSpeaker(synthesizer, STEADY, on_audio)
+    assert speaker.say("Aye, one room left.", "happy") == 0
+    assert speaker.say("It is above the kitchen.") == 1
+    assert speaker.say("Two coins a night.", "sad") == 2
+    assert await speaker.finish() == [0, 1, 2]
+    assert [(c.index, c.final) for c in heard] == [(0, True), (1, True), (2, True)]
+    assert [c.audio.params.emotion for c in heard] == ["happy", "neutral", "sad"]
+    with pytest.raises(RuntimeError):
+        speaker.say("Too late.")
+
+
+async def test_barge_in_drops_the_sentences_not_yet_delivered(synthesizer: PiperSynthesizer) -> None:
+    heard: list[int] = []
+    second_playing = asyncio.Event()
+    never = asyncio.Event()
+
+    async def on_audio(chunk: SpokenChunk) -> None:
+        heard.append(chunk.index)
+        if chunk.index == 1:  # playback of the second sentence waits, as a real-time pacer would
+            second_playing.set()
+            await never.wait()
+
+    speaker = SentenceSpeaker(synthesizer, STEADY, on_audio)
+    for text in ("Welcome, traveller.", "The stew is hot.", "The beds are soft.", "Stay a while."):
+        speaker.say(text)
+    await second_playing.wait()
+    assert speaker.interrupt() == [1, 2, 3]
+    await speaker.aclose()
+    assert speaker.delivered == [0]
+    assert heard == [0, 1]  # the third and fourth sentences never reached the audio sink

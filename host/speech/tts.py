@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -54,7 +54,7 @@ class Synthesizer(Protocol):
         """All of `text` as one piece of audio."""
         ...
 
-    def stream(self, text: str, voice: VoiceSpec, emotion: str | None = None) -> AsyncIterator[SynthesizedAudio]:
+    def stream(self, text: str, voice: VoiceSpec, emotion: str | None = None) -> AsyncGenerator[SynthesizedAudio, None]:
         """`text` sentence by sentence, each yielded as soon as it is ready."""
         ...
 
@@ -112,7 +112,9 @@ class PiperSynthesizer:
         params = self._params(piper_voice, voice, emotion)
         return await asyncio.to_thread(self._synthesize_all, piper_voice, text, params)
 
-    async def stream(self, text: str, voice: VoiceSpec, emotion: str | None = None) -> AsyncIterator[SynthesizedAudio]:
+    async def stream(
+        self, text: str, voice: VoiceSpec, emotion: str | None = None
+    ) -> AsyncGenerator[SynthesizedAudio, None]:
         piper_voice = await self.load(voice)
         params = self._params(piper_voice, voice, emotion)
         sentences = _sentences(piper_voice, text, params)
