@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import traceback
 from pathlib import Path
 
@@ -60,6 +61,27 @@ async def test_wrong_url_fails_fast_with_one_clear_line(url: str, message: str) 
 
     assert str(caught.value) == message
     assert PASSWORD not in "".join(traceback.format_exception(caught.value))
+
+
+async def test_a_server_that_never_answers_is_reported_after_the_connect_timeout() -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def hold_silently(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # accept the TCP connection, never speak PostgreSQL
+
+    server = await asyncio.start_server(hold_silently, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(DatabaseUnavailableError) as caught:
+            await Database.open(f"postgresql://postgres:{PASSWORD}@127.0.0.1:{port}/test", connect_timeout_s=0.5)
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+    assert str(caught.value) == f"cannot connect to database 'test' on 127.0.0.1:{port}: no answer within 0.5 s"
+    assert accepted
 
 
 async def test_missing_postgresql_database_is_named(postgres_url: str) -> None:

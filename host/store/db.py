@@ -74,7 +74,7 @@ class Database:
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except (DBAPIError, OSError, TimeoutError) as exc:
+        except Exception as exc:  # anything at all: driver text may quote the URL, so only our line goes out
             raise DatabaseUnavailableError(
                 f"cannot connect to {describe(self.url)}: {explain_failure(exc, self.url, self._connect_timeout_s)}"
             ) from None
@@ -183,4 +183,4 @@ def explain_failure(exc: BaseException, url: URL, timeout_s: float) -> str:
             return "the file cannot be opened (check the path and its permissions)"
         if isinstance(cause, OSError) and cause.strerror:
             return cause.strerror.lower()
-    return type(causes[-1]).__name__
+    return f"{type(causes[-1]).__name__} from the driver (check the URL's options)"
