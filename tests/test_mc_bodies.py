@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 
 from host.events import Position
 from host.profiles.schema import BodyKind, NpcProfile, PersonaSpec, Vec3, WorldSpec
 from integrations.minecraft.bodies import NpcBodies
+from integrations.minecraft.commands import CommandArgumentError
 from integrations.minecraft.rcon import RconClient
 from tests.doubles.rcon_server import MinecraftWorld, RconTestServer
 
@@ -93,3 +95,27 @@ async def test_stop_removes_the_bodies(world: tuple[MinecraftWorld, RconTestServ
     await srv.restart()
     await client.command("list")
     assert state.entities == []  # no longer re-created after a restart
+
+
+async def test_moved_body_comes_back_where_it_was_moved(
+    world: tuple[MinecraftWorld, RconTestServer, RconClient],
+) -> None:
+    state, srv, client = world
+    bodies = NpcBodies(client, NPCS)
+    await bodies.start()
+    await bodies.move("bram", Position(x=50, y=70, z=50))
+    await srv.restart()
+    state.entities.clear()
+    await client.command("list")
+    assert [(e.x, e.y, e.z) for e in state.tagged("npc_host.bram")] == [("50.000", "70.000", "50.000")]
+
+
+def test_an_npc_outside_the_world_is_refused_up_front() -> None:
+    far = NpcProfile(
+        id="far",
+        name="Far",
+        persona=PersonaSpec(description="far away"),
+        world=WorldSpec(position=Vec3(x=float("inf"), y=64, z=0)),
+    )
+    with pytest.raises(CommandArgumentError, match="NPC 'far' cannot have a body: coordinate out of the world"):
+        NpcBodies(RconClient("127.0.0.1", 1, SecretStr(PASSWORD)), [far])

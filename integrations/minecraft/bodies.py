@@ -20,6 +20,7 @@ PLAYER_EYE_HEIGHT = 1.62
 
 
 def body_position(npc: NpcProfile) -> Position:
+    """Where the NPC's profile places it."""
     world = npc.world
     return Position(
         x=world.position.x, y=world.position.y, z=world.position.z, yaw=world.yaw, dimension=world.dimension
@@ -33,6 +34,9 @@ class NpcBodies:
         self.rcon = rcon
         self.npcs = [npc for npc in npcs if npc.world.body != "none"]
         self.json_in_string = json_in_string
+        self.positions = {npc.id: body_position(npc) for npc in self.npcs}
+        for npc in self.npcs:
+            self._summon(npc)  # a bad name, id or position is an error now, not on every reconnect
 
     @property
     def ids(self) -> frozenset[str]:
@@ -54,13 +58,19 @@ class NpcBodies:
         await self.rcon.command(commands.face(npc_id, player.x, player.y + PLAYER_EYE_HEIGHT, player.z))
 
     async def move(self, npc_id: str, to: Position) -> None:
+        """Move a body; it is summoned there (not at its profile position) after a server restart."""
         await self.rcon.command(commands.teleport_body(npc_id, to))
+        self.positions[npc_id] = to
 
     async def _summon_all(self, run: CommandRunner) -> None:
         for npc in self.npcs:
             await run(commands.kill_body(npc.id))
-            summon = commands.summon_body(
-                npc.id, npc.name, npc.world.body, body_position(npc), json_in_string=self.json_in_string
-            )
-            await run(summon)
+            await run(self._summon(npc))
         log.info("summoned %d NPC bodies on %s", len(self.npcs), self.rcon.address)
+
+    def _summon(self, npc: NpcProfile) -> str:
+        at = self.positions[npc.id]
+        try:
+            return commands.summon_body(npc.id, npc.name, npc.world.body, at, json_in_string=self.json_in_string)
+        except commands.CommandArgumentError as exc:
+            raise commands.CommandArgumentError(f"NPC '{npc.id}' cannot have a body: {exc.message}") from None

@@ -169,14 +169,13 @@ class RconClient:
             raise RconUnavailableError(f"cannot connect to RCON at {self.address}: {_describe(exc)}") from None
         auth_id = next(self._ids)
         await self._send(auth_id, PacketType.AUTH, self._password.get_secret_value())
-        while True:
+        packet = await self._read()
+        if packet.type != PacketType.AUTH_RESPONSE:
+            # Source-style servers send an empty RESPONSE_VALUE before the auth answer.
             packet = await self._read()
-            # Some servers send an empty RESPONSE_VALUE before the auth answer, as Source does.
-            if packet.type == PacketType.AUTH_RESPONSE:
-                break
         if packet.request_id == AUTH_FAILED_ID:
             raise RconAuthError(f"RCON at {self.address} rejected the password")
-        if packet.request_id != auth_id:
+        if packet.request_id != auth_id or packet.type != PacketType.AUTH_RESPONSE:
             raise RconError(f"RCON at {self.address} answered the login with an unexpected id", code="rcon_protocol")
         self.connections += 1
         log.info("RCON connected to %s", self.address)
