@@ -33,7 +33,7 @@ V2_CARD: dict[str, Any] = {
         "first_mes": "What do you want? I'm busy.",
         "mes_example": "<START>\n{{user}}: Can you fix my sword?\n{{char}}: Leave it on the bench.\n"
         "Come back at dusk.\n<START>\n{{user}}: How much?\n{{char}}: Ten emeralds.",
-        "system_prompt": "",
+        "system_prompt": "{{original}} Speak like a blacksmith.",
         "post_history_instructions": "Stay gruff.",
         "creator": "tester",
         "creator_notes": "Made for the tests.",
@@ -185,6 +185,7 @@ def test_v2_json_card_maps_every_field(server_dir: Path, tmp_path: Path) -> None
         "{{char}}: Ten emeralds.",
     ]
     assert npc.persona.post_history_instructions == "Stay gruff."
+    assert npc.persona.system_prompt == "Speak like a blacksmith."
     anvil, and_any, not_all, not_any, and_all, forge = npc.lore
     assert (anvil.name, anvil.keys, anvil.secondary_keys, anvil.priority) == ("Anvil", ["anvil"], [], 40)
     assert [e.selective_logic for e in (and_any, not_all, not_any, and_all)] == [

@@ -159,7 +159,8 @@ def card_to_profile(card: CardData, *, npc_id: str, position: Vec3) -> tuple[dic
         "scenario": _text(card.scenario),
         "first_message": _text(card.first_mes),
         "example_dialogue": example_lines(_text(card.mes_example)),
-        "system_prompt": _text(card.system_prompt),
+        # V2 lets a card's system prompt embed the frontend's own with `{{original}}`; ours is added anyway.
+        "system_prompt": _text(card.system_prompt.replace("{{original}}", "")),
         "post_history_instructions": _text(card.post_history_instructions),
     }
     lore, notes = _lore(card.character_book)

@@ -65,6 +65,7 @@ def load_all(path: Path) -> list[ServerLoad]:
 
 
 def load_server(directory: Path) -> ServerLoad:
+    """Load one server folder: its server.toml, then every NPC file, each on its own."""
     load = ServerLoad(directory)
     if not (directory / SERVER_FILE).is_file():
         load.problems.append(Problem(directory / SERVER_FILE, 1, "(file)", "missing: a server folder needs one"))
