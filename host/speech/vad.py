@@ -26,7 +26,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -128,6 +128,10 @@ class UtteranceEnded(VadEvent):
         return len(self.audio) / RATE
 
 
+# idle -> candidate (above the threshold, shorter than min speech) -> speech -> idle
+_State = Literal["idle", "candidate", "speech"]
+
+
 def _windows(ms: float) -> int:
     return max(1, math.ceil(ms * RATE / 1000 / WINDOW))
 
@@ -159,7 +163,7 @@ class StreamingVad:
         self._idle()
 
     def _idle(self) -> None:
-        self._state: str = "idle"  # idle -> candidate -> speech -> idle
+        self._state: _State = "idle"
         self._utterance_id = ""
         self._windows_kept: list[Int16Array] = []
         self._first_window = 0  # global index of _windows_kept[0]
@@ -254,7 +258,7 @@ class StreamingVad:
         self._silence_run += 1
         if self._state == "candidate":
             if self._silence_run >= self._end_silence:
-                self._drop_candidate()
+                self._back_to_idle()
             return []
         if self._silence_run == self._pause and not self._pause_reported:
             self._pause_reported = True
@@ -262,13 +266,12 @@ class StreamingVad:
             return [SilenceStarted(self._utterance_id, self._sample(end), self._wall(end), self._audio_until(end))]
         if self._silence_run >= self._end_silence:
             ended = self._end_utterance(self._speech_end)
-            tail = self._windows_kept[-self._preroll.maxlen :] if self._preroll.maxlen else []
-            self._idle()
-            self._preroll.extend(tail)
+            self._back_to_idle()
             return [ended]
         return []
 
-    def _drop_candidate(self) -> None:
+    def _back_to_idle(self) -> None:
+        """Leave an utterance (ended, or a candidate too short to count); its last windows become the pre-roll."""
         tail = self._windows_kept[-self._preroll.maxlen :] if self._preroll.maxlen else []
         self._idle()
         self._preroll.extend(tail)
