@@ -71,6 +71,14 @@ class PlayerSaid(Event):
     stt_ms: float | None = None
 
 
+class PlayerSpeechStarted(Event):
+    """A player started speaking (past the VAD's minimum speech): the NPC talking to them stops (barge-in)."""
+
+    type: Literal["player_speech_started"] = "player_speech_started"
+    player: str
+    position: Position | None = None
+
+
 class NpcTurnStarted(Event):
     type: Literal["npc_turn_started"] = "npc_turn_started"
     npc: str
@@ -161,6 +169,7 @@ class AdvisorRecommendation(Event):
 AnyEvent = Annotated[
     PlayerUtterance
     | PlayerSaid
+    | PlayerSpeechStarted
     | NpcTurnStarted
     | NpcSentence
     | NpcAudio
@@ -178,6 +187,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         PlayerUtterance,
         PlayerSaid,
+        PlayerSpeechStarted,
         NpcTurnStarted,
         NpcSentence,
         NpcAudio,

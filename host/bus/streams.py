@@ -18,6 +18,7 @@ from host.events import (
     NpcTurnEnded,
     NpcTurnStarted,
     PlayerSaid,
+    PlayerSpeechStarted,
     PlayerUtterance,
     Positions,
 )
@@ -46,6 +47,7 @@ EVENT_STREAM_KINDS: dict[type[Event], StreamKind] = {
     AdminNote: StreamKind.CONTROL,
     AdminCorrection: StreamKind.CONTROL,
     NpcControl: StreamKind.CONTROL,
+    PlayerSpeechStarted: StreamKind.CONTROL,
     AdvisorRecommendation: StreamKind.ADVICE,
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from host.events import AdminCorrection, AdminNote, NpcTurnEnded, PlayerSaid, Position
+from host.events import AdminCorrection, AdminNote, NpcControl, NpcTurnEnded, PlayerSaid, Position
 from host.transcript.lines import LinePosition, NoteLine, SpokenLine
 
 _NOT_TAG_CHARS = re.compile(r"[^a-z0-9_]+")
@@ -62,4 +62,17 @@ def correction_line(event: AdminCorrection) -> SpokenLine:
     tags = {"correction": ""} | ({"turn": event.turn_id} if event.turn_id else {})
     return SpokenLine(
         ts=_ts(event.ts), source="admin", speaker=event.author, addressee=event.npc, tags=tags, text=event.text
+    )
+
+
+def control_line(event: NpcControl) -> SpokenLine:
+    """`admin Alice > bram [control=pause]: "pause"` - every in-game or admin-page command is on the record."""
+    text = " ".join(part for part in (event.action, event.text) if part)
+    return SpokenLine(
+        ts=_ts(event.ts),
+        source="admin",
+        speaker=event.author,
+        addressee=event.npc if event.npc != "*" else None,
+        tags={"control": event.action},
+        text=text,
     )
