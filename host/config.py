@@ -87,6 +87,16 @@ class BusSettings(_Section):
     socket_timeout_s: float = Field(10.0, gt=0, description="must exceed the consumers' block_ms")
 
 
+class MinecraftSettings(_Section):
+    """Minecraft adapter tuning (docs/minecraft.md)."""
+
+    positions_interval_s: float = Field(0.5, gt=0, le=60, description="how often player positions are polled")
+    log_poll_interval_s: float = Field(0.2, gt=0, le=10, description="how often the server log is checked for chat")
+    rcon_timeout_s: float = Field(5.0, gt=0, le=120, description="limit for every RCON connect, read and write")
+    rcon_backoff_max_s: float = Field(30.0, gt=0, le=600, description="longest wait between reconnect attempts")
+    snbt_text: bool = Field(False, description="true for servers on 1.21.5+: CustomName as an SNBT text component")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NPC_HOST_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -106,6 +116,7 @@ class Settings(BaseSettings):
     vad: VADSettings = VADSettings()
     tts: TTSSettings = TTSSettings()
     bus: BusSettings = BusSettings()
+    minecraft: MinecraftSettings = MinecraftSettings()
 
     @classmethod
     def settings_customise_sources(
