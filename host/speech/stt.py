@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -60,6 +60,9 @@ _WORDS_ONLY = re.compile(r"[^a-z0-9' ]+")
 HALLUCINATION_SPEECH_PROBABILITY = 0.5
 
 
+DropReason = Literal["silence", "no_speech", "hallucination"]
+
+
 class TranscriptionError(NpcHostError):
     code = "stt"
 
@@ -75,7 +78,7 @@ class Transcript(BaseModel):
     avg_logprob: float
     ms: float = Field(ge=0.0, description="time spent transcribing")
     audio_ms: float = Field(ge=0.0)
-    dropped: str | None = Field(None, description="why text was discarded: silence, no_speech, hallucination")
+    dropped: DropReason | None = Field(None, description="why there is no text")
 
     @property
     def empty(self) -> bool:
@@ -102,9 +105,14 @@ def load_whisper(path: Path, threads: int) -> WhisperModel:
                 raise TranscriptionError(f"no faster-whisper model in {path} (model.bin missing)", code="stt_model")
             from faster_whisper import WhisperModel
 
-            model = WhisperModel(
-                str(path), device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True
-            )
+            try:
+                model = WhisperModel(
+                    str(path), device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True
+                )
+            except Exception as exc:  # CTranslate2 and tokenizers raise many types; the path is what matters
+                raise TranscriptionError(
+                    f"cannot load the faster-whisper model in {path}: {exc}", code="stt_model"
+                ) from exc
             _models[key] = model
     return model
 
@@ -209,7 +217,7 @@ def _silent(audio_ms: float) -> Transcript:
 
 def drop_reason(
     text: str, no_speech: float, avg_logprob: float, samples: Int16Array, settings: STTSettings
-) -> str | None:
+) -> DropReason | None:
     """Why a decoded text must not count as speech, or None when it stands."""
     words = normalise_words(text)
     if not words:
