@@ -26,6 +26,8 @@ DROPPED: list[tuple[str, str]] = [
     ("As an AI, I cannot taste ale.", "as an AI"),
     ("As a language model I have no tavern.", "as an AI"),
     ("I am just an AI running on a server.", "AI"),
+    ("Alice is a kind and gentle AI.", "AI"),
+    ("Alice is a character in the role of an innkeeper.", "character"),
     ("Large language models like me invent things.", "language model"),
     ("I'm an assistant, how can I help?", "assistant"),
     ("I am a helpful assistant.", "assistant"),
@@ -64,6 +66,7 @@ KEPT: list[str] = [
     "The old mill burned; a tale for another night.",
     "I am the smith's assistant, not the smith.",
     "Aid came from the capital.",
+    "Said the raven: nevermore.",
     "There is salt in the cellar, like in any inn.",
     "The mayor is a fair man.",
     "My instructions are to let no one pass.",
@@ -106,6 +109,9 @@ CLEANED: list[tuple[str, str]] = [
     ("*Hi, thanks for the joke.", "Hi, thanks for the joke."),
     ("- Bobby has a funny story.", "Bobby has a funny story."),
     ("2. Stew costs two emeralds.", "Stew costs two emeralds."),
+    ('Alice said, "The old mine is dark.', "The old mine is dark."),
+    ('Alice\'s last line: "The mine is home."', "The mine is home."),
+    ("Alice, the mine is closed.", "Alice, the mine is closed."),
 ]
 
 

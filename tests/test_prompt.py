@@ -100,7 +100,7 @@ def test_layers_come_in_the_documented_order() -> None:
     assert plan.messages[2].content == 'Alice says: "Hello"'
     assert plan.messages[5].content == "Four of them."
     assert plan.messages[6].content == 'Alice says: "Is the ale good?"'
-    assert "Alice" in plan.messages[-1].content and "3 short sentences" in plan.messages[-1].content
+    assert "Alice" in plan.messages[-1].content and "3 short spoken sentences" in plan.messages[-1].content
     assert [layer.name for layer in plan.layers] == [
         "persona",
         "lore",

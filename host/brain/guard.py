@@ -23,6 +23,10 @@ SECRET_RUN_WORDS = 5
 _ROLE_WORDS = frozenset({"assistant", "user", "system", "inst", "sys", "char"})
 _WORDS = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SPACES = re.compile(r"\s+")
+# The model narrating a quote instead of speaking it: `Alice said, "..."`, `Alice's last line: "..."`.
+_NARRATED_QUOTE = re.compile(
+    r"^[A-Z][\w']*(?: [A-Z][\w']*)?(?:'s last line| says| said| replies| replied)?\s*[:,]\s*(?=[\"“])"
+)
 # Markdown the model copies from chat data: list bullets and emphasis marks (paired *actions* never get this far).
 _BULLET = re.compile(r"^(?:[-•]|\d{1,2}[.)])\s+")
 # A ChatML turn header the model wrote itself: the role name after it is debris too.
@@ -35,7 +39,7 @@ META_TALK: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             "as an AI",
             r"\bas an? (?:ai|a\.i\.|artificial intelligence|language model|chat ?bot|(?:ai |virtual )?assistant)\b",
         ),
-        ("AI", r"\b(?:an?|the|this|just an?) (?-i:AI)\b|\bartificial intelligence\b"),
+        ("AI", r"(?-i:\bAI\b)|\bartificial intelligence\b"),
         ("language model", r"\blanguage models?\b|\bLLMs?\b"),
         (
             "assistant",
@@ -59,7 +63,8 @@ META_TALK: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "character",
-            r"\b(?:fictional|non-player|game) characters?\b|\bcharacter (?:description|sheet|card|profile)\b",
+            r"\b(?:fictional|non-player|game) characters?\b|\bcharacter (?:description|sheet|card|profile)\b"
+            r"|\bcharacter in (?:a|the|this) (?:role|story|game)\b",
         ),
         (
             "character",
@@ -130,7 +135,7 @@ class OutOfCharacterGuard:
         text = TEMPLATE_TOKENS.sub(" ", _ROLE_HEADER.sub(" ", text))
         text = EMOJI_PATTERN.sub(" ", text).replace("*", " ")
         text = _SPACES.sub(" ", text).strip()
-        while (prefix := self._speaker_prefix.match(text) or _BULLET.match(text)) is not None:
+        while prefix := self._speaker_prefix.match(text) or _BULLET.match(text) or _NARRATED_QUOTE.match(text):
             text = text[prefix.end() :]
         return _strip_stray_quotes(text.strip())
 

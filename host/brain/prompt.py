@@ -164,7 +164,7 @@ def persona_block(profile: NpcProfile, server: ServerProfile) -> str:
 def post_history(profile: NpcProfile, player: str) -> str:
     limit = profile.llm.max_reply_sentences
     reminder = (
-        f"Answer {neutralise(player)}'s last line as {profile.name}, in character, in at most {limit} short "
+        f"Reply to {neutralise(player)} as {profile.name}, in at most {limit} short spoken "
         f"sentence{'s' if limit > 1 else ''}."
     )
     custom = _fill(profile.persona.post_history_instructions, profile.name, neutralise(player))
