@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import ClassVar
 
+from host.config import Settings
 from host.errors import NpcHostError
 from host.events import Event
 from host.profiles.schema import NpcProfile, ServerProfile
@@ -37,10 +38,16 @@ class GameAdapter(ABC):
     produces: ClassVar[frozenset[str]]
 
     def __init__(
-        self, server: ServerProfile, npcs: Sequence[NpcProfile], environ: Mapping[str, str] = os.environ
+        self,
+        server: ServerProfile,
+        npcs: Sequence[NpcProfile],
+        settings: Settings,
+        environ: Mapping[str, str] = os.environ,
     ) -> None:
+        """`settings` is the host's; each adapter reads its own section. Secrets come from `environ`."""
         self.server = server
         self.npcs = list(npcs)
+        self.settings = settings
         self.environ = environ
 
     @abstractmethod

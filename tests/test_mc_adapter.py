@@ -11,6 +11,7 @@ from typing import TypeVar
 import pytest
 import pytest_asyncio
 
+from host.config import MinecraftSettings, Settings
 from host.events import AdminNote, Event, NpcControl, NpcSentence, NpcTurnStarted, PlayerSaid, Position, Positions
 from host.profiles.schema import NpcProfile, PersonaSpec, RconSpec, ServerProfile, Vec3, WorldSpec
 from integrations.base import adapter_for
@@ -31,6 +32,9 @@ def _npc(npc_id: str, name: str, x: float, body: str = "villager") -> NpcProfile
 
 
 NPCS = [_npc("bram", "Bram", 0), _npc("ada", "Ada", 100, "armor_stand")]
+FAST = Settings(
+    minecraft=MinecraftSettings(positions_interval_s=0.02, log_poll_interval_s=0.02, rcon_backoff_max_s=0.05)
+)
 
 
 @dataclass
@@ -70,14 +74,7 @@ async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
     log.write_text("[11:59:00] [Server thread/INFO]: <Alice> old chat before the host started\n")
     events: asyncio.Queue[Event] = asyncio.Queue()
     async with RconTestServer(PASSWORD, world) as srv:
-        adapter = MinecraftAdapter(
-            _profile(srv.port, log),
-            NPCS,
-            {VARIABLE: PASSWORD},
-            positions_interval_s=0.02,
-            log_poll_interval_s=0.02,
-            rcon_options={"backoff_initial_s": 0.01},
-        )
+        adapter = MinecraftAdapter(_profile(srv.port, log), NPCS, FAST, {VARIABLE: PASSWORD})
         await adapter.start(events.put)
         scene = Scene(adapter, srv, world, log, events)
         await scene.next(Positions)
@@ -176,7 +173,7 @@ async def test_non_operators_get_a_short_refusal(scene: Scene) -> None:
 
 async def test_wrong_password_fails_start_clearly(tmp_path: Path) -> None:
     async with RconTestServer(PASSWORD, MinecraftWorld()) as srv:
-        adapter = MinecraftAdapter(_profile(srv.port, tmp_path / "latest.log"), NPCS, {VARIABLE: "wrong"})
+        adapter = MinecraftAdapter(_profile(srv.port, tmp_path / "latest.log"), NPCS, FAST, {VARIABLE: "wrong"})
         with pytest.raises(RconAuthError, match="rejected the password"):
             await adapter.start(asyncio.Queue[Event]().put)
         await adapter.stop()
@@ -186,13 +183,7 @@ async def test_unreachable_server_is_not_a_crash(tmp_path: Path) -> None:
     async with RconTestServer(PASSWORD, MinecraftWorld()) as srv:
         port = srv.port
     world = MinecraftWorld()
-    adapter = MinecraftAdapter(
-        _profile(port, tmp_path / "latest.log"),
-        NPCS,
-        {VARIABLE: PASSWORD},
-        positions_interval_s=0.02,
-        rcon_options={"backoff_initial_s": 0.01},
-    )
+    adapter = MinecraftAdapter(_profile(port, tmp_path / "latest.log"), NPCS, FAST, {VARIABLE: PASSWORD})
     events: asyncio.Queue[Event] = asyncio.Queue()
     await adapter.start(events.put)  # the server is down: start still returns
     server = RconTestServer(PASSWORD, world)

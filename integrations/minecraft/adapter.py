@@ -15,6 +15,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from host.config import Settings
 from host.events import (
     AdminNote,
     EntityPosition,
@@ -62,23 +63,23 @@ class MinecraftAdapter(GameAdapter):
         self,
         server: ServerProfile,
         npcs: Sequence[NpcProfile],
+        settings: Settings,
         environ: Mapping[str, str] = os.environ,
-        *,
-        positions_interval_s: float = 0.5,
-        log_poll_interval_s: float = 0.2,
-        rcon_options: Mapping[str, float] | None = None,
-        json_in_string: bool = True,
     ) -> None:
-        super().__init__(server, npcs, environ)
-        self.rcon = rcon_client(server, environ, **(rcon_options or {}))
+        super().__init__(server, npcs, settings, environ)
+        tuning = settings.minecraft
+        self.rcon = rcon_client(
+            server, environ, timeout_s=tuning.rcon_timeout_s, backoff_max_s=tuning.rcon_backoff_max_s
+        )
         self.profiles = {npc.id: npc for npc in npcs}
         self.npc_positions = {npc.id: body_position(npc) for npc in npcs}
-        self.bodies = NpcBodies(self.rcon, npcs, json_in_string=json_in_string)
-        self.poller = PositionPoller(server.name, self.rcon, interval_s=positions_interval_s)
-        self.log_poll_interval_s = log_poll_interval_s
+        self.bodies = NpcBodies(self.rcon, npcs, json_in_string=not tuning.snbt_text)
+        self.poller = PositionPoller(server.name, self.rcon, interval_s=tuning.positions_interval_s)
+        self.log_poll_interval_s = tuning.log_poll_interval_s
         self.players: dict[str, Position] = {}
         self._publish: Publish | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
     async def start(self, publish: Publish) -> None:
         self._publish = publish
@@ -99,6 +100,9 @@ class MinecraftAdapter(GameAdapter):
             log.warning("server '%s' has no log_path: chat is not captured", self.server.name)
 
     async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
