@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import host.cli.profiles_cmd  # noqa: F401  (registers the commands on the app)
 from host.cli import app
-from host.profiles.card_import import import_card, npc_id_for, read_card
+from host.profiles.card_import import CardData, card_to_profile, import_card, npc_id_for, read_card
 from host.profiles.loader import load_server
 from host.profiles.problems import ProfileError
 from host.profiles.schema import SelectiveLogic, Vec3
@@ -202,6 +202,20 @@ def test_v2_json_card_maps_every_field(server_dir: Path, tmp_path: Path) -> None
     ]
     text = result.path.read_text()
     assert "# Creator: tester" in text and "# Tags: dwarf, smith" in text and "#   Made for the tests." in text
+
+
+def test_unknown_selective_logic_is_imported_as_and_any_with_a_note() -> None:
+    entry = {
+        "keys": ["a"],
+        "secondary_keys": ["b"],
+        "selective": True,
+        "content": "x",
+        "extensions": {"selectiveLogic": 7},
+    }
+    card = CardData.model_validate({"name": "N", "description": "d", "character_book": {"entries": [entry]}})
+    profile, notes = card_to_profile(card, npc_id="n", position=Vec3(x=0, y=0, z=0))
+    assert profile["lore"][0]["selective_logic"] == "AND_ANY"
+    assert notes == ["lore entry '#0': unknown selectiveLogic 7, imported as AND_ANY"]
 
 
 def test_v3_png_prefers_the_ccv3_chunk(server_dir: Path, tmp_path: Path) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +80,12 @@ def test_list_shows_each_npc_with_its_place(profiles_root: Path) -> None:
     assert len(rows) == 3
     assert "Old Birch" in rows[0] and "1.5, 64, 8.5" in rows[0]
     assert "Hilde" in rows[2] and "-6.5, 64, 5.5" in rows[2]
+
+
+def test_the_installed_command_runs_check(repo_root: Path, profiles_root: Path) -> None:
+    (profiles_root / "example" / "birch.toml").write_text('id = "birch"\n')
+    env = {**os.environ, "ORT_DISABLE_TELEMETRY": "1"}
+    command = [sys.executable, "-m", "host", "profiles", "check", str(profiles_root)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=repo_root, check=False)
+    assert result.returncode == 1, result.stderr
+    assert f"{profiles_root / 'example' / 'birch.toml'}:1: name: required field is missing" in result.stdout

@@ -54,6 +54,17 @@ def test_server_defaults_fill_in_what_the_npc_does_not_set(village: Path) -> Non
     assert bram.world.dimension == "minecraft:overworld"
 
 
+def test_nested_default_tables_merge_with_the_npc_own(village: Path) -> None:
+    server = village / "server.toml"
+    server.write_text(server.read_text() + "\n[defaults.voice.emotions.happy]\nspeed = 1.5\nvolume = 2.0\n")
+    load = load_server(village)
+    assert rendered(load) == []
+    assert load.npcs["hilde"].voice.emotions["happy"].volume == 2.0  # inherited
+    assert load.npcs["hilde"].voice.emotions["happy"].speed == 1.0  # hilde.toml sets its own happy speed
+    assert load.npcs["birch"].voice.emotions["happy"].speed == 0.8
+    assert load.npcs["bram"].voice.emotions["angry"].volume == 1.3  # bram's other tags stay
+
+
 def test_relative_paths_are_resolved_against_the_server_folder(village: Path) -> None:
     voices = village / "voices"
     voices.mkdir()
