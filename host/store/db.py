@@ -55,6 +55,8 @@ class Database:
         retry_base_delay_s: float = 0.2,
     ) -> Database:
         """Connect once to fail fast: a wrong URL raises a one-line StoreError naming host, port and database."""
+        if retry_attempts < 1:
+            raise ValueError("retry_attempts must be at least 1")
         url = parse_database_url(raw_url)
         db = cls(
             url,
