@@ -48,7 +48,7 @@ from integrations.minecraft.connection import rcon_client
 from integrations.minecraft.log_formats import ChatLine
 from integrations.minecraft.log_tail import LogTail
 from integrations.minecraft.positions import PositionPoller
-from integrations.minecraft.rcon import RconAuthError, RconError, RconUnavailableError
+from integrations.minecraft.rcon import RconError, RconUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +85,7 @@ class MinecraftAdapter(GameAdapter):
         self._publish = publish
         self._refresh_npc_positions()
         try:
-            await self.bodies.start()
-        except RconAuthError:
-            raise
+            await self.bodies.start()  # a wrong password or protocol error propagates: that is configuration
         except RconUnavailableError as exc:
             # Not ready is expected (server still starting): the bodies appear on the first successful connection.
             log.warning("%s; NPC bodies will be summoned when it answers", exc)
