@@ -179,7 +179,8 @@ class PersonaTurn:
                 return
             verdict = self._guard.check(sentence)
             if isinstance(verdict, DroppedSentence):
-                log.info("NPC %s: dropped %r (%s)", self._profile.id, verdict.text, verdict.reason)
+                # The reason only: the text may hold the very secret the guard kept from being spoken.
+                log.info("NPC %s: dropped a sentence (%s)", self._profile.id, verdict.reason)
                 self._dropped.append(verdict)
                 continue
             event = TurnSentence(len(self._kept), verdict.text, verdict.emotion)
