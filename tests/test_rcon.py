@@ -203,3 +203,22 @@ async def test_connect_hook_runs_after_each_reconnect(server: RconTestServer) ->
         await server.restart()
         await client.command("b")
     assert server.commands == ["summon villager", "a", "summon villager", "b"]
+
+
+async def test_a_cancelled_command_does_not_confuse_the_next(server: RconTestServer) -> None:
+    release = asyncio.Event()
+
+    async def slow_then_fast(command: str) -> str:
+        if command == "slow":
+            await release.wait()
+        return _echo(command)
+
+    server.handler = slow_then_fast
+    async with _client(server) as client:
+        slow = asyncio.ensure_future(client.command("slow"))
+        await server.wait_for_commands("^slow$")
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        release.set()
+        assert await client.command("fast") == "ran fast"

@@ -187,6 +187,14 @@ class RconClient:
     async def _run(self, command: str) -> str:
         """Run a command on the open connection; the caller holds the lock."""
         self._check_request(command)
+        try:
+            return await self._exchange(command)
+        except asyncio.CancelledError:
+            # Cancelled mid-reply, the rest of it would be read as the next command's answer: start afresh.
+            self._drop()
+            raise
+
+    async def _exchange(self, command: str) -> str:
         request_id = next(self._ids)
         await self._send(request_id, PacketType.EXEC_COMMAND, command)
         first = await self._read()
@@ -232,11 +240,16 @@ class RconClient:
         await self._disconnect()
         raise RconError(message, code="rcon_protocol")
 
-    async def _disconnect(self) -> None:
+    def _drop(self) -> asyncio.StreamWriter | None:
         writer, self._reader, self._writer = self._writer, None, None
+        if writer is not None:
+            writer.close()
+        return writer
+
+    async def _disconnect(self) -> None:
+        writer = self._drop()
         if writer is None:
             return
-        writer.close()
         try:
             async with asyncio.timeout(self._timeout_s):
                 await writer.wait_closed()
