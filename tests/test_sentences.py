@@ -73,6 +73,13 @@ def test_splits_like_the_table_whole_and_char_by_char(text: str, expected: list[
     assert split_by_char(text) == expected
 
 
+@pytest.mark.parametrize(("text", "expected"), [(c[1], c[2]) for c in CASES], ids=[c[0] for c in CASES])
+def test_any_cut_into_two_pieces_gives_the_same_sentences(text: str, expected: list[Sentence]) -> None:
+    for cut in range(1, len(text)):
+        splitter = SentenceSplitter()
+        assert splitter.feed(text[:cut]) + splitter.feed(text[cut:]) + splitter.flush() == expected, cut
+
+
 CLAUSE_CASES: list[tuple[str, int, list[Sentence]]] = [
     (
         "Well now, traveler, the road north is long and full of wolves, so rest here. Go on, then, friend.",
