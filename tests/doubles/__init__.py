@@ -5,4 +5,7 @@ under test runs its own client unchanged. One module per peer:
 
 - `ollama_server.OllamaWireServer`: Ollama's HTTP API (`POST /api/chat` NDJSON streaming, `/api/tags`, `/api/version`)
   with scripted replies, delays and failure modes.
+- `rcon_server.RconTestServer`: vanilla Minecraft's RCON (single 1460-byte read, 4096-character reply fragments,
+  "Unknown request", id -1 on a bad password, one command at a time), with `restart()`; `MinecraftWorld` answers
+  `list`, `data get entity`, `summon` and `kill` like a server.
 """
