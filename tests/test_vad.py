@@ -20,6 +20,7 @@ from host.speech.audio import (
     write_wav,
 )
 from host.speech.vad import (
+    QUIET_WINDOWS_BEFORE_SKIP,
     SilenceStarted,
     SpeechResumed,
     SpeechStarted,
@@ -168,3 +169,16 @@ def test_settings_are_validated() -> None:
         VADSettings(pause_ms=800, end_silence_ms=400)
     with pytest.raises(ValidationError):
         VADSettings(threshold=1.5)
+
+
+def test_long_digital_silence_skips_the_model_without_changing_the_result() -> None:
+    vad = StreamingVad()
+    assert vad.feed(np.zeros(10 * WHISPER_RATE, dtype=np.int16)) == []
+    assert vad.windows_inferred == QUIET_WINDOWS_BEFORE_SKIP
+    samples = recording("two_questions.wav")
+    lead_in = 156 * 512  # about 5 s, whole windows so both runs see the speech in the same window positions
+    plain = [(type(e).__name__, e.sample) for e in run(samples)]
+    padded = [
+        (type(e).__name__, e.sample - lead_in) for e in run(np.concatenate([np.zeros(lead_in, np.int16), samples]))
+    ]
+    assert padded == plain

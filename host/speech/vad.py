@@ -12,7 +12,8 @@ those windows caused:
 The ONNX model is the one faster-whisper ships (its `get_vad_model()` session, loaded once per process and shared);
 the recurrent state and audio context live in each `StreamingVad`. Inference costs about 0.2 ms per window on the
 development machine (under 1% of a core per speaker), so `feed` runs inline on the caller's thread; all windows of
-one chunk go through the model in a single batched call.
+one chunk go through the model in a single batched call, and long stretches of near-digital silence skip the model
+(see `SileroStream`).
 
 Timestamps come from the audio clock (samples fed so far) and are mapped to wall-clock time through the arrival
 time of the chunk being fed, so latency can be measured from the moment the speaker really went silent.
@@ -42,6 +43,8 @@ RATE = WHISPER_RATE
 _STATE_SHAPE = (1, 1, 128)
 # Below `threshold`, speech continues until the probability falls under threshold - HYSTERESIS (as Silero does).
 HYSTERESIS = 0.15
+QUIET_PEAK = 0.001  # -60 dBFS, as float32 samples
+QUIET_WINDOWS_BEFORE_SKIP = 16
 
 
 @functools.cache
@@ -54,23 +57,48 @@ def silero_session() -> onnxruntime.InferenceSession:
 
 
 class SileroStream:
-    """Silero's recurrent state and 64-sample audio context for one stream."""
+    """Silero's recurrent state and 64-sample audio context for one stream.
+
+    Windows of near-digital silence (peak under -60 dBFS) are not sent to the model once `QUIET_WINDOWS_BEFORE_SKIP`
+    of them in a row have been: their probability is 0 and the state has already settled on silence. A bridge fills
+    gaps in a player's microphone stream with zeros, so most of the VAD work of quiet players disappears.
+    """
 
     def __init__(self, session: onnxruntime.InferenceSession | None = None) -> None:
         self._session = session or silero_session()
+        self.windows_inferred = 0
         self.reset()
 
     def reset(self) -> None:
         self._h = np.zeros(_STATE_SHAPE, dtype=np.float32)
         self._c = np.zeros(_STATE_SHAPE, dtype=np.float32)
         self._context = np.zeros(CONTEXT, dtype=np.float32)
+        self._quiet_run = 0
 
     def probabilities(self, windows: Float32Array) -> Float32Array:
         """Speech probability of each row of `windows` (n, 512), in order, carrying the state across calls."""
-        contexts = np.concatenate((self._context[None, :], windows[:-1, -CONTEXT:]))
+        probs = np.zeros(len(windows), dtype=np.float32)
+        infer = np.ones(len(windows), dtype=bool)
+        for i, quiet in enumerate(np.abs(windows).max(axis=1) < QUIET_PEAK):
+            self._quiet_run = self._quiet_run + 1 if quiet else 0
+            infer[i] = self._quiet_run <= QUIET_WINDOWS_BEFORE_SKIP
+        start = 0
+        while start < len(windows):
+            stop = start
+            while stop < len(windows) and infer[stop] == infer[start]:
+                stop += 1
+            if infer[start]:
+                context = self._context if start == 0 else windows[start - 1, -CONTEXT:]
+                probs[start:stop] = self._infer(windows[start:stop], context)
+            start = stop
+        self._context = windows[-1, -CONTEXT:].copy()
+        return probs
+
+    def _infer(self, windows: Float32Array, context: Float32Array) -> Float32Array:
+        contexts = np.concatenate((context[None, :], windows[:-1, -CONTEXT:]))
         batch = np.concatenate((contexts, windows), axis=1)
         probs, self._h, self._c = self._session.run(None, {"input": batch, "h": self._h, "c": self._c})
-        self._context = windows[-1, -CONTEXT:].copy()
+        self.windows_inferred += len(windows)
         result: Float32Array = np.asarray(probs, dtype=np.float32).reshape(-1)
         return result
 
@@ -173,6 +201,11 @@ class StreamingVad:
         self._speech_end = 0
         self._pause_reported = False
         self._soft_pause: int | None = None
+
+    @property
+    def windows_inferred(self) -> int:
+        """How many windows went through the model (quiet stretches are skipped)."""
+        return self._model.windows_inferred
 
     @property
     def in_speech(self) -> bool:
