@@ -20,6 +20,8 @@ _COMMAND_MODULES = (
     "host.cli.db_cmd",
     "host.cli.rcon_cmd",
     "host.cli.say_cmd",
+    "host.cli.chat_cmd",
+    "host.cli.run_cmd",
 )
 
 

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from host.store.db import Database
 from host.store.keys import conversation_ids, find_conversation_id, insert_ignoring_duplicates
-from host.store.models import Conversation, Npc, Server, Turn, utc_now
+from host.store.models import Conversation, Npc, Player, Server, Turn, utc_now
 from host.store.records import ConversationKey, Exchange, TurnRecord
 
 
@@ -74,6 +74,22 @@ class ConversationRepo:
             if conversation is None:
                 return None
             return await session.scalar(select(Conversation.summary).where(Conversation.id == conversation))
+
+        return await self._db.run(op)
+
+    async def turn_by_cause(self, cause_id: str) -> Exchange | None:
+        """The turn caused by event `cause_id`, if one was recorded (how a redelivered event is recognised)."""
+
+        async def op(session: AsyncSession) -> Exchange | None:
+            row = (
+                await session.execute(
+                    select(Turn, Player.name)
+                    .join(Conversation, Turn.conversation_id == Conversation.id)
+                    .join(Player, Conversation.player_id == Player.id)
+                    .where(Turn.cause_id == cause_id)
+                )
+            ).first()
+            return None if row is None else _exchange(row[1], row[0])
 
         return await self._db.run(op)
 

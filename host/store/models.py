@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 NAME_LENGTH = 64
-EVENT_ID_LENGTH = 64
+EVENT_ID_LENGTH = 100  # room for "<event id>:<npc id>" cause ids of group scenes
 AdminRole = Literal["admin", "operator", "viewer"]
 ADMIN_ROLES: tuple[str, ...] = get_args(AdminRole)
 

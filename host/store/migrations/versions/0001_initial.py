@@ -18,7 +18,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 NAME = sa.String(64)
-EVENT_ID = sa.String(64)
+EVENT_ID = sa.String(100)
 
 
 def _utc() -> sa.DateTime:

@@ -1,0 +1,239 @@
+"""The NPCs' brain: decides who answers a player's line, runs the persona turn with the NPC's memory and notes, and
+records what was said (database, memory, transcript). Used by the brain role, `npc-host chat` and the demo.
+
+A turn's id is derived from the line's event id and the NPC, so a redelivered line (the hub delivers at least once)
+maps to the same turn and `record` never stores or writes it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from host.brain.addressing import Addressing, address
+from host.brain.llm.base import LLM
+from host.brain.prompt import Exchange, PromptLimits, TurnContext
+from host.brain.summary import llm_summarizer
+from host.brain.turn import PersonaTurn, TurnOptions, TurnResult, TurnSentence
+from host.events import NpcTurnEnded, PlayerSaid
+from host.memory import MemoryStore, RememberedExchange
+from host.profiles.registry import ProfileRegistry
+from host.profiles.schema import NpcProfile
+from host.store import ConversationKey, Store, TurnRecord
+from host.transcript.book import TranscriptBook
+from host.transcript.from_events import player_said_line, turn_ended_line
+
+log = logging.getLogger(__name__)
+
+_TURN_NAMESPACE = uuid.UUID("5d4c7d2e-0f61-4a0e-9f0e-2b1f4c7a9e10")
+
+LlmFor = Callable[[NpcProfile], LLM]
+
+
+def turn_id_for(said: PlayerSaid, npc_id: str) -> str:
+    return uuid.uuid5(_TURN_NAMESPACE, f"{said.server}/{said.id}/{npc_id}").hex
+
+
+@dataclass(frozen=True, slots=True)
+class StartedTurn:
+    turn_id: str
+    npc: NpcProfile
+    persona: PersonaTurn
+
+
+OnStart = Callable[[StartedTurn], Awaitable[None]]
+OnSentence = Callable[[StartedTurn, TurnSentence], Awaitable[None]]
+
+
+class NpcBrain:
+    def __init__(
+        self,
+        registry: ProfileRegistry,
+        store: Store,
+        memory: MemoryStore,
+        transcripts: TranscriptBook,
+        llm_for: LlmFor,
+        *,
+        context_tokens: int = 2048,
+        first_clause_min_chars: int | None = None,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.memory = memory
+        self.transcripts = transcripts
+        self._llm_for = llm_for
+        self._options = TurnOptions(
+            limits=PromptLimits(context_tokens=context_tokens), first_clause_min_chars=first_clause_min_chars
+        )
+        self._last_partner: dict[tuple[str, str], str] = {}
+        self._paused: set[tuple[str, str]] = set()
+        self._speaking: dict[tuple[str, str], asyncio.Task[None]] = {}  # (server, player) -> NPC speaking to them
+
+    def addressing(self, said: PlayerSaid) -> Addressing:
+        """Who hears the line and who answers, in speaking order; paused NPCs neither hear nor answer."""
+        npcs = [npc for npc in self.registry.npcs(said.server).values() if (said.server, npc.id) not in self._paused]
+        return address(said, npcs, self._last_partner.get((said.server, said.player)))
+
+    def pause(self, server: str, npc_id: str, paused: bool) -> None:
+        if paused:
+            self._paused.add((server, npc_id))
+        else:
+            self._paused.discard((server, npc_id))
+
+    def is_paused(self, server: str, npc_id: str) -> bool:
+        return (server, npc_id) in self._paused
+
+    async def already_answered(self, said: PlayerSaid, npc_id: str) -> bool:
+        """True when this line's turn for `npc_id` is stored (a redelivery). A transcript that misses it (the
+        process died between the database and the file) gets it now."""
+        stored = await self.store.conversations.turn_by_cause(_cause_id(said, npc_id))
+        if stored is None:
+            return False
+        turn_id = stored.turn_id or turn_id_for(said, npc_id)
+        if not await self.transcripts.has_turn(said.server, turn_id):
+            ended = NpcTurnEnded(
+                server=said.server,
+                npc=npc_id,
+                player=said.player,
+                turn_id=turn_id,
+                cause_id=said.id,
+                reply=stored.npc_reply,
+                interrupted=stored.interrupted,
+                timings_ms=stored.timings_ms,
+                ts=stored.created_at.timestamp(),
+            )
+            await self.transcripts.append(
+                said.server, player_said_line(said, npc_id), turn_ended_line(ended, stored.emotion)
+            )
+        return True
+
+    async def answer(
+        self, said: PlayerSaid, npc_id: str, on_sentence: OnSentence, on_start: OnStart | None = None
+    ) -> NpcTurnEnded | None:
+        """Run `npc_id`'s turn answering `said`: each kept sentence goes to `on_sentence` as soon as it is ready,
+        then the turn is recorded. `interrupt` (barge-in) stops it; it is then recorded with what was said so far.
+        None when the turn was stopped before it began."""
+        turn = await self.start(said, npc_id)
+        if on_start is not None:
+            await on_start(turn)
+        key = (said.server, said.player)
+        speaking = asyncio.create_task(_speak(turn, on_sentence), name=f"turn:{turn.turn_id}")
+        self._speaking[key] = speaking
+        try:
+            await asyncio.wait({speaking})
+        finally:
+            if self._speaking.get(key) is speaking:
+                del self._speaking[key]
+        if not speaking.cancelled() and (error := speaking.exception()) is not None:
+            raise error
+        result = turn.persona.result
+        if result is None:
+            return None
+        ended = self.ended_event(said, turn, result)
+        await self.record(said, turn, ended)
+        return ended
+
+    def interrupt(self, server: str, player: str) -> bool:
+        """Stop the NPC talking to `player` (barge-in). True if one was talking."""
+        speaking = self._speaking.get((server, player))
+        if speaking is None or speaking.done():
+            return False
+        speaking.cancel()
+        return True
+
+    async def start(self, said: PlayerSaid, npc_id: str) -> StartedTurn:
+        """A persona turn for `npc_id` answering `said`, with the NPC's current profile, memory and notes."""
+        npc = self.registry.npc(said.server, npc_id)
+        server = self.registry.server(said.server)
+        key = ConversationKey(server=said.server, npc=npc_id, player=said.player)
+        conversation = await self.memory.conversation(key)
+        notes = await self.memory.notes(said.server, npc_id)
+        context = TurnContext(
+            player=said.player,
+            text=said.text,
+            notes=tuple(note.text for note in notes),
+            summary=conversation.summary,
+            recent=tuple(
+                Exchange(player=said.player, player_text=item.player_text, npc_text=item.npc_reply)
+                for item in conversation.exchanges
+            ),
+        )
+        persona = PersonaTurn(self._llm_for(npc), npc, server, context, self._options)
+        return StartedTurn(turn_id_for(said, npc_id), npc, persona)
+
+    def ended_event(self, said: PlayerSaid, turn: StartedTurn, result: TurnResult) -> NpcTurnEnded:
+        timings = {"prompt": result.timings.prompt, "total": result.timings.total}
+        if result.timings.first_token is not None:
+            timings["first_token"] = result.timings.first_token
+        if result.timings.first_sentence is not None:
+            timings["first_sentence"] = result.timings.first_sentence
+        if said.stt_ms is not None:
+            timings["stt"] = said.stt_ms
+        return NpcTurnEnded(
+            server=said.server,
+            npc=turn.npc.id,
+            player=said.player,
+            turn_id=turn.turn_id,
+            cause_id=said.id,
+            reply=result.reply,
+            interrupted=result.outcome == "interrupted",
+            timings_ms={stage: round(ms, 1) for stage, ms in timings.items()},
+        )
+
+    async def record(self, said: PlayerSaid, turn: StartedTurn, ended: NpcTurnEnded) -> bool:
+        """Store the turn, fold it into memory and append it to the transcript, once. False if it was already stored
+        (another delivery of the same line got there first)."""
+        key = ConversationKey(server=said.server, npc=turn.npc.id, player=said.player)
+        emotion = _first_emotion(turn)
+        created = await self.store.conversations.record_turn(
+            TurnRecord(
+                server=said.server,
+                npc=turn.npc.id,
+                player=said.player,
+                cause_id=_cause_id(said, turn.npc.id),
+                turn_id=turn.turn_id,
+                source=said.source,
+                player_text=said.text,
+                npc_reply=ended.reply,
+                interrupted=ended.interrupted,
+                emotion=emotion,
+                timings_ms=ended.timings_ms,
+            )
+        )
+        if not created:
+            return False
+        summarize = llm_summarizer(self._llm_for(turn.npc), turn.npc.name, said.player)
+        exchange = RememberedExchange(
+            player_text=said.text, npc_reply=ended.reply, interrupted=ended.interrupted, turn_id=turn.turn_id
+        )
+        await self.memory.record(key, exchange, summarize)
+        # After the database: a crash in between is repaired by the redelivery (`already_answered`).
+        await self.transcripts.append(said.server, player_said_line(said, turn.npc.id), turn_ended_line(ended, emotion))
+        self._last_partner[(said.server, said.player)] = turn.npc.id
+        return True
+
+    async def note_unanswered(self, said: PlayerSaid) -> None:
+        """A line an NPC heard but nobody answered still belongs in the transcript."""
+        await self.transcripts.append(said.server, player_said_line(said))
+
+
+async def _speak(turn: StartedTurn, on_sentence: OnSentence) -> None:
+    async with contextlib.aclosing(turn.persona.stream()) as events:
+        async for event in events:
+            if isinstance(event, TurnSentence):
+                await on_sentence(turn, event)
+
+
+def _cause_id(said: PlayerSaid, npc_id: str) -> str:
+    return f"{said.id}:{npc_id}"
+
+
+def _first_emotion(turn: StartedTurn) -> str | None:
+    result = turn.persona.result
+    if result is None:
+        return None
+    return next((sentence.emotion for sentence in result.sentences if sentence.emotion), None)

@@ -1,0 +1,83 @@
+"""`npc-host run` (the host's roles) and `npc-host status` (the hub's consumers, pending entries and lag)."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from host.bus import StreamKind, make_bus, stream_name
+from host.cli import app
+from host.cli.common import fail, run_or_exit, settings_or_exit
+from host.config import Settings
+from host.errors import NpcHostError
+from host.logs import setup_logging
+from host.profiles.loader import load_all
+from host.roles.runner import ALL_ROLES, parse_roles, run_roles
+
+
+def _password_envs(settings: Settings) -> list[str]:
+    return [
+        load.server.rcon.password_env for load in load_all(settings.profiles_dir) if load.server and load.server.rcon
+    ]
+
+
+@app.command("run")
+def run(
+    roles: str = typer.Option(
+        os.environ.get("NPC_HOST_ROLES", ",".join(ALL_ROLES)),
+        "--roles",
+        help=f"comma-separated roles to run here ({', '.join(ALL_ROLES)}); several processes need NPC_HOST_REDIS_URL",
+    ),
+) -> None:
+    """Run the host: NPCs appear in the game, hear nearby players and answer in text and voice."""
+    settings = settings_or_exit()
+    try:
+        names = parse_roles(roles)
+    except NpcHostError as exc:
+        fail(f"error: {exc.message}")
+    if set(names) != set(ALL_ROLES) and settings.redis_url is None:
+        fail("running only some roles needs a shared hub: set NPC_HOST_REDIS_URL")
+    setup_logging(settings, _password_envs(settings))
+    run_or_exit(run_roles(settings, names))
+
+
+@app.command("status")
+def status(quiet: bool = typer.Option(False, "--quiet", help="print nothing; exit 0 when the hub answers")) -> None:
+    """Consumers, pending entries and lag of every stream on the Redis hub."""
+    settings = settings_or_exit()
+    if settings.redis_url is None:
+        fail("status reads the shared hub: set NPC_HOST_REDIS_URL (the in-process hub lives inside `npc-host run`)")
+    table = run_or_exit(_status_table(settings))
+    if not quiet:
+        Console().print(table)
+
+
+async def _status_table(settings: Settings) -> Table:
+    bus = await make_bus(settings, client_name="npc-host-status")
+    table = Table("stream", "length", "group", "consumers", "pending", "lag", "dead letters")
+    try:
+        for load in load_all(settings.profiles_dir):
+            if load.server is None:
+                continue
+            for kind in StreamKind:
+                info = await bus.stream_info(stream_name(load.server.name, kind))
+                if not info.groups:
+                    table.add_row(info.stream, str(info.length), "-", "-", "-", "-", str(info.dead_letters))
+                for group in info.groups:
+                    consumers = ", ".join(f"{c.name} ({c.pending})" for c in group.consumers) or "-"
+                    lag = "?" if group.lag is None else str(group.lag)
+                    table.add_row(
+                        info.stream,
+                        str(info.length),
+                        group.name,
+                        consumers,
+                        str(group.pending),
+                        lag,
+                        str(info.dead_letters),
+                    )
+    finally:
+        await bus.aclose()
+    return table

@@ -1,0 +1,130 @@
+"""The brain role: answers `PlayerSaid` lines as the NPCs, and applies notes, corrections, pauses and barge-ins.
+
+Streams (per server): `said` through the shared group "brain" one entry at a time, so N brain processes share the
+turns and a dead one's entries are claimed by the others; `control` through the same group. A turn runs in its own
+task so a barge-in (`PlayerSpeechStarted` from the player the NPC is talking to) can stop it mid-sentence: the LLM
+stream closes and the turn is recorded as interrupted with only what was already said.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from host import metrics
+from host.brain.engine import NpcBrain, StartedTurn
+from host.brain.turn import TurnSentence
+from host.bus.streams import StreamKind, consumer_name, stream_for, stream_name
+from host.events import (
+    AdminCorrection,
+    AdminNote,
+    Event,
+    NpcControl,
+    NpcSentence,
+    NpcTurnStarted,
+    PlayerSaid,
+    PlayerSpeechStarted,
+)
+from host.memory import NpcNote
+from host.roles.services import HostServices
+from host.transcript.from_events import admin_note_line, control_line, correction_line
+from host.transcript.watcher import NoteWatcher, watch_state_path
+
+log = logging.getLogger(__name__)
+
+GROUP = "brain"
+
+
+class BrainRole:
+    name = "brain"
+
+    def __init__(self, services: HostServices, brain: NpcBrain) -> None:
+        self.services = services
+        self.brain = brain
+
+    async def run(self, stop: asyncio.Event) -> None:
+        bus = self.services.bus
+        consumer = consumer_name(self.name)
+        watchers: list[NoteWatcher] = []
+        async with asyncio.TaskGroup() as tasks:
+            for server in self.services.registry.server_names():
+                said, control = stream_name(server, StreamKind.SAID), stream_name(server, StreamKind.CONTROL)
+                tasks.create_task(bus.consume(said, GROUP, consumer, self.on_said, batch=1, stop=stop))
+                tasks.create_task(bus.consume(control, GROUP, consumer, self.on_control, stop=stop))
+                watcher = NoteWatcher(
+                    self.services.settings.transcripts_dir,
+                    server,
+                    watch_state_path(self.services.settings.data_dir, server),
+                )
+                watchers.append(watcher)
+                tasks.create_task(watcher.run(self._take_note))
+            await stop.wait()
+            for watcher in watchers:
+                watcher.stop()
+
+    async def publish(self, event: Event) -> None:
+        await self.services.bus.publish(stream_for(event), event)
+
+    async def on_said(self, event: Event) -> None:
+        if not isinstance(event, PlayerSaid):
+            return
+        metrics.EVENTS_HANDLED.labels(type=event.type).inc()
+        addressing = self.brain.addressing(event)
+        if not addressing.responders:
+            if addressing.hearers:
+                await self.brain.note_unanswered(event)
+            return
+        for npc_id in addressing.responders:
+            if await self.brain.already_answered(event, npc_id):
+                log.info("line %s was already answered by %s (redelivery)", event.id, npc_id)
+                continue
+            await self._answer(event, npc_id)
+
+    async def _answer(self, said: PlayerSaid, npc_id: str) -> None:
+        async def started(turn: StartedTurn) -> None:
+            await self.publish(
+                NpcTurnStarted(
+                    server=said.server, npc=npc_id, player=said.player, turn_id=turn.turn_id, cause_id=said.id
+                )
+            )
+
+        async def sentence(turn: StartedTurn, spoken: TurnSentence) -> None:
+            await self.publish(
+                NpcSentence(
+                    server=said.server,
+                    npc=npc_id,
+                    player=said.player,
+                    turn_id=turn.turn_id,
+                    index=spoken.index,
+                    text=spoken.text,
+                    emotion=spoken.emotion,
+                )
+            )
+
+        ended = await self.brain.answer(said, npc_id, sentence, on_start=started)
+        if ended is None:
+            return
+        await self.publish(ended)
+        metrics.observe_turn(ended.timings_ms)
+        outcome = "interrupted" if ended.interrupted else "completed"
+        metrics.TURNS_TOTAL.labels(server=said.server, npc=npc_id, outcome=outcome).inc()
+
+    async def on_control(self, event: Event) -> None:
+        metrics.EVENTS_HANDLED.labels(type=event.type).inc()
+        transcripts = self.services.transcripts
+        if isinstance(event, PlayerSpeechStarted):
+            if self.brain.interrupt(event.server, event.player):
+                log.info("barge-in: %s started speaking, the NPC stops", event.player)
+        elif isinstance(event, AdminNote):
+            # Written to the transcript only: the note watcher delivers it to memory like a hand-written note.
+            await transcripts.append(event.server, admin_note_line(event))
+        elif isinstance(event, AdminCorrection):
+            await self.brain.memory.correct(event.server, event.npc, event.text, turn_id=event.turn_id)
+            await transcripts.append(event.server, correction_line(event))
+        elif isinstance(event, NpcControl):
+            await transcripts.append(event.server, control_line(event))
+            if event.action in ("pause", "resume"):
+                self.brain.pause(event.server, event.npc, event.action == "pause")
+
+    async def _take_note(self, note: AdminNote) -> None:
+        await self.brain.memory.add_note(note.server, note.npc, NpcNote.from_event(note))

@@ -1,0 +1,58 @@
+"""What the roles of one process share: settings, the hub, the store, the profiles, the transcripts.
+
+Opened once per process; every connection fails fast with one clear line when its URL is wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from host.bus import Bus, make_bus
+from host.bus.streams import consumer_name
+from host.config import Settings
+from host.errors import NpcHostError
+from host.profiles.problems import Problem
+from host.profiles.registry import ProfileRegistry
+from host.store import Store
+from host.transcript.book import TranscriptBook
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HostServices:
+    settings: Settings
+    bus: Bus
+    store: Store
+    registry: ProfileRegistry
+    transcripts: TranscriptBook
+
+    @classmethod
+    async def open(cls, settings: Settings, *, watch_profiles: bool = True) -> HostServices:
+        registry = ProfileRegistry(settings.profiles_dir)
+        problems = await registry.start() if watch_profiles else await registry.reload()
+        _report(problems)
+        if not registry.server_names():
+            await registry.stop()
+            raise NpcHostError(f"no server profiles could be loaded from {settings.profiles_dir}", code="no_servers")
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await Store.open(settings.effective_database_url)
+        try:
+            bus = await make_bus(settings, client_name=consumer_name("host"))
+        except BaseException:
+            await store.close()
+            await registry.stop()
+            raise
+        return cls(settings, bus, store, registry, TranscriptBook(settings.transcripts_dir))
+
+    async def aclose(self) -> None:
+        await self.bus.aclose()
+        await self.transcripts.aclose()
+        await self.store.close()
+        await self.registry.stop()
+
+
+def _report(problems: list[Problem]) -> None:
+    for problem in problems:
+        log.error("profile problem: %s", problem)
