@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from host.bus import MemoryBus, StreamKind, stream_for, stream_name
 from host.config import STTSettings
 from host.demo_assets import load_manifest
-from host.events import PlayerUtterance
+from host.events import PlayerSaid, PlayerUtterance
 from host.speech.audio import WHISPER_RATE, Int16Array, conform, read_wav, resample, write_wav
 from host.speech.speculative import SpeculativeTranscriber
 from host.speech.stt import (
@@ -21,7 +22,9 @@ from host.speech.stt import (
     player_said,
     word_error_rate,
 )
+from host.speech.stt_worker import TranscriptionHandler
 from host.speech.vad import SilenceStarted, StreamingVad, UtteranceEnded, VadEvent
+from tests.bus_support import TEST_BUS_SETTINGS, Collector, consuming, wait_until
 
 VILLAGE_NAMES = ("Bram", "Hilde", "Old Birch")
 
@@ -157,3 +160,25 @@ async def test_player_said_carries_text_confidence_and_timings(transcriber: Whis
     assert said.confidence == transcript.confidence and said.stt_ms == transcript.ms
     silent = await transcriber.transcribe(np.zeros(WHISPER_RATE, dtype=np.int16))
     assert player_said(utterance, silent) is None
+
+
+async def test_utterances_on_the_hub_become_player_said(transcriber: WhisperTranscriber) -> None:
+    bus = MemoryBus(TEST_BUS_SETTINGS)
+    handler = TranscriptionHandler(bus, transcriber, vocabulary=lambda _: VILLAGE_NAMES)
+    heard = Collector()
+    silent = PlayerUtterance(server="example", player="Bob", audio=bytes(2 * WHISPER_RATE))
+    at_48k = resample(recording("bram_room.wav"), WHISPER_RATE, 48000)
+    spoken = PlayerUtterance(server="example", player="Alice", audio=at_48k.tobytes(), sample_rate=48000)
+    async with (
+        consuming(bus, stream_for(spoken), "speech", "speech-1", handler),
+        consuming(bus, stream_name("example", StreamKind.SAID), "brain", "brain-1", heard),
+    ):
+        await bus.publish(stream_for(silent), silent)
+        await bus.publish(stream_for(spoken), spoken)
+        await wait_until(lambda: len(heard.events) >= 1, "a PlayerSaid")
+    await bus.aclose()
+    # Utterances are handled in order, so the silent one was done (and published nothing) before the spoken one.
+    (said,) = heard.events
+    assert isinstance(said, PlayerSaid)
+    assert said.player == "Alice" and said.source == "voice" and said.utterance_id == spoken.id
+    assert word_error_rate("Bram, do you have a room for the night?", said.text) <= 0.2, said.text
