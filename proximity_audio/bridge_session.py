@@ -1,0 +1,348 @@
+"""One companion plugin's connection after a valid hello: its players, their microphones, and what they hear."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import ServerConnection
+
+from host.config import VADSettings
+from host.events import PlayerUtterance, Position
+from host.speech.audio import WHISPER_RATE, int16_to_pcm16
+from host.speech.vad import SpeechStarted, UtteranceEnded, VadEvent
+from proximity_audio.hooks import BridgeHooks, SpeechStart, call_safely
+from proximity_audio.limits import BridgeLimits, FrameRateLimiter
+from proximity_audio.microphone import PlayerMicrophone
+from proximity_audio.mixer import mix_for_listeners
+from proximity_audio.outbox import Outbox
+from proximity_audio.pacer import PacedTick
+from proximity_audio.protocol import (
+    CloseCode,
+    ErrorCode,
+    ErrorMessage,
+    FrameKind,
+    Hello,
+    NpcInfo,
+    NpcStop,
+    NpcStreamEnd,
+    NpcStreamStart,
+    OutputMode,
+    Ping,
+    PlayerJoin,
+    PlayerLeave,
+    Pong,
+    Positions,
+    ProtocolError,
+    WirePosition,
+    decode_frame,
+    encode_frame,
+    encode_message,
+    parse_client_message,
+)
+from proximity_audio.world import NpcPlacement, SpatialWorld
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+log = logging.getLogger(__name__)
+
+# Error replies per connection: a broken plugin gets told, but cannot make the host flood it back.
+_ERRORS_PER_SECOND = 10
+_ERROR_BURST = 20
+
+
+@dataclass
+class BridgeStats:
+    """Counters over the life of the server (for metrics, the bench and tests)."""
+
+    frames_in: int = 0
+    frames_filled: int = 0
+    frames_late: int = 0
+    frames_rate_limited: int = 0
+    frames_out: int = 0
+    frames_out_dropped: int = 0
+    utterances_heard: int = 0
+    utterances_unheard: int = 0
+    errors_sent: int = 0
+
+
+@dataclass
+class _Player:
+    index: int
+    name: str
+    mic: PlayerMicrophone
+    limiter: FrameRateLimiter
+    last_rate_warning: float = -1e9
+    out_sequence: int = 0
+
+
+def _position(wire: WirePosition) -> Position:
+    return Position(x=wire.x, y=wire.y, z=wire.z, yaw=wire.yaw, dimension=wire.dimension)
+
+
+def npc_info(placement: NpcPlacement) -> NpcInfo:
+    p = placement.position
+    return NpcInfo(
+        npc=placement.npc,
+        npc_index=placement.index,
+        position=WirePosition(x=p.x, y=p.y, z=p.z, yaw=p.yaw, dimension=p.dimension),
+        speaking_range=placement.speaking_range,
+        curve=placement.curve,
+    )
+
+
+@dataclass
+class SessionContext:
+    """What every session of one server shares."""
+
+    server: str
+    world: SpatialWorld
+    limits: BridgeLimits
+    vad: VADSettings
+    hooks: BridgeHooks
+    stop_npc: Callable[[str], bool]
+    stats: BridgeStats = field(default_factory=BridgeStats)
+
+
+class BridgeSession:
+    def __init__(self, ws: ServerConnection, hello: Hello, context: SessionContext) -> None:
+        self._ws = ws
+        self._ctx = context
+        self.mode: OutputMode = hello.mode
+        self.plugin = hello.plugin
+        self._players: dict[int, _Player] = {}
+        self._leaving: list[_Player] = []
+        self._mic_ready = asyncio.Event()
+        self._closing = False
+        self._outbox = Outbox(context.limits.outbox_frames)
+        self._error_budget = FrameRateLimiter(_ERRORS_PER_SECOND, _ERROR_BURST)
+
+    # --- lifecycle -----------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve until the plugin disconnects or goes idle; speech in progress is still delivered afterwards."""
+        async with asyncio.TaskGroup() as tasks:
+            sender = tasks.create_task(self._outbox.drain_forever(self._ws.send))
+            listener = tasks.create_task(self._listen_loop())
+            try:
+                await self._receive_loop()
+            finally:
+                sender.cancel()
+                self._closing = True
+                self._mic_ready.set()
+                await listener
+
+    def send(self, message: BaseModel) -> None:
+        self._outbox.put_control(encode_message(message))
+
+    def _send_error(self, code: str, message: str) -> None:
+        if self._error_budget.allow():
+            self._ctx.stats.errors_sent += 1
+            self.send(ErrorMessage(code=code, message=message))
+
+    # --- incoming ------------------------------------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(self._ctx.limits.idle_timeout_s):
+                    message = await self._ws.recv()
+            except TimeoutError:
+                await self._ws.close(CloseCode.IDLE, "idle: nothing received within the idle timeout")
+                return
+            try:
+                if isinstance(message, str):
+                    await self._on_text(message)
+                else:
+                    self._on_frame(message)
+            except ProtocolError as exc:
+                self._send_error(exc.code, exc.message)
+
+    async def _on_text(self, text: str) -> None:
+        message = parse_client_message(text)
+        if isinstance(message, PlayerJoin):
+            self._join(message)
+        elif isinstance(message, PlayerLeave):
+            self._leave(message.index)
+        elif isinstance(message, Positions):
+            self._move(message)
+        elif isinstance(message, NpcStop):
+            await self._stop(message.npc)
+        elif isinstance(message, Ping):
+            self.send(Pong(nonce=message.nonce))
+        elif isinstance(message, Hello):
+            raise ProtocolError("hello was already accepted on this connection")
+
+    def _join(self, join: PlayerJoin) -> None:
+        if join.index in self._players:
+            self._leave(join.index)
+        elif len(self._players) >= self._ctx.limits.max_players:
+            raise ProtocolError(
+                f"player {join.player!r} refused: {self._ctx.limits.max_players} players already joined",
+                code=ErrorCode.TOO_MANY_PLAYERS,
+            )
+        if any(p.name == join.player for p in self._players.values()):
+            raise ProtocolError(f"player {join.player!r} already joined under another index")
+        limits = self._ctx.limits
+        self._players[join.index] = _Player(
+            join.index,
+            join.player,
+            PlayerMicrophone(join.player, vad=self._ctx.vad, max_gap=limits.max_gap_frames),
+            FrameRateLimiter(limits.max_frames_per_second, limits.frame_burst),
+        )
+        if join.position is not None:
+            self._ctx.world.move_player(join.player, _position(join.position))
+
+    def _leave(self, index: int) -> None:
+        player = self._players.pop(index, None)
+        if player is None:
+            raise ProtocolError(f"no player has joined with index {index}", code=ErrorCode.UNKNOWN_PLAYER)
+        self._leaving.append(player)
+        self._mic_ready.set()
+
+    def _move(self, positions: Positions) -> None:
+        unknown = []
+        for entry in positions.players:
+            player = self._players.get(entry.index)
+            if player is None:
+                unknown.append(entry.index)
+                continue
+            self._ctx.world.move_player(player.name, _position(entry))
+        if unknown:
+            raise ProtocolError(
+                f"positions for indexes that have not joined: {unknown[:20]}", code=ErrorCode.UNKNOWN_PLAYER
+            )
+
+    async def _stop(self, npc: str) -> None:
+        if self._ctx.world.npc(npc) is None:
+            raise ProtocolError(f"no NPC {npc[:64]!r} on server {self._ctx.server!r}", code=ErrorCode.UNKNOWN_NPC)
+        self._ctx.stop_npc(npc)
+        await call_safely("npc-stop", self._ctx.hooks.on_npc_stop, npc)
+
+    def _on_frame(self, data: bytes) -> None:
+        frame = decode_frame(data)
+        if frame.kind is not FrameKind.MICROPHONE:
+            raise ProtocolError(f"plugins send only MICROPHONE frames, got {frame.kind.name}", code=ErrorCode.BAD_FRAME)
+        player = self._players.get(frame.index)
+        if player is None:
+            raise ProtocolError(
+                f"frame for player index {frame.index}, which has not joined", code=ErrorCode.UNKNOWN_PLAYER
+            )
+        stats = self._ctx.stats
+        if not player.limiter.allow():
+            stats.frames_rate_limited += 1
+            now = time.monotonic()
+            if now - player.last_rate_warning >= 1.0:
+                player.last_rate_warning = now
+                limit = self._ctx.limits.max_frames_per_second
+                raise ProtocolError(
+                    f"player {player.name!r} sends more than {limit} frames/s; extra frames are dropped",
+                    code=ErrorCode.RATE_LIMITED,
+                )
+            return
+        admission = player.mic.accept(frame.sequence, frame.pcm)
+        if not admission.accepted:
+            stats.frames_late += 1
+            return
+        stats.frames_in += 1
+        stats.frames_filled += admission.filled
+        self._mic_ready.set()
+
+    # --- microphones -> VAD -> hooks -----------------------------------------------------------------------------
+
+    async def _listen_loop(self) -> None:
+        """Runs VAD for all players in one worker-thread call per wake-up, so frames batch up under load."""
+        while True:
+            await self._mic_ready.wait()
+            self._mic_ready.clear()
+            closing = self._closing
+            leaving, self._leaving = self._leaving, []
+            if closing:
+                leaving += list(self._players.values())
+            busy = [p for p in self._players.values() if p.mic.has_pending and not closing]
+            results = await asyncio.to_thread(_run_vad, busy, leaving)
+            for player, events in results:
+                await self._dispatch(player, events)
+            for player in leaving:
+                self._ctx.world.remove_player(player.name)
+            if closing:
+                return
+
+    async def _dispatch(self, player: _Player, events: list[VadEvent]) -> None:
+        ctx = self._ctx
+        for event in events:
+            if not isinstance(event, SpeechStarted | UtteranceEnded):
+                continue
+            position = ctx.world.player(player.name)
+            npcs = ctx.world.npcs_hearing(player.name)
+            if isinstance(event, SpeechStarted):
+                if npcs and position is not None:
+                    start = SpeechStart(ctx.server, player.name, position, npcs, event.utterance_id, event.wall_ts)
+                    await call_safely("speech-started", ctx.hooks.on_speech_started, start)
+                continue
+            if not npcs or position is None:
+                ctx.stats.utterances_unheard += 1
+                continue
+            ctx.stats.utterances_heard += 1
+            utterance = PlayerUtterance(
+                server=ctx.server,
+                player=player.name,
+                position=position,
+                audio=int16_to_pcm16(event.audio),
+                sample_rate=WHISPER_RATE,
+                speech_end_ts=event.wall_ts,
+            )
+            await call_safely("utterance", ctx.hooks.on_utterance, utterance)
+
+    # --- outgoing audio ------------------------------------------------------------------------------------------
+
+    def deliver(self, tick: PacedTick) -> None:
+        """Queue what this plugin's players hear from one pacer tick."""
+        world = self._ctx.world
+        for npc in tick.started:
+            placement = world.npc(npc)
+            if placement is not None:
+                self.send(NpcStreamStart(**npc_info(placement).model_dump()))
+        if tick.frames and self._players:
+            if self.mode == "source":
+                self._deliver_sources(tick)
+            else:
+                self._deliver_mixed(tick)
+        for npc, reason in tick.ended:
+            placement = world.npc(npc)
+            if placement is not None:
+                self.send(NpcStreamEnd(npc=npc, npc_index=placement.index, reason=reason))
+
+    def _queue_audio(self, frame: bytes) -> None:
+        dropped = self._outbox.audio_dropped
+        self._outbox.put_audio(frame)
+        self._ctx.stats.frames_out += 1
+        self._ctx.stats.frames_out_dropped += self._outbox.audio_dropped - dropped
+
+    def _deliver_sources(self, tick: PacedTick) -> None:
+        world = self._ctx.world
+        for npc, paced in tick.frames.items():
+            placement = world.npc(npc)
+            if placement is None or not any(world.gain_for(p.name, npc) for p in self._players.values()):
+                continue
+            pcm = int16_to_pcm16(paced.samples)
+            self._queue_audio(encode_frame(FrameKind.NPC_SOURCE, placement.index, paced.sequence, pcm))
+
+    def _deliver_mixed(self, tick: PacedTick) -> None:
+        by_name = {p.name: p for p in self._players.values()}
+        frames = {npc: paced.samples for npc, paced in tick.frames.items()}
+        for name, stereo in mix_for_listeners(self._ctx.world, by_name, frames).items():
+            player = by_name[name]
+            self._queue_audio(encode_frame(FrameKind.MIXED, player.index, player.out_sequence, int16_to_pcm16(stereo)))
+            player.out_sequence += 1
+
+
+def _run_vad(busy: list[_Player], leaving: list[_Player]) -> list[tuple[_Player, list[VadEvent]]]:
+    results = [(player, player.mic.process()) for player in busy]
+    results += [(player, player.mic.finish()) for player in leaving]
+    return [(player, events) for player, events in results if events]

@@ -1,0 +1,43 @@
+"""What one bridge connection may do: message size, players, microphone frame rate, and how long it may be silent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BridgeLimits(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_message_bytes: int = Field(65_536, ge=4096, le=16 * 2**20, description="larger messages close with 1009")
+    max_players: int = Field(256, ge=1, le=65_536, description="players one connection may have joined at once")
+    max_frames_per_second: int = Field(60, ge=50, le=1000, description="microphone frames per player (50 nominal)")
+    frame_burst: int = Field(25, ge=1, le=1000, description="frames a player may send at once after a stall")
+    max_gap_frames: int = Field(25, ge=0, le=500, description="missing frames filled with silence (more: restart)")
+    idle_timeout_s: float = Field(60.0, gt=0, description="close (4008) when nothing arrives for this long")
+    hello_timeout_s: float = Field(10.0, gt=0, description="close (4003) when no hello arrives within this")
+    ping_interval_s: float = Field(20.0, gt=0, description="WebSocket keepalive ping interval")
+    ping_timeout_s: float = Field(20.0, gt=0, description="close (1011) when a ping goes unanswered this long")
+    outbox_frames: int = Field(50, ge=2, le=10_000, description="audio frames queued per connection before dropping")
+
+
+class FrameRateLimiter:
+    """Token bucket: `rate` frames per second on average, up to `burst` at once."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._clock = clock
+        self._last = clock()
+
+    def allow(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False

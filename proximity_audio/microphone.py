@@ -1,0 +1,108 @@
+"""One player's microphone on the bridge: frame ordering, gap filling, 48 -> 16 kHz, and the streaming VAD.
+
+`accept` runs on the event loop and only queues (cheap); `process` runs the resampler and Silero in a worker thread
+on everything queued since the last call, so a busy connection batches many frames into one model call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from host.config import VADSettings
+from host.speech.audio import WHISPER_RATE, StreamResampler, pcm16_to_int16
+from host.speech.vad import StreamingVad, VadEvent
+from proximity_audio.protocol import FRAME_SAMPLES, SAMPLE_RATE, SEQUENCE_MODULUS
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+_HALF_RANGE = SEQUENCE_MODULUS // 2
+_SILENT_FRAME = bytes(FRAME_SAMPLES * 2)
+
+
+class SequenceTracker:
+    """Orders one stream's frames by their u32 sequence numbers, which wrap around.
+
+    `admit` says how many missing frames to fill with silence before this one, or None to drop it (a duplicate or
+    a frame that arrives after a later one). A gap longer than `max_gap` is not filled: the sender paused (voice
+    mods send nothing between talk bursts) rather than lost that much audio.
+    """
+
+    def __init__(self, max_gap: int) -> None:
+        self._max_gap = max_gap
+        self._expected: int | None = None
+
+    def admit(self, sequence: int) -> int | None:
+        if self._expected is None:
+            self._expected = (sequence + 1) % SEQUENCE_MODULUS
+            return 0
+        ahead = (sequence - self._expected) % SEQUENCE_MODULUS
+        if ahead >= _HALF_RANGE:
+            return None
+        self._expected = (sequence + 1) % SEQUENCE_MODULUS
+        return ahead if ahead <= self._max_gap else 0
+
+
+@dataclass(frozen=True)
+class Admission:
+    accepted: bool
+    filled: int = 0
+
+
+class PlayerMicrophone:
+    """Microphone frames of one player -> VAD events (16 kHz audio clock)."""
+
+    def __init__(
+        self,
+        player: str,
+        *,
+        vad: VADSettings | None = None,
+        max_gap: int = 25,
+        session: onnxruntime.InferenceSession | None = None,
+    ) -> None:
+        self.player = player
+        self._tracker = SequenceTracker(max_gap)
+        self._resampler = StreamResampler(SAMPLE_RATE, WHISPER_RATE)
+        self._vad = StreamingVad(vad, session=session)
+        self._lock = threading.Lock()
+        self._pending: list[bytes] = []
+        self._last_arrival = time.time()
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
+    def accept(self, sequence: int, pcm: bytes) -> Admission:
+        """Queue one 20 ms frame of 48 kHz PCM (1920 bytes); call from the event loop."""
+        fill = self._tracker.admit(sequence)
+        if fill is None:
+            return Admission(accepted=False)
+        with self._lock:
+            self._pending.extend([_SILENT_FRAME] * fill)
+            self._pending.append(pcm)
+            self._last_arrival = time.time()
+        return Admission(accepted=True, filled=fill)
+
+    def process(self) -> list[VadEvent]:
+        """Run everything queued through the resampler and the VAD. Blocking: call from a worker thread."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+            arrival = self._last_arrival
+        if not pending:
+            return []
+        samples = self._resampler.push(pcm16_to_int16(b"".join(pending)))
+        return self._vad.feed(samples, wall_ts=arrival)
+
+    def finish(self) -> list[VadEvent]:
+        """The player left or the connection closed: process what is queued and end an utterance in progress."""
+        events = self.process()
+        tail = self._resampler.push(np.zeros(0, dtype=np.int16), last=True)
+        if len(tail):
+            events.extend(self._vad.feed(tail, wall_ts=self._last_arrival))
+        events.extend(self._vad.flush())
+        return events

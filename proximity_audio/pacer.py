@@ -1,0 +1,137 @@
+"""Real-time pacing of NPC voices: TTS audio arrives in bursts, the bridge releases one 20 ms frame per NPC per tick.
+
+Audio is queued here (host side) and only the current frame leaves each tick, so `stop` silences an NPC within
+one frame: the plugin never holds more than its own small jitter buffer. A stream "starts" with its first frame
+and "finishes" after `end_after_idle_ticks` ticks without audio, so the short gaps between sentences of one reply
+(TTS of the next sentence still running) do not end it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from host.speech.audio import Framer, Int16Array, StreamResampler, as_int16
+from proximity_audio.protocol import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
+
+_TICK_S = FRAME_MS / 1000
+# Behind by more than this many ticks (a stalled loop): skip ahead instead of sending a burst to catch up.
+_MAX_LAG_TICKS = 5
+
+EndReason = Literal["finished", "stopped"]
+
+
+@dataclass
+class _NpcStream:
+    framer: Framer = field(default_factory=lambda: Framer(FRAME_SAMPLES))
+    frames: deque[Int16Array] = field(default_factory=deque)
+    resampler: StreamResampler | None = None
+    sequence: int = 0
+    active: bool = False
+    idle_ticks: int = 0
+
+
+@dataclass(frozen=True)
+class PacedFrame:
+    sequence: int
+    samples: Int16Array
+
+
+@dataclass(frozen=True)
+class PacedTick:
+    """What one 20 ms tick releases: streams that began, one frame per sounding NPC, streams that ended."""
+
+    started: list[str]
+    frames: dict[str, PacedFrame]
+    ended: list[tuple[str, EndReason]]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.started or self.frames or self.ended)
+
+
+class Pacer:
+    def __init__(self, *, end_after_idle_ticks: int = 25) -> None:
+        self._end_after = end_after_idle_ticks
+        self._streams: dict[str, _NpcStream] = {}
+        self._stopped: list[str] = []
+        self._wake = asyncio.Event()
+
+    def enqueue(self, npc: str, pcm: bytes | Int16Array, rate: int, *, final: bool = True) -> None:
+        """Queue mono PCM16 at any rate; `final` ends a sentence (its tail is flushed and padded to a whole frame)."""
+        stream = self._streams.setdefault(npc, _NpcStream())
+        if stream.resampler is None or stream.resampler.from_rate != rate:
+            stream.resampler = StreamResampler(rate, SAMPLE_RATE)
+        samples = stream.resampler.push(as_int16(pcm), last=final)
+        stream.frames.extend(stream.framer.push(samples))
+        if final:
+            stream.resampler = None
+            if stream.framer.pending_samples:
+                stream.frames.extend(
+                    stream.framer.push(np.zeros(FRAME_SAMPLES - stream.framer.pending_samples, np.int16))
+                )
+        self._wake.set()
+
+    def stop(self, npc: str) -> bool:
+        """Drop everything queued for `npc`; True if it was sounding or had audio queued."""
+        stream = self._streams.pop(npc, None)
+        if stream is None:
+            return False
+        if stream.active:
+            self._stopped.append(npc)
+            self._wake.set()
+        return stream.active or bool(stream.frames)
+
+    def queued_frames(self, npc: str) -> int:
+        stream = self._streams.get(npc)
+        return len(stream.frames) if stream else 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._streams or self._stopped)
+
+    def tick(self) -> PacedTick:
+        """Release the next frame of every NPC that has one (call every 20 ms)."""
+        started: list[str] = []
+        frames: dict[str, PacedFrame] = {}
+        ended: list[tuple[str, EndReason]] = [(npc, "stopped") for npc in self._stopped]
+        self._stopped.clear()
+        for npc, stream in list(self._streams.items()):
+            if stream.frames:
+                if not stream.active:
+                    stream.active = True
+                    started.append(npc)
+                frames[npc] = PacedFrame(stream.sequence, stream.frames.popleft())
+                stream.sequence += 1
+                stream.idle_ticks = 0
+                continue
+            stream.idle_ticks += 1
+            if stream.idle_ticks >= self._end_after and stream.resampler is None and not stream.framer.pending_samples:
+                del self._streams[npc]
+                if stream.active:
+                    ended.append((npc, "finished"))
+        return PacedTick(started, frames, ended)
+
+    async def run(self, on_tick: Callable[[PacedTick], Awaitable[None]]) -> None:
+        """Tick every 20 ms against a monotonic deadline while there is audio; sleep while there is none."""
+        while True:
+            if not self.busy:
+                self._wake.clear()
+                await self._wake.wait()
+            deadline = time.monotonic()
+            while self.busy:
+                tick = self.tick()
+                if not tick.empty:
+                    await on_tick(tick)
+                deadline += _TICK_S
+                delay = deadline - time.monotonic()
+                if delay < -_MAX_LAG_TICKS * _TICK_S:
+                    deadline = time.monotonic()
+                    delay = 0.0
+                await asyncio.sleep(max(delay, 0.0))
