@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(None, description="Redis URL; unset = in-process event hub")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_port: int | None = Field(None, ge=1, le=65535, description="serve Prometheus /metrics on this port")
+    metrics_host: str = Field("127.0.0.1", description="address /metrics listens on (0.0.0.0 in containers)")
     bridge_host: str = Field("127.0.0.1", description="address the voice-mod bridge listens on")
     bridge_port: int = Field(8765, ge=1, le=65535)
     llm: LLMSettings = LLMSettings()

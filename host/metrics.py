@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from host.bus import Bus
 
 # Buckets sized for voice latency: most stages land between 20 ms and 3 s.
 _LATENCY_BUCKETS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -24,6 +29,17 @@ def observe_turn(timings_ms: dict[str, float]) -> None:
         TURN_STAGE_SECONDS.labels(stage=stage).observe(ms / 1000.0)
 
 
-def serve(port: int, host: str = "0.0.0.0") -> None:
+def serve(port: int, host: str) -> None:
     """Serve /metrics from a daemon thread (prometheus_client's own server)."""
     start_http_server(port, addr=host)
+
+
+async def watch_queues(bus: Bus, streams: list[str], stop: asyncio.Event, interval_s: float = 5.0) -> None:
+    """Keep `npc_host_queue_depth` current: pending entries per stream and consumer group."""
+    while not stop.is_set():
+        for stream in streams:
+            info = await bus.stream_info(stream)
+            for group in info.groups:
+                QUEUE_DEPTH.labels(stream=stream, group=group.name).set(group.pending)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)

@@ -14,8 +14,10 @@ import signal
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from host import metrics
 from host.brain.engine import NpcBrain
 from host.brain.llm.factory import close_all, make_llm
+from host.bus.streams import StreamKind, stream_name
 from host.config import Settings
 from host.errors import ConfigError
 from host.roles.brain import BrainRole
@@ -70,6 +72,11 @@ async def run_roles(settings: Settings, names: Sequence[str], *, drain_timeout_s
         loop.add_signal_handler(sig, stop.set)
     try:
         roles = build_roles(services, names)
+        watchers: list[asyncio.Task[None]] = []
+        if settings.metrics_port is not None:
+            metrics.serve(settings.metrics_port, settings.metrics_host)
+            streams = [stream_name(server, kind) for server in services.registry.server_names() for kind in StreamKind]
+            watchers.append(asyncio.create_task(metrics.watch_queues(services.bus, streams, stop), name="queues"))
         log.info("running roles %s for servers %s", ", ".join(names), ", ".join(services.registry.server_names()))
         tasks = [asyncio.create_task(role.run(stop), name=f"role:{role.name}") for role in roles]
         stopped = asyncio.create_task(stop.wait(), name="stop-signal")
@@ -83,6 +90,7 @@ async def run_roles(settings: Settings, names: Sequence[str], *, drain_timeout_s
             late.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*watchers, return_exceptions=True)
         if errors:
             raise errors[0]
     finally:
