@@ -170,13 +170,12 @@ class WhisperTranscriber:
         audio_ms = duration_ms(len(samples), WHISPER_RATE)
         if audio_ms < MIN_AUDIO_MS or rms_dbfs(samples) < SILENCE_DBFS:
             return _silent(audio_ms)
-        model_path, threads = self.model_path, self.settings.threads
-        model = await asyncio.to_thread(load_whisper, model_path, threads)
-        return await asyncio.to_thread(self._decode, model, samples, vocabulary_prompt(vocabulary))
+        return await asyncio.to_thread(self._decode, self.model_path, samples, vocabulary_prompt(vocabulary))
 
-    def _decode(self, model: WhisperModel, samples: Int16Array, prompt: str | None) -> Transcript:
-        started = time.perf_counter()
+    def _decode(self, model_path: Path, samples: Int16Array, prompt: str | None) -> Transcript:
         settings = self.settings
+        model = load_whisper(model_path, settings.threads)  # cached after the first call
+        started = time.perf_counter()
         try:
             segments, _info = model.transcribe(
                 int16_to_float32(samples),
