@@ -23,6 +23,7 @@ from host.events import (
     NpcTurnEnded,
     NpcTurnStarted,
     PlayerSaid,
+    PlayerSpeechStarted,
     PlayerUtterance,
     Position,
     Positions,
@@ -35,6 +36,7 @@ PCM = bytes(range(256)) * 8
 SAMPLES: list[Event] = [
     PlayerUtterance(server="s1", player="Alex", position=HERE, audio=PCM, speech_end_ts=12.5),
     PlayerSaid(server="s1", player="Alex", text="Hello, innkeeper!", source="voice", confidence=0.9),
+    PlayerSpeechStarted(server="s1", player="Alex", position=HERE),
     NpcTurnStarted(server="s1", npc="innkeeper", player="Alex", turn_id="t1", cause_id="c1"),
     NpcSentence(server="s1", npc="innkeeper", player="Alex", turn_id="t1", index=0, text="Welcome.", emotion="warm"),
     NpcAudio(server="s1", npc="innkeeper", turn_id="t1", index=0, audio=PCM, sample_rate=22050),
@@ -114,7 +116,7 @@ def test_an_entry_without_a_json_field_is_refused_listing_its_fields() -> None:
 def test_every_event_type_has_a_stream() -> None:
     assert set(EVENT_STREAM_KINDS) == set(EVENT_TYPES.values())
     assert stream_for(SAMPLES[1]) == "npc:s1:said"
-    assert stream_for(SAMPLES[9]) == "npc:s1:control"
+    assert stream_for(SAMPLES[2]) == "npc:s1:control"
 
 
 def test_a_server_name_that_would_break_stream_names_is_refused() -> None:

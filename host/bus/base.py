@@ -200,5 +200,6 @@ class GroupReader(ABC):
         """Take over entries of any consumer of the group idle at least `min_idle_ms` (XAUTOCLAIM)."""
 
     @abstractmethod
-    async def settle(self, acked: Sequence[str], rejected: Sequence[Rejection]) -> None:
-        """Ack `acked` entry ids; park `rejected` entries in the dead-letter stream and ack them, atomically."""
+    async def settle(self, handled_ids: Sequence[str], acked: Sequence[str], rejected: Sequence[Rejection]) -> None:
+        """Mark `handled_ids` (event ids) as handled by the group, then ack `acked` (entry ids) and park `rejected`
+        in the dead-letter stream (acking them too), in as few round trips as the backend allows."""

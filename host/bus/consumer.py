@@ -155,8 +155,7 @@ class ConsumerLoop:
                 "%s: dead-lettering entry %s: %s", self._where, rejection.delivery.entry_id, rejection.reason
             )
         try:
-            await self._deduper.mark(self._reader.group, handled_ids)
-            await self._reader.settle(acked, rejected)
+            await self._reader.settle(handled_ids, acked, rejected)
         except BusUnavailableError:
             # Unacked entries stay pending and come back; the dedupe marks (if written) keep them from running twice.
             self._schedule_recovery(0.0)

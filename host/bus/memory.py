@@ -26,7 +26,7 @@ from host.bus.base import (
     StreamInfo,
 )
 from host.bus.dead_letters import dead_letter_fields, parse_dead_letter
-from host.bus.dedupe import MemoryDeduper
+from host.bus.dedupe import Deduper, MemoryDeduper
 from host.bus.streams import dead_letter_stream
 from host.config import BusSettings
 from host.events import Event
@@ -165,7 +165,7 @@ class MemoryBus(Bus):
         """Nothing to release: consumer loops see their stop event within `block_ms`."""
 
     def _group_reader(self, stream: str, group: str, consumer: str) -> GroupReader:
-        return _MemoryGroupReader(self._stream(stream), stream, group, consumer)
+        return _MemoryGroupReader(self._stream(stream), self.deduper, stream, group, consumer)
 
 
 def _ack(stream: _Stream, group: _Group, entry_ids: Sequence[str]) -> int:
@@ -178,8 +178,9 @@ def _ack(stream: _Stream, group: _Group, entry_ids: Sequence[str]) -> int:
 
 
 class _MemoryGroupReader(GroupReader):
-    def __init__(self, stream: _Stream, stream_name: str, group: str, consumer: str) -> None:
+    def __init__(self, stream: _Stream, deduper: Deduper, stream_name: str, group: str, consumer: str) -> None:
         self._log = stream
+        self._deduper = deduper
         self.stream = stream_name
         self.group = group
         self.consumer = consumer
@@ -222,7 +223,8 @@ class _MemoryGroupReader(GroupReader):
         idle = sorted(i for i, state in group.pending.items() if state.delivered_at <= oldest_delivery)
         return [self._redeliver(group, index) for index in idle[:count]]
 
-    async def settle(self, acked: Sequence[str], rejected: Sequence[Rejection]) -> None:
+    async def settle(self, handled_ids: Sequence[str], acked: Sequence[str], rejected: Sequence[Rejection]) -> None:
+        await self._deduper.mark(self.group, handled_ids)
         log = self._log
         for rejection in rejected:
             log.dead.append(self._dead_letter(rejection))

@@ -62,7 +62,8 @@ class RedisBus(Bus):
             )
         except ValueError as exc:
             raise BusConnectionError(f"invalid Redis URL {mask_url(url)!r}: {exc}") from None
-        super().__init__(settings, RedisDeduper(client, settings.key_prefix, settings.dedupe_ttl_s))
+        self._deduper = RedisDeduper(client, settings.key_prefix, settings.dedupe_ttl_s)
+        super().__init__(settings, self._deduper)
         kwargs = client.connection_pool.connection_kwargs
         self.address = str(kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}")
         self._client = client
@@ -223,6 +224,7 @@ class RedisBus(Bus):
         max_block_ms = max(int(self.settings.socket_timeout_s * 1000) - 1000, 1)
         return RedisGroupReader(
             client=self._client,
+            deduper=self._deduper,
             address=self.address,
             key=key,
             dead_key=dead_letter_stream(key),

@@ -15,6 +15,7 @@ from redis.typing import EncodableT, FieldT
 from host.bus.base import BusUnavailableError, Delivery, GroupReader, Rejection
 from host.bus.codec import decode
 from host.bus.dead_letters import dead_letter_fields
+from host.bus.dedupe import RedisDeduper
 from host.events import EventValidationError
 
 RawEntry = tuple[bytes, Mapping[bytes, bytes] | None]
@@ -48,6 +49,7 @@ class RedisGroupReader(GroupReader):
         self,
         *,
         client: Redis,
+        deduper: RedisDeduper,
         address: str,
         key: str,
         dead_key: str,
@@ -57,6 +59,7 @@ class RedisGroupReader(GroupReader):
         max_block_ms: int,
     ) -> None:
         self._client = client
+        self._deduper = deduper
         self._address = address
         self._key = key
         self._dead_key = dead_key
@@ -94,15 +97,14 @@ class RedisGroupReader(GroupReader):
         self._claim_cursor = next_start.decode()
         return await self._with_attempts(entries)
 
-    async def settle(self, acked: Sequence[str], rejected: Sequence[Rejection]) -> None:
+    async def settle(self, handled_ids: Sequence[str], acked: Sequence[str], rejected: Sequence[Rejection]) -> None:
         ids = [*acked, *(rejection.delivery.entry_id for rejection in rejected)]
         if not ids:
             return
         with redis_unavailable_as_bus_error(self._address):
-            if not rejected:
-                await self._client.xack(self._key, self.group, *ids)
-                return
-            async with self._client.pipeline(transaction=True) as pipe:
+            # MULTI only when dead letters are written, so an entry is never both parked and left pending.
+            async with self._client.pipeline(transaction=bool(rejected)) as pipe:
+                self._deduper.queue_mark(pipe, self.group, handled_ids)
                 for rejection in rejected:
                     fields = dead_letter_fields(rejection, self.stream, self.group, self.consumer)
                     pipe.xadd(self._dead_key, wire_fields(fields))
