@@ -307,7 +307,7 @@ class BridgeSession:
         for npc in tick.started:
             placement = world.npc(npc)
             if placement is not None:
-                self.send(NpcStreamStart(**npc_info(placement).model_dump()))
+                self._outbox.put_stream_message(encode_message(NpcStreamStart(**npc_info(placement).model_dump())))
         if tick.frames and self._players:
             if self.mode == "source":
                 self._deliver_sources(tick)
@@ -316,13 +316,14 @@ class BridgeSession:
         for npc, reason in tick.ended:
             placement = world.npc(npc)
             if placement is not None:
-                self.send(NpcStreamEnd(npc=npc, npc_index=placement.index, reason=reason))
+                end = NpcStreamEnd(npc=npc, npc_index=placement.index, reason=reason)
+                self._outbox.put_stream_message(encode_message(end))
 
     def _queue_audio(self, frame: bytes) -> None:
-        dropped = self._outbox.audio_dropped
-        self._outbox.put_audio(frame)
+        dropped = self._outbox.frames_dropped
+        self._outbox.put_frame(frame)
         self._ctx.stats.frames_out += 1
-        self._ctx.stats.frames_out_dropped += self._outbox.audio_dropped - dropped
+        self._ctx.stats.frames_out_dropped += self._outbox.frames_dropped - dropped
 
     def _deliver_sources(self, tick: PacedTick) -> None:
         world = self._ctx.world
