@@ -55,13 +55,15 @@ class _Finished:
     error: BaseException | None = None
 
 
-_models: dict[tuple[Path, int, int], LoadedModel] = {}
+_models: dict[tuple[Path, int, int, int], LoadedModel] = {}
 _models_lock = threading.Lock()
 
 
-def load_model(path: Path, context_tokens: int, threads: int, prefix_cache_bytes: int) -> LoadedModel:
+def load_model(
+    path: Path, context_tokens: int, threads: int, batch_threads: int, prefix_cache_bytes: int
+) -> LoadedModel:
     """Load (once per process) and return the model; blocking, so call it from a thread."""
-    key = (path.resolve(), context_tokens, threads)
+    key = (path.resolve(), context_tokens, threads, batch_threads)
     with _models_lock:
         if key in _models:
             return _models[key]
@@ -70,7 +72,11 @@ def load_model(path: Path, context_tokens: int, threads: int, prefix_cache_bytes
         started = time.perf_counter()
         try:
             llama = KvSnapshotLlama(
-                model_path=str(path), n_ctx=context_tokens, n_threads=threads, n_threads_batch=threads, verbose=False
+                model_path=str(path),
+                n_ctx=context_tokens,
+                n_threads=threads,
+                n_threads_batch=batch_threads,
+                verbose=False,
             )
         except ValueError as exc:
             raise LLMError("embedded", str(path), f"llama.cpp could not load the model: {exc}") from exc
@@ -97,7 +103,12 @@ class EmbeddedLLM:
     ) -> None:
         self._model_path = model_path
         self._context_tokens = context_tokens
-        self._threads = threads or os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+        # Token by token, llama.cpp's threads meet at a barrier per layer: one descheduled thread stalls them all, so
+        # on a busy host (STT and TTS run beside it) half the cores measured steadier and faster than all of them.
+        # Reading the prompt is one big batch that does use every core.
+        self._threads = threads or max(1, cores // 2)
+        self._batch_threads = threads or cores
         self._prefix_cache_bytes = prefix_cache_bytes
         self._workers: set[asyncio.Future[GenerationStats]] = set()
         self.last_stats: GenerationStats | None = None
@@ -110,7 +121,9 @@ class EmbeddedLLM:
     async def warm(self) -> LoadedModel:
         """Load the model in a worker thread (once per process) and return it."""
         path = self.model_path
-        return await asyncio.to_thread(load_model, path, self._context_tokens, self._threads, self._prefix_cache_bytes)
+        return await asyncio.to_thread(
+            load_model, path, self._context_tokens, self._threads, self._batch_threads, self._prefix_cache_bytes
+        )
 
     async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
         model = await self.warm()
