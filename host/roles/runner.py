@@ -21,12 +21,13 @@ from host.bus.streams import StreamKind, stream_name
 from host.config import Settings
 from host.errors import ConfigError
 from host.roles.brain import BrainRole
+from host.roles.gateway import GatewayRole
 from host.roles.services import HostServices
 from host.store.memory import DbMemoryStore
 
 log = logging.getLogger(__name__)
 
-ALL_ROLES = ("brain",)
+ALL_ROLES = ("brain", "gateway")
 
 
 class Role(Protocol):
@@ -60,6 +61,7 @@ def make_brain(services: HostServices) -> NpcBrain:
 def build_roles(services: HostServices, names: Sequence[str]) -> list[Role]:
     factories: dict[str, Callable[[], Role]] = {
         "brain": lambda: BrainRole(services, make_brain(services)),
+        "gateway": lambda: GatewayRole(services),
     }
     return [factories[name]() for name in names]
 

@@ -1,0 +1,207 @@
+"""The gateway role: each server profile's game on the hub, through the `GameAdapter` installed for its `game`.
+
+Per server: the adapter publishes what happens in the game (chat, positions, operators' `!npc` commands) on that
+event's stream, and acts out the events it consumes (turns, control), read through the group "gateway". An
+operator's `!npc reload` (`NpcControl(npc="*", action="reload")`) reloads the profiles here.
+
+A server that is not reachable yet is not an error (its adapter retries with backoff and shows the NPCs once it
+answers); one that cannot run (no `[rcon]`, password unset or rejected) is logged as a clear error for that server
+and the others carry on. When a profile edit changes what the game shows (an NPC's name or `[world]`, the server's
+connection settings), that server's adapter is replaced by one built from the new profiles: bodies are removed and
+summoned again where they now stand. Persona, voice and lore edits reach the brain on its next turn instead.
+
+Run one gateway process per set of servers: two adapters for one server would both summon its NPCs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from host import metrics
+from host.bus.streams import EVENT_STREAM_KINDS, StreamKind, consumer_name, stream_for, stream_name
+from host.errors import NpcHostError
+from host.events import Event, NpcControl
+from host.profiles.registry import ProfileRegistry
+from host.roles.services import HostServices
+from integrations.base import GameAdapter, IntegrationError, discover_adapters
+
+log = logging.getLogger(__name__)
+
+GROUP = "gateway"
+
+_STREAM_KIND_BY_TYPE: dict[str, StreamKind] = {
+    event_type.model_fields["type"].default: kind for event_type, kind in EVENT_STREAM_KINDS.items()
+}
+
+
+def consumed_streams(server: str, adapter_type: type[GameAdapter]) -> list[str]:
+    """The streams of `server` that carry the event types the adapter consumes."""
+    unknown = sorted(adapter_type.consumes - _STREAM_KIND_BY_TYPE.keys())
+    if unknown:
+        raise IntegrationError(f"{adapter_type.__name__} consumes unknown event type(s) {', '.join(unknown)}")
+    kinds = {_STREAM_KIND_BY_TYPE[event_type] for event_type in adapter_type.consumes}
+    return sorted(stream_name(server, kind) for kind in kinds)
+
+
+def game_view(registry: ProfileRegistry, server: str) -> dict[str, Any]:
+    """What an adapter acts on: the server's settings without its lore and defaults, and each NPC's name and world."""
+    profile = registry.server(server)
+    return {
+        "server": profile.model_dump(exclude={"lore", "defaults"}),
+        "npcs": {npc.id: (npc.name, npc.world.model_dump()) for npc in registry.npcs(server).values()},
+    }
+
+
+class ServerLink:
+    """One server's adapter: started, fed the consumed events, replaced when its game view changes, stopped."""
+
+    def __init__(
+        self,
+        services: HostServices,
+        server: str,
+        adapter_type: type[GameAdapter],
+        environ: Mapping[str, str],
+    ) -> None:
+        self.services = services
+        self.server = server
+        self.adapter_type = adapter_type
+        self.environ = environ
+        self.adapter: GameAdapter | None = None
+        self.view: dict[str, Any] | None = None
+        # Serialises acting out events with replacing the adapter, so no event reaches a stopped one.
+        self._lock = asyncio.Lock()
+
+    @property
+    def streams(self) -> list[str]:
+        return consumed_streams(self.server, self.adapter_type)
+
+    async def start(self) -> None:
+        async with self._lock:
+            await self._start()
+
+    async def stop(self) -> None:
+        async with self._lock:
+            await self._stop()
+
+    async def refresh(self) -> None:
+        """Rebuild the adapter when a reload changed what the game shows of this server."""
+        try:
+            view = game_view(self.services.registry, self.server)
+        except NpcHostError:
+            log.warning("server '%s' is no longer in the profiles; restart the host to disconnect it", self.server)
+            return
+        if view == self.view:
+            return
+        log.info("profiles of server '%s' changed in the game; reconnecting its adapter", self.server)
+        async with self._lock:
+            await self._stop()
+            await self._start()
+
+    async def on_event(self, event: Event) -> None:
+        if event.type not in self.adapter_type.consumes:
+            return
+        metrics.EVENTS_HANDLED.labels(type=event.type).inc()
+        async with self._lock:
+            if self.adapter is not None:
+                await self.adapter.handle(event)
+        if isinstance(event, NpcControl) and event.action == "reload":
+            log.info("%s asked for a profile reload on '%s'", event.author, self.server)
+            await self.services.registry.reload()
+
+    async def publish(self, event: Event) -> None:
+        await self.services.bus.publish(stream_for(event), event)
+
+    async def _start(self) -> None:
+        registry = self.services.registry
+        self.view = game_view(registry, self.server)
+        try:
+            adapter = self.adapter_type(
+                registry.server(self.server),
+                list(registry.npcs(self.server).values()),
+                self.services.settings,
+                self.environ,
+            )
+        except NpcHostError as exc:
+            self._report(exc)
+            return
+        try:
+            await adapter.start(self.publish)
+        except NpcHostError as exc:
+            self._report(exc)
+            await adapter.stop()  # releases what start() opened before it failed
+            return
+        self.adapter = adapter
+
+    async def _stop(self) -> None:
+        adapter, self.adapter = self.adapter, None
+        if adapter is not None:
+            await adapter.stop()
+
+    def _report(self, exc: NpcHostError) -> None:
+        metrics.ERRORS_TOTAL.labels(code=exc.code).inc()
+        log.error("server '%s' is not connected to the game: %s", self.server, exc.message)
+
+
+class GatewayRole:
+    name = "gateway"
+
+    def __init__(
+        self,
+        services: HostServices,
+        *,
+        adapters: Mapping[str, type[GameAdapter]] | None = None,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
+        """`adapters` by game name (default: the installed integrations); secrets are read from `environ`."""
+        self.services = services
+        self.adapters = dict(adapters) if adapters is not None else discover_adapters()
+        self.environ = environ
+
+    def links(self) -> list[ServerLink]:
+        links = []
+        registry = self.services.registry
+        for server in registry.server_names():
+            game = registry.server(server).game
+            adapter_type = self.adapters.get(game)
+            if adapter_type is None:
+                installed = ", ".join(sorted(self.adapters)) or "none"
+                log.error(
+                    "server '%s' needs the '%s' integration, which is not installed (%s)", server, game, installed
+                )
+                continue
+            links.append(ServerLink(self.services, server, adapter_type, self.environ))
+        return links
+
+    async def run(self, stop: asyncio.Event) -> None:
+        bus, registry = self.services.bus, self.services.registry
+        consumer = consumer_name(self.name)
+        links = self.links()
+        reloaded = asyncio.Event()
+        registry.on_reload.append(reloaded.set)
+        try:
+            await asyncio.gather(*(link.start() for link in links))
+            async with asyncio.TaskGroup() as tasks:
+                for link in links:
+                    for stream in link.streams:
+                        tasks.create_task(bus.consume(stream, GROUP, consumer, link.on_event, stop=stop))
+                tasks.create_task(_follow_reloads(links, reloaded, stop))
+                # The voice-mod bridge (proximity_audio) joins this task group: it shares the stop and the links.
+                await stop.wait()
+                reloaded.set()  # wakes the reload follower so it sees the stop
+        finally:
+            registry.on_reload.remove(reloaded.set)
+            await asyncio.gather(*(link.stop() for link in links))
+
+
+async def _follow_reloads(links: list[ServerLink], reloaded: asyncio.Event, stop: asyncio.Event) -> None:
+    while True:
+        await reloaded.wait()
+        if stop.is_set():
+            return
+        reloaded.clear()
+        for link in links:
+            await link.refresh()
