@@ -29,7 +29,7 @@ from host.events import NpcAudio
 from host.speech.audio import Int16Array
 from host.speech.vad import silero_session
 from proximity_audio.bridge_session import BridgeSession, BridgeStats, SessionContext, npc_info
-from proximity_audio.hooks import BridgeHooks, OnNpcStop, OnSpeechStarted, OnUtterance
+from proximity_audio.hooks import BridgeHooks, OnNpcStop, OnSpeechStarted, OnUtterance, ignore
 from proximity_audio.limits import BridgeLimits
 from proximity_audio.pacer import PacedTick, Pacer
 from proximity_audio.protocol import (
@@ -64,11 +64,7 @@ class BridgeServer:
         self.world = world
         self.limits = limits or BridgeLimits()
         self._token = token if isinstance(token, SecretStr) else SecretStr(token)
-        hooks = BridgeHooks(on_utterance)
-        if on_speech_started is not None:
-            hooks = BridgeHooks(on_utterance, on_speech_started, hooks.on_npc_stop)
-        if on_npc_stop is not None:
-            hooks = BridgeHooks(hooks.on_utterance, hooks.on_speech_started, on_npc_stop)
+        hooks = BridgeHooks(on_utterance, on_speech_started or ignore, on_npc_stop or ignore)
         self._pacer = Pacer()
         self._context = SessionContext(server, world, self.limits, vad or VADSettings(), hooks, self.stop)
         self._sessions: set[BridgeSession] = set()

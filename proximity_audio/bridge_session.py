@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from websockets.asyncio.server import ServerConnection
 
 from host.config import VADSettings
-from host.events import PlayerUtterance, Position
+from host.events import PlayerSpeechStarted, PlayerUtterance, Position
 from host.speech.audio import WHISPER_RATE, int16_to_pcm16
 from host.speech.vad import SpeechStarted, UtteranceEnded, VadEvent
-from proximity_audio.hooks import BridgeHooks, SpeechStart, call_safely
+from proximity_audio.hooks import BridgeHooks, call_safely
 from proximity_audio.limits import BridgeLimits, FrameRateLimiter
 from proximity_audio.microphone import PlayerMicrophone
 from proximity_audio.mixer import mix_for_listeners
@@ -281,8 +281,8 @@ class BridgeSession:
             position = ctx.world.player(player.name)
             npcs = ctx.world.npcs_hearing(player.name)
             if isinstance(event, SpeechStarted):
-                if npcs and position is not None:
-                    start = SpeechStart(ctx.server, player.name, position, npcs, event.utterance_id, event.wall_ts)
+                if npcs and position is not None and not event.continued:
+                    start = PlayerSpeechStarted(server=ctx.server, player=player.name, position=position)
                     await call_safely("speech-started", ctx.hooks.on_speech_started, start)
                 continue
             if not npcs or position is None:

@@ -8,41 +8,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
-from host.events import PlayerUtterance, Position
+from host.events import PlayerSpeechStarted, PlayerUtterance
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class SpeechStart:
-    """A player whom at least one NPC hears started speaking (lasted VAD's minimum): the cue for barge-in."""
-
-    server: str
-    player: str
-    position: Position
-    npcs: list[str] = field(default_factory=list)  # NPCs hearing the player, nearest first
-    utterance_id: str = ""
-    wall_ts: float = 0.0
-
-
 OnUtterance = Callable[[PlayerUtterance], Awaitable[None]]
-OnSpeechStarted = Callable[[SpeechStart], Awaitable[None]]
+OnSpeechStarted = Callable[[PlayerSpeechStarted], Awaitable[None]]
 OnNpcStop = Callable[[str], Awaitable[None]]
 
 
-async def _ignore(_: object) -> None:
-    return None
+async def ignore(_: object) -> None:
+    """The default for hooks nobody listens to."""
 
 
 @dataclass(frozen=True)
 class BridgeHooks:
+    """Both speech hooks fire only for players within the hearing range of at least one NPC."""
+
     on_utterance: OnUtterance
-    on_speech_started: OnSpeechStarted = _ignore
-    on_npc_stop: OnNpcStop = _ignore  # the plugin asked to stop an NPC (its audio is already cut)
+    on_speech_started: OnSpeechStarted = ignore  # the cue for barge-in
+    on_npc_stop: OnNpcStop = ignore  # the plugin asked to stop an NPC (its audio is already cut)
 
 
 async def call_safely(what: str, hook: Callable[[T], Awaitable[None]], argument: T) -> None:

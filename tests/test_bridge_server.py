@@ -1,0 +1,188 @@
+"""The /bridge connection over a real WebSocket: handshake, close codes, error replies that keep the connection
+usable, size, rate and player limits, idle connections."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from proximity_audio.bridge_client import BridgeClient, BridgeRefusedError
+from proximity_audio.limits import BridgeLimits
+from proximity_audio.protocol import (
+    HEADER,
+    MAGIC,
+    MONO_BYTES,
+    CloseCode,
+    ErrorCode,
+    ErrorMessage,
+    FrameKind,
+    Pong,
+    encode_frame,
+)
+from proximity_audio.world import SpatialWorld
+from tests.bridge_support import FAST, SERVER, TOKEN, at, client, eventually, running_bridge
+
+SILENT = np.zeros(960, dtype=np.int16)
+
+
+@pytest.fixture
+def world() -> SpatialWorld:
+    world = SpatialWorld()
+    world.place_npc("bram", at(0, 0), hearing_range=8, speaking_range=16)
+    return world
+
+
+async def expect_close(url: str, first: str | bytes | None) -> ConnectionClosed:
+    async with connect(url) as ws:
+        if first is not None:
+            await ws.send(first)
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    return closed.value
+
+
+def hello(**overrides: object) -> str:
+    return json.dumps({"type": "hello", "protocol_versions": [1], "server": SERVER, "token": TOKEN, **overrides})
+
+
+async def test_welcome_describes_format_limits_and_npcs(world: SpatialWorld) -> None:
+    async with running_bridge(world) as (server, _), client(server, mode="source") as plugin:
+        welcome = await plugin.connect()
+        assert (welcome.protocol_version, welcome.mode) == (1, "source")
+        assert (welcome.audio.sample_rate, welcome.audio.frame_samples, welcome.audio.channels) == (48_000, 960, 1)
+        assert welcome.limits.max_frames_per_second == FAST.max_frames_per_second
+        assert [(n.npc, n.npc_index, n.speaking_range) for n in welcome.npcs] == [("bram", 0, 16.0)]
+
+
+@pytest.mark.parametrize(("token", "server_name"), [("wrong-token", SERVER), (TOKEN, "creative")])
+async def test_a_wrong_token_or_server_closes_with_4001(world: SpatialWorld, token: str, server_name: str) -> None:
+    async with running_bridge(world) as (server, _):
+        with pytest.raises(BridgeRefusedError) as refused:
+            await BridgeClient(server.url, server=server_name, token=token).connect()
+        assert refused.value.code == CloseCode.BAD_TOKEN == 4001
+        assert "wrong-token" not in refused.value.reason and server.connections == 0
+
+
+@pytest.mark.parametrize(
+    ("first", "code"),
+    [
+        (hello(protocol_versions=[2, 3]), CloseCode.UNSUPPORTED_VERSION),
+        (json.dumps({"type": "ping"}), CloseCode.HELLO_EXPECTED),
+        ("hello?", CloseCode.HELLO_EXPECTED),
+        (bytes(16), CloseCode.HELLO_EXPECTED),
+    ],
+)
+async def test_a_bad_handshake_closes_with_its_code(world: SpatialWorld, first: str | bytes, code: int) -> None:
+    async with running_bridge(world) as (server, _):
+        closed = await expect_close(server.url, first)
+        assert closed.rcvd is not None and closed.rcvd.code == code
+
+
+async def test_no_hello_in_time_closes_with_4003(world: SpatialWorld) -> None:
+    async with running_bridge(world, BridgeLimits(hello_timeout_s=0.2)) as (server, _):
+        closed = await expect_close(server.url, None)
+        assert closed.rcvd is not None and closed.rcvd.code == CloseCode.HELLO_EXPECTED
+
+
+async def test_only_the_bridge_path_is_served(world: SpatialWorld) -> None:
+    async with running_bridge(world) as (server, _):
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(server.url.replace("/bridge", "/admin"))
+        assert refused.value.response.status_code == 404
+
+
+async def test_unknown_messages_and_bad_frames_get_errors_and_the_connection_keeps_working(
+    world: SpatialWorld,
+) -> None:
+    async with running_bridge(world) as (server, _), client(server) as plugin:
+        await plugin.connect()
+        await plugin.join(0, "Alice", at(2, 0))
+        await plugin.ws.send(json.dumps({"type": "teleport", "to": "spawn"}))
+        await plugin.ws.send(HEADER.pack(MAGIC, 1, 0, 0) + bytes(100))  # truncated microphone frame
+        await plugin.ws.send(encode_frame(FrameKind.MICROPHONE, 7, 0, bytes(MONO_BYTES)))  # index 7 never joined
+        await plugin.ws.send('{"type": "player_join", "index": 1}')
+        await plugin.ping(nonce=42)
+        await plugin.send_microphone(0, 0, SILENT)  # a later valid frame
+        replies = [await plugin.receive() for _ in range(5)]
+        errors = [r for r in replies if isinstance(r, ErrorMessage)]
+        assert [e.code for e in errors] == [
+            ErrorCode.UNKNOWN_TYPE,
+            ErrorCode.BAD_FRAME,
+            ErrorCode.UNKNOWN_PLAYER,
+            ErrorCode.BAD_MESSAGE,
+        ]
+        assert "teleport" in errors[0].message and "1928" in errors[1].message and "player" in errors[3].message
+        assert replies[4] == Pong(nonce=42)
+        await eventually(lambda: server.stats.frames_in == 1)
+
+
+async def test_an_oversize_message_closes_with_1009(world: SpatialWorld) -> None:
+    async with running_bridge(world, BridgeLimits(max_message_bytes=4096)) as (server, _), client(server) as plugin:
+        await plugin.connect()
+        await plugin.ws.send(json.dumps({"type": "ping", "pad": "x" * 5000}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await plugin.receive()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == CloseCode.MESSAGE_TOO_BIG
+
+
+async def test_frames_beyond_the_rate_limit_are_dropped_with_one_error(world: SpatialWorld) -> None:
+    limits = BridgeLimits(max_frames_per_second=50, frame_burst=5)
+    async with running_bridge(world, limits) as (server, _), client(server) as plugin:
+        await plugin.connect()
+        await plugin.join(0, "Alice", at(2, 0))
+        for sequence in range(40):
+            await plugin.send_microphone(0, sequence, SILENT)
+        await plugin.ping(nonce=1)
+        replies = []
+        while not isinstance(reply := await plugin.receive(), Pong):
+            replies.append(reply)
+        assert [r.code for r in replies if isinstance(r, ErrorMessage)] == [ErrorCode.RATE_LIMITED]
+        assert server.stats.frames_rate_limited >= 20
+        assert server.stats.frames_in + server.stats.frames_rate_limited == 40
+
+
+async def test_player_limit_positions_and_leave(world: SpatialWorld) -> None:
+    async with (
+        running_bridge(world, FAST.model_copy(update={"max_players": 2})) as (server, _),
+        client(server) as plugin,
+    ):
+        await plugin.connect()
+        await plugin.join(0, "Alice", at(2, 0))
+        await plugin.join(1, "Bob", at(30, 0))
+        await plugin.join(2, "Carol", at(1, 0))
+        await plugin.move({1: at(3, 3, yaw=90), 5: at(0, 0)})
+        await plugin.leave(0)
+        await plugin.ping()
+        replies = []
+        while not isinstance(reply := await plugin.receive(), Pong):
+            replies.append(reply)
+        assert [r.code for r in replies if isinstance(r, ErrorMessage)] == [
+            ErrorCode.TOO_MANY_PLAYERS,
+            ErrorCode.UNKNOWN_PLAYER,
+        ]
+        assert world.player("Bob") == at(3, 3, yaw=90)
+        assert world.player("Carol") is None
+        await eventually(lambda: world.player("Alice") is None)
+
+
+async def test_an_idle_connection_is_closed_with_4008(world: SpatialWorld) -> None:
+    async with running_bridge(world, BridgeLimits(idle_timeout_s=0.3)) as (server, _), client(server) as plugin:
+        await plugin.connect()
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await plugin.receive()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == CloseCode.IDLE
+        await eventually(lambda: server.connections == 0)
+
+
+async def test_players_of_a_closed_connection_leave_the_world(world: SpatialWorld) -> None:
+    async with running_bridge(world) as (server, _):
+        async with client(server) as plugin:
+            await plugin.connect()
+            await plugin.join(0, "Alice", at(2, 0))
+            await eventually(lambda: world.player("Alice") is not None)
+        await eventually(lambda: world.player("Alice") is None and server.connections == 0)
