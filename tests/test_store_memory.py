@@ -3,11 +3,31 @@ store, shared by every process that opens the database."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from host.events import AdminNote
-from host.memory import NpcNote
+from host.memory import NpcNote, RememberedExchange
 from host.store import ConversationKey, Store, TurnRecord
 from host.store.memory import DbMemoryStore
-from tests.test_memory import RecordingSummarizer, said
+
+
+class RecordingSummarizer:
+    """Our own seam, not an external service: summarizes by listing what the player asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+        self.fail = False
+
+    async def __call__(self, old_summary: str, exchanges: Sequence[RememberedExchange]) -> str:
+        self.calls.append((old_summary, [e.player_text for e in exchanges]))
+        if self.fail:
+            raise RuntimeError("model crashed")
+        return " ".join([old_summary, *(f"asked {e.player_text};" for e in exchanges)])
+
+
+def said(n: int, **extra: object) -> RememberedExchange:
+    return RememberedExchange(player_text=f"q{n}", npc_reply=f"a{n}", **extra)
+
 
 pytest_plugins = ["tests.store_fixtures"]
 
