@@ -195,3 +195,23 @@ async def _wait_for_dead_letters(bus: Bus, count: int) -> list[DeadLetter]:
 
     await poll_until(enough, f"{count} dead letters")
     return await bus.dead_letters(STREAM)
+
+
+async def test_closing_the_bus_lets_the_running_handler_finish_and_ack(bus: Bus) -> None:
+    inside = asyncio.Event()
+    finished: list[Event] = []
+
+    async def slow(event: Event) -> None:
+        inside.set()
+        await asyncio.sleep(0.2)
+        finished.append(event)
+
+    event = said("finish me")
+    await bus.publish(STREAM, event)
+    consumer = asyncio.create_task(bus.consume(STREAM, "brain", "b1", slow, block_ms=100))
+    await wait_until(inside.is_set, "the handler started")
+    await bus.aclose()
+    assert consumer.done()
+    await consumer
+    assert finished == [event]
+    assert await bus.pending(STREAM, "brain") == []

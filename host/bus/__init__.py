@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from host.bus.base import (
-    Bus,
-    BusConnectionError,
-    BusError,
-    BusUnavailableError,
-    ConsumerInfo,
-    DeadLetter,
-    GroupInfo,
-    Handler,
-    PendingEntry,
-    StreamInfo,
-)
+from host.bus.base import Bus
+from host.bus.delivery import Handler
+from host.bus.errors import BusConnectionError, BusError, BusUnavailableError
 from host.bus.memory import MemoryBus
 from host.bus.redis_bus import RedisBus
+from host.bus.reports import ConsumerInfo, DeadLetter, GroupInfo, PendingEntry, StreamInfo
 from host.bus.streams import StreamKind, consumer_name, dead_letter_stream, stream_for, stream_name
 from host.config import Settings
 

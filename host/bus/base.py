@@ -8,96 +8,17 @@ which `consume` does for them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict
-
+from host.bus.consumer import ConsumerLoop
 from host.bus.dedupe import Deduper
+from host.bus.delivery import GroupReader, Handler
+from host.bus.errors import BusError
+from host.bus.reports import DeadLetter, PendingEntry, StreamInfo
 from host.config import BusSettings
-from host.errors import NpcHostError
-from host.events import Event, EventValidationError
-
-Handler = Callable[[Event], Awaitable[None]]
-
-
-class BusError(NpcHostError):
-    code = "bus"
-
-
-class BusConnectionError(BusError):
-    """The hub cannot be reached at start (wrong URL, server down); the message names host:port, never a password."""
-
-    code = "bus_connect"
-
-
-class BusUnavailableError(BusError):
-    """The connection was lost and did not come back in time."""
-
-    code = "bus_unavailable"
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One stream entry handed to a consumer: the event, or the reason it could not be decoded."""
-
-    entry_id: str
-    attempts: int
-    event: Event | None
-    error: EventValidationError | None = None
-    fields: Mapping[bytes, bytes] | None = None  # the raw wire fields, kept for the dead-letter copy
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    delivery: Delivery
-    code: str
-    reason: str
-
-
-class _Report(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class PendingEntry(_Report):
-    entry_id: str
-    consumer: str
-    idle_ms: int
-    deliveries: int
-
-
-class ConsumerInfo(_Report):
-    name: str
-    pending: int
-    idle_ms: int
-
-
-class GroupInfo(_Report):
-    name: str
-    consumers: list[ConsumerInfo]
-    pending: int
-    lag: int | None  # entries not yet delivered to the group; None when Redis cannot tell
-    last_delivered_id: str
-
-
-class StreamInfo(_Report):
-    stream: str
-    length: int
-    groups: list[GroupInfo]
-    dead_letters: int
-
-
-class DeadLetter(_Report):
-    entry_id: str
-    stream: str
-    original_id: str
-    group: str
-    consumer: str
-    code: str
-    reason: str
-    deliveries: int
-    fields: dict[str, bytes]  # the original entry's fields, as they were
+from host.events import Event
 
 
 class Bus(ABC):
@@ -107,7 +28,8 @@ class Bus(ABC):
         self.settings = settings
         self.deduper = deduper
         self._closed = False
-        self._consumer_stops: set[asyncio.Event] = set()
+        self._consumer_stops: list[asyncio.Event] = []  # one per running consume() call
+        self._consumers_changed = asyncio.Condition()
 
     @abstractmethod
     async def publish(self, stream: str, event: Event) -> str:
@@ -134,19 +56,19 @@ class Bus(ABC):
         come first, then entries claimed from consumers idle longer than `claim_idle_ms`, then new ones. Returns
         after the current handler finished; entries not yet handled stay pending for the next consumer.
         """
-        from host.bus.consumer import ConsumerLoop
-
-        if batch < 1 or block_ms < 0:
-            raise ValueError(f"batch must be >= 1 and block_ms >= 0 (got {batch}, {block_ms})")
+        if batch < 1 or block_ms < 1:
+            raise ValueError(f"batch and block_ms must be >= 1 (got {batch}, {block_ms})")
         if self._closed:
             raise BusError("the bus is closed")
         stop = stop or asyncio.Event()
         reader = self._group_reader(stream, group, consumer)
-        self._consumer_stops.add(stop)
+        self._consumer_stops.append(stop)
         try:
             await ConsumerLoop(reader, self.deduper, handler, self.settings, batch=batch, block_ms=block_ms).run(stop)
         finally:
-            self._consumer_stops.discard(stop)
+            self._consumer_stops.remove(stop)
+            async with self._consumers_changed:
+                self._consumers_changed.notify_all()
 
     @abstractmethod
     async def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> int:
@@ -164,11 +86,15 @@ class Bus(ABC):
     async def dead_letters(self, stream: str, *, count: int = 100) -> list[DeadLetter]:
         """The oldest `count` entries parked in `<stream>:dead`."""
 
-    async def aclose(self) -> None:
-        """Stop every consumer loop of this bus (after its current handler) and release connections."""
+    async def aclose(self, *, drain_timeout_s: float = 10.0) -> None:
+        """Stop every consumer loop of this bus, let each finish its handler and ack (for up to `drain_timeout_s`),
+        then release the connections. Entries not handled by then stay pending for other consumers."""
         self._closed = True
         for stop in self._consumer_stops:
             stop.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(drain_timeout_s), self._consumers_changed:
+                await self._consumers_changed.wait_for(lambda: not self._consumer_stops)
         await self._close()
 
     @abstractmethod
@@ -176,30 +102,3 @@ class Bus(ABC):
 
     @abstractmethod
     def _group_reader(self, stream: str, group: str, consumer: str) -> GroupReader: ...
-
-
-class GroupReader(ABC):
-    """The backend half of a consumer loop: the primitives Redis Streams offers, for one (stream, group, consumer)."""
-
-    group: str
-    consumer: str
-    stream: str
-
-    @abstractmethod
-    async def ensure_group(self) -> None: ...
-
-    @abstractmethod
-    async def read_new(self, count: int, block_ms: int) -> list[Delivery]: ...
-
-    @abstractmethod
-    async def read_own_pending(self, after_id: str, count: int) -> list[Delivery]:
-        """This consumer's pending entries with ids above `after_id` ("0" for all), oldest first."""
-
-    @abstractmethod
-    async def claim_idle(self, min_idle_ms: int, count: int) -> list[Delivery]:
-        """Take over entries of any consumer of the group idle at least `min_idle_ms` (XAUTOCLAIM)."""
-
-    @abstractmethod
-    async def settle(self, handled_ids: Sequence[str], acked: Sequence[str], rejected: Sequence[Rejection]) -> None:
-        """Mark `handled_ids` (event ids) as handled by the group, then ack `acked` (entry ids) and park `rejected`
-        in the dead-letter stream (acking them too), in as few round trips as the backend allows."""

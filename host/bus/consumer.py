@@ -8,8 +8,9 @@ import logging
 import time
 from collections.abc import Sequence
 
-from host.bus.base import BusUnavailableError, Delivery, GroupReader, Handler, Rejection
 from host.bus.dedupe import Deduper
+from host.bus.delivery import Delivery, GroupReader, Handler, Rejection
+from host.bus.errors import BusUnavailableError
 from host.config import BusSettings
 from host.events import Event
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from host.bus.base import DeadLetter, Rejection
 from host.bus.codec import Fields, encode
+from host.bus.delivery import Rejection
+from host.bus.reports import DeadLetter
 
 _META = b"dead:"
 

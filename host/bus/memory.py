@@ -14,19 +14,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from host.bus.base import (
-    Bus,
-    ConsumerInfo,
-    DeadLetter,
-    Delivery,
-    GroupInfo,
-    GroupReader,
-    PendingEntry,
-    Rejection,
-    StreamInfo,
-)
+from host.bus.base import Bus
 from host.bus.dead_letters import dead_letter_fields, parse_dead_letter
 from host.bus.dedupe import Deduper, MemoryDeduper
+from host.bus.delivery import Delivery, GroupReader, Rejection
+from host.bus.reports import ConsumerInfo, DeadLetter, GroupInfo, PendingEntry, StreamInfo
 from host.bus.streams import dead_letter_stream
 from host.config import BusSettings
 from host.events import Event

@@ -20,21 +20,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from host.bus.base import (
-    Bus,
-    BusConnectionError,
-    BusUnavailableError,
-    ConsumerInfo,
-    DeadLetter,
-    GroupInfo,
-    GroupReader,
-    PendingEntry,
-    StreamInfo,
-)
+from host.bus.base import Bus
 from host.bus.codec import encode
 from host.bus.dead_letters import parse_dead_letter
 from host.bus.dedupe import RedisDeduper
+from host.bus.delivery import GroupReader
+from host.bus.errors import BusConnectionError, BusUnavailableError
 from host.bus.redis_reader import RedisGroupReader, redis_unavailable_as_bus_error, wire_fields
+from host.bus.reports import ConsumerInfo, DeadLetter, GroupInfo, PendingEntry, StreamInfo
 from host.bus.streams import dead_letter_stream
 from host.config import BusSettings, mask_url
 from host.events import Event

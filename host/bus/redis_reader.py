@@ -12,10 +12,11 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, FieldT
 
-from host.bus.base import BusUnavailableError, Delivery, GroupReader, Rejection
 from host.bus.codec import decode
 from host.bus.dead_letters import dead_letter_fields
 from host.bus.dedupe import RedisDeduper
+from host.bus.delivery import Delivery, GroupReader, Rejection
+from host.bus.errors import BusUnavailableError
 from host.events import EventValidationError
 
 RawEntry = tuple[bytes, Mapping[bytes, bytes] | None]
