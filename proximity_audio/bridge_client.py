@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -157,9 +157,13 @@ class BridgeClient:
 
     async def collect(self, seconds: float) -> Received:
         """Everything that arrives within `seconds` (or until the host closes)."""
+        return await self.collect_until(lambda _: False, within_s=seconds)
+
+    async def collect_until(self, done: Callable[[Received], bool], *, within_s: float) -> Received:
+        """What arrives until `done(received)` holds, `within_s` passes or the host closes."""
         received = Received()
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
+        end = time.monotonic() + within_s
+        while (left := end - time.monotonic()) > 0 and not done(received):
             try:
                 async with asyncio.timeout(left):
                     item = await self.receive()

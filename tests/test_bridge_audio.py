@@ -1,0 +1,109 @@
+"""NPC voices out of the bridge: relative gain and pan side per listener (mixed), mono sources with their position
+(source), nothing for listeners out of range, and stops that cut the stream."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from host.speech.audio import PIPER_RATE, Int16Array
+from proximity_audio.bridge_client import Received
+from proximity_audio.protocol import ErrorMessage, FrameKind, NpcStreamEnd, NpcStreamStart
+from proximity_audio.world import SpatialWorld
+from tests.bridge_support import at, client, eventually, running_bridge, tone
+
+
+def rms(samples: Int16Array) -> float:
+    return float(np.sqrt(np.mean(np.square(samples.astype(np.float64)))))
+
+
+@pytest.fixture
+def world() -> SpatialWorld:
+    world = SpatialWorld()
+    world.place_npc("bram", at(0, 0), hearing_range=8, speaking_range=16)
+    return world
+
+
+def ends(received: Received) -> list[NpcStreamEnd]:
+    return [m for m in received.messages if isinstance(m, NpcStreamEnd)]
+
+
+async def test_two_listeners_hear_the_right_level_and_side_and_a_far_one_nothing(world: SpatialWorld) -> None:
+    async with running_bridge(world) as (server, _), client(server) as plugin:
+        await plugin.connect()
+        await plugin.join(0, "Alice", at(4, 0, yaw=0))  # facing south, Bram 4 blocks west: on her right
+        await plugin.join(1, "Bob", at(-8, 0, yaw=0))  # facing south, Bram 8 blocks east: on his left
+        await plugin.join(2, "Carol", at(0, 30))  # beyond the 16-block speaking range
+        await eventually(lambda: world.player("Carol") is not None)
+        server.play("bram", tone(0.6, PIPER_RATE), PIPER_RATE)
+        received = await plugin.collect_until(lambda r: bool(ends(r)), within_s=10)
+    alice, bob = received.audio(FrameKind.MIXED, 0), received.audio(FrameKind.MIXED, 1)
+    assert len(alice) == len(bob) == 30 * 960  # 0.6 s in 20 ms frames
+    assert rms(alice[:, 1]) > 1000 and rms(alice[:, 0]) < 10  # right ear only
+    assert rms(bob[:, 0]) > 1000 and rms(bob[:, 1]) < 10  # left ear only
+    assert rms(alice[:, 1]) / rms(bob[:, 0]) == pytest.approx(0.75 / 0.5, rel=0.03)  # linear fade over 16 blocks
+    assert len(received.audio(FrameKind.MIXED, 2)) == 0
+    [start] = [m for m in received.messages if isinstance(m, NpcStreamStart)]
+    assert (start.npc, start.npc_index, start.speaking_range) == ("bram", 0, 16.0)
+    assert [(e.npc, e.reason) for e in ends(received)] == [("bram", "finished")]
+
+
+async def test_source_mode_sends_one_mono_stream_per_npc_to_plugins_with_a_listener_in_range(
+    world: SpatialWorld,
+) -> None:
+    async with (
+        running_bridge(world) as (server, _),
+        client(server, mode="source") as near,
+        client(server, mode="source") as far,
+    ):
+        await near.connect()
+        await far.connect()
+        await near.join(0, "Alice", at(2, 0))
+        await far.join(0, "Dave", at(50, 0))
+        await eventually(lambda: world.player("Dave") is not None and world.player("Alice") is not None)
+        voice = tone(0.4, PIPER_RATE)
+        server.play("bram", voice, PIPER_RATE)
+        got_near, got_far = await asyncio.gather(
+            near.collect_until(lambda r: bool(ends(r)), within_s=10),
+            far.collect_until(lambda r: bool(ends(r)), within_s=10),
+        )
+    mono = got_near.audio(FrameKind.NPC_SOURCE, 0)
+    assert len(mono) == 20 * 960
+    assert rms(mono) == pytest.approx(rms(voice), rel=0.05)  # unattenuated: the plugin places it itself
+    assert [f.sequence for _, f in got_near.frames] == list(range(20))
+    assert got_far.frames == [] and len(ends(got_far)) == 1
+
+
+async def test_stop_cuts_the_stream_within_a_frame(world: SpatialWorld) -> None:
+    async with running_bridge(world) as (server, _), client(server) as plugin:
+        await plugin.connect()
+        await plugin.join(0, "Alice", at(2, 0))
+        await eventually(lambda: world.player("Alice") is not None)
+        server.play("bram", tone(3.0, PIPER_RATE), PIPER_RATE)
+        before = await plugin.collect_until(lambda r: len(r.frames) >= 10, within_s=10)
+        assert server.stop("bram") is True
+        assert server.queued_frames("bram") == 0
+        after = await plugin.collect_until(lambda r: bool(ends(r)), within_s=10)
+        tail = await plugin.collect(0.3)
+    assert [(e.npc, e.reason) for e in ends(after)] == [("bram", "stopped")]
+    assert len(after.frames) <= 2  # at most the frame in flight when stop was called
+    assert tail.frames == []
+    assert len(before.frames) + len(after.frames) < 150
+
+
+async def test_a_plugin_can_stop_an_npc(world: SpatialWorld) -> None:
+    async with running_bridge(world) as (server, heard), client(server) as plugin:
+        await plugin.connect()
+        await plugin.join(0, "Alice", at(2, 0))
+        await eventually(lambda: world.player("Alice") is not None)
+        server.play("bram", tone(3.0, PIPER_RATE), PIPER_RATE)
+        await plugin.collect_until(lambda r: len(r.frames) >= 5, within_s=10)
+        await plugin.stop_npc("bram")
+        await plugin.stop_npc("nobody")
+        after = await plugin.collect_until(lambda r: bool(ends(r)) and bool(r.of_type("error")), within_s=10)
+    assert heard.stops == ["bram"]
+    assert [e.reason for e in ends(after)] == ["stopped"]
+    [error] = [m for m in after.messages if isinstance(m, ErrorMessage)]
+    assert error.code == "unknown_npc"
