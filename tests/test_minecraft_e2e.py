@@ -1,0 +1,204 @@
+"""Issue 5's "Done when", through real processes and sockets: `python -m host run` (every role, in-process hub,
+SQLite) brings the example village to life over chat. The RCON double plays the Minecraft server (Alice stands next
+to Bram, Bob far away, Alex is an operator), a log file the test appends to plays its log, and the Ollama wire double
+plays the model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest_asyncio
+
+from tests.bus_support import wait_until
+from tests.doubles.ollama_server import OllamaWireServer
+from tests.doubles.rcon_server import MinecraftWorld, Player, RconTestServer
+
+PASSWORD = "e2e-Village-Secret"
+PASSWORD_ENV = "NPC_HOST_RCON_PASSWORD_EXAMPLE"  # named by npc_profiles/example/server.toml
+WAIT_S = 90.0  # a bound for a loaded machine (process start, migrations), never a speed check
+NPC_IDS = ("birch", "bram", "hilde")
+FIRST_REPLY = "Two rooms are free upstairs for three emeralds a night."
+SECOND_REPLY = "Here is your key, traveller."
+TELLRAW_NEAR_BRAM = re.compile(
+    r"^execute in minecraft:overworld run tellraw "
+    r"@a\[x=(?P<x>[-\d.]+),y=(?P<y>[-\d.]+),z=(?P<z>[-\d.]+),distance=\.\.(?P<range>[\d.]+)\] (?P<json>\[.*\])$"
+)
+FACE_ALICE = re.compile(
+    r"^execute as @e\[tag=npc_host\.bram,limit=1\] at @s run tp @s ~ ~ ~ facing (?P<x>\S+) (?P<y>\S+) (?P<z>\S+)$"
+)
+
+
+@dataclass
+class Village:
+    rcon: RconTestServer
+    world: MinecraftWorld
+    llm: OllamaWireServer
+    process: asyncio.subprocess.Process
+    server_log: Path
+    host_log: Path
+    transcripts: Path
+
+    def chat(self, player: str, text: str) -> None:
+        with self.server_log.open("a", encoding="utf-8") as log:
+            log.write(f"[12:00:01] [Server thread/INFO]: <{player}> {text}\n")
+
+    async def commands(self, pattern: str, count: int = 1) -> list[str]:
+        try:
+            async with asyncio.timeout(WAIT_S):
+                return await self.rcon.wait_for_commands(pattern, count)
+        except TimeoutError:
+            raise AssertionError(
+                f"no {count} command(s) matching {pattern!r}; host said:\n{self._host_said()}"
+            ) from None
+
+    async def transcript_has(self, fragment: str) -> None:
+        def written() -> bool:
+            return any(fragment in path.read_text("utf-8") for path in self.transcripts.rglob("*.log"))
+
+        await wait_until(written, f"{fragment} in the transcript")  # another process writes it: poll the file
+
+    def tellraws_near_bram(self) -> list[str]:
+        return [command for command in self.rcon.commands if TELLRAW_NEAR_BRAM.match(command)]
+
+    def _host_said(self) -> str:
+        return self.host_log.read_text("utf-8", errors="replace")[-4000:]
+
+
+def _profiles(tmp_path: Path, rcon_port: int, server_log: Path) -> Path:
+    root = tmp_path / "profiles"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "npc_profiles" / "example", root / "example")
+    server_toml = root / "example" / "server.toml"
+    text = server_toml.read_text("utf-8")
+    text = re.sub(r"(?m)^port = \d+$", f"port = {rcon_port}", text)
+    text = re.sub(r'(?m)^log_path = ".*"$', f"log_path = {json.dumps(str(server_log))}", text)
+    server_toml.write_text(text, "utf-8")
+    return root
+
+
+def _host_environ(tmp_path: Path, profiles: Path, ollama_url: str) -> dict[str, str]:
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("NPC_HOST_")}
+    environ.update(
+        {
+            "NPC_HOST_CONFIG": str(tmp_path / "no-npc-host.toml"),
+            "NPC_HOST_PROFILES_DIR": str(profiles),
+            "NPC_HOST_DATA_DIR": str(tmp_path / "data"),
+            "NPC_HOST_TRANSCRIPTS_DIR": str(tmp_path / "transcripts"),
+            "NPC_HOST_LLM__BACKEND": "ollama",
+            "NPC_HOST_LLM__OLLAMA_URL": ollama_url,
+            "NPC_HOST_LLM__OLLAMA_MODEL": "double",
+            "NPC_HOST_MINECRAFT__POSITIONS_INTERVAL_S": "0.1",
+            "NPC_HOST_MINECRAFT__LOG_POLL_INTERVAL_S": "0.05",
+            PASSWORD_ENV: PASSWORD,
+            "ORT_DISABLE_TELEMETRY": "1",
+        }
+    )
+    return environ
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def village(tmp_path: Path) -> AsyncIterator[Village]:
+    world = MinecraftWorld(
+        players={
+            "Alice": Player(5.5, 64.0, -2.5, yaw=0.0),  # a block from Bram (4.5 64 -3.5)
+            "Alex": Player(6.5, 64.0, -1.5),
+            "Bob": Player(300.0, 64.0, 300.0),
+        }
+    )
+    server_log = tmp_path / "minecraft" / "latest.log"
+    server_log.parent.mkdir()
+    server_log.write_text('[11:59:00] [Server thread/INFO]: Done (3.2s)! For help, type "help"\n', "utf-8")
+    host_log = tmp_path / "host.log"
+    async with RconTestServer(PASSWORD, world) as rcon, OllamaWireServer([FIRST_REPLY, SECOND_REPLY]) as llm:
+        profiles = _profiles(tmp_path, rcon.port, server_log)
+        with host_log.open("wb") as output:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "host",
+                "run",
+                cwd=tmp_path,
+                env=_host_environ(tmp_path, profiles, llm.url),
+                stdout=output,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        try:
+            yield Village(rcon, world, llm, process, server_log, host_log, tmp_path / "transcripts")
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+async def test_npc_host_run_brings_the_example_village_to_life(village: Village) -> None:
+    # The bodies: one each, with both tags.
+    await village.commands(r"run summon minecraft:", count=len(NPC_IDS))
+    for npc_id in NPC_IDS:
+        [body] = village.world.tagged(f"npc_host.{npc_id}")
+        assert body.tags == ["npc_host", f"npc_host.{npc_id}"]
+    assert village.world.tagged("npc_host.birch")[0].kind == "minecraft:armor_stand"
+    assert village.world.tagged("npc_host.bram")[0].kind == "minecraft:villager"
+    # A second poll round has begun, so the first one's positions are known to the host.
+    await village.commands(r"^list$", count=2)
+
+    village.chat("Alice", "Bram, any rooms free?")
+    await village.commands(FACE_ALICE.pattern)
+    first = await village.commands(TELLRAW_NEAR_BRAM.pattern)
+    for command in first:
+        match = TELLRAW_NEAR_BRAM.match(command)
+        assert match is not None
+        assert (float(match["x"]), float(match["y"]), float(match["z"])) == (4.5, 64.0, -3.5)
+        assert float(match["range"]) == 20.0  # Bram's speaking range
+        assert json.loads(match["json"])[0] == {"text": "<Bram> "}
+    assert _said(first) == FIRST_REPLY
+    [face] = [command for command in village.rcon.commands if FACE_ALICE.match(command)]
+    facing = FACE_ALICE.match(face)
+    assert facing is not None
+    assert (float(facing["x"]), float(facing["y"]), float(facing["z"])) == (5.5, 65.62, -2.5)  # Alice's eyes
+
+    village.chat("Bob", "Bram, are you there? I need a room.")  # 400 blocks away: nobody hears him
+    village.chat("Alex", "!npc pause bram")
+    await village.transcript_has("[control=pause]")
+    village.chat("Alice", "Bram, what is for dinner?")
+    village.chat("Alex", "!npc resume bram")
+    await village.transcript_has("[control=resume]")
+    village.chat("Alice", "Bram, one room then, please.")
+
+    # Lines are answered in order, so by the second reply the lines before it were handled, and not answered.
+    second = await village.commands(TELLRAW_NEAR_BRAM.pattern, count=2)
+    assert _said(second[1:]) == SECOND_REPLY
+    assert len(village.tellraws_near_bram()) == 2
+    prompts = [json.dumps(body["messages"]) for body in village.llm.chat_bodies]
+    assert len(prompts) == 2
+    assert "any rooms free" in prompts[0] and "one room then" in prompts[1]
+    assert not any("for dinner" in prompt or "are you there" in prompt for prompt in prompts)
+    assert village.llm.replies_left == 0
+    # The operator's answers went to him alone.
+    assert any(command.startswith("tellraw Alex ") and "paused" in command for command in village.rcon.commands)
+
+    village.process.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(WAIT_S):
+        assert await village.process.wait() == 0
+    for npc_id in NPC_IDS:
+        assert village.world.tagged(f"npc_host.{npc_id}") == []
+        kills = [command for command in village.rcon.commands if command == f"kill @e[tag=npc_host.{npc_id}]"]
+        assert len(kills) == 2  # the one before the summon, and the one at stop
+    assert PASSWORD not in village.host_log.read_text("utf-8", errors="replace")
+
+
+def _said(tellraws: list[str]) -> str:
+    """The NPC's words in chat-style tellraw commands, the `<Name> ` prefix left out."""
+    words = []
+    for command in tellraws:
+        match = TELLRAW_NEAR_BRAM.match(command)
+        assert match is not None
+        words.append("".join(part["text"] for part in json.loads(match["json"])[1:]))
+    return " ".join(words)
