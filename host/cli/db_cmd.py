@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import typer
-from pydantic import ValidationError
 
 from host.cli import app
-from host.config import load_settings
+from host.cli.common import settings_or_exit
 from host.store import Database, StoreError
 from host.store.migrate import current_revision, head_revision, upgrade
 from host.store.urls import describe
@@ -18,11 +17,7 @@ app.add_typer(db_app, name="db", no_args_is_help=True)
 
 
 def _database_url() -> str:
-    try:
-        return load_settings().effective_database_url
-    except ValidationError as exc:
-        typer.echo(f"config: {exc.error_count()} invalid setting(s); `npc-host config show` lists them", err=True)
-        raise typer.Exit(1) from None
+    return settings_or_exit().effective_database_url
 
 
 async def _upgrade(url: str) -> str:

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from host.brain.sentences import strip_tags
 from host.cli import app
-from host.config import load_settings
+from host.cli.common import settings_or_exit
 from host.errors import NpcHostError
 from host.profiles.loader import load_all
 from host.profiles.schema import NpcProfile
@@ -30,11 +29,7 @@ def say(
     profiles_dir: Annotated[Path | None, typer.Option("--profiles-dir", help="[default: the configured one]")] = None,
 ) -> None:
     """Write TEXT spoken in the NPC's voice (its model, speed, variation and emotion table) to a WAV file."""
-    try:
-        settings = load_settings()
-    except ValidationError as exc:
-        typer.echo(f"error: the configuration is invalid ({exc.error_count()} error(s)); see `npc-host config show`")
-        raise typer.Exit(2) from None
+    settings = settings_or_exit()
     profile = _find_npc(profiles_dir or settings.profiles_dir, server, npc)
     spoken, tag = strip_tags(text)
     if not spoken:
