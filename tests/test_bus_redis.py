@@ -93,6 +93,26 @@ async def test_entries_read_by_a_dead_consumer_are_claimed_by_a_live_one(
     await bus.aclose()
 
 
+async def test_departed_consumers_without_pending_entries_are_forgotten(
+    redis_url: str, redis_prefix: str, raw: redis.Redis
+) -> None:
+    bus = await open_bus(redis_url, redis_prefix, claim_idle_ms=100)
+    key = redis_prefix + STREAM
+    await raw.xgroup_create(key, "brain", id="0", mkstream=True)
+    await raw.xreadgroup("brain", "brain-gone-host-7", {key: ">"}, count=1)  # a process that read nothing and exited
+
+    async def consumer_names() -> set[str]:
+        (group,) = (await bus.stream_info(STREAM)).groups
+        return {consumer.name for consumer in group.consumers}
+
+    async def only_live_one_left() -> bool:
+        return await consumer_names() == {"brain-live"}
+
+    async with consuming(bus, STREAM, "brain", "brain-live", Collector()):
+        await poll_until(only_live_one_left, "the departed consumer dropped from the group")
+    await bus.aclose()
+
+
 async def test_a_restarted_consumer_reads_its_own_pending_entries_first(
     redis_url: str, redis_prefix: str, raw: redis.Redis
 ) -> None:

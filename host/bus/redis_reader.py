@@ -96,7 +96,19 @@ class RedisGroupReader(GroupReader):
             )
         next_start, entries = reply[0], reply[1]
         self._claim_cursor = next_start.decode()
+        if not entries:
+            await self._forget_departed_consumers(2 * min_idle_ms)
         return await self._with_attempts(entries)
+
+    async def _forget_departed_consumers(self, idle_ms: int) -> None:
+        """Drop consumers with nothing pending and silent for `idle_ms`: with one name per process, dead names would
+        pile up in `npc-host status`. A live one dropped by mistake is recreated by its next read."""
+        with redis_unavailable_as_bus_error(self._address):
+            consumers: list[dict[str, Any]] = await self._client.xinfo_consumers(self._key, self.group)
+            for consumer in consumers:
+                name = consumer["name"]
+                if consumer["pending"] == 0 and consumer["idle"] > idle_ms and name != self.consumer.encode():
+                    await self._client.xgroup_delconsumer(self._key, self.group, name)
 
     async def settle(self, handled_ids: Sequence[str], acked: Sequence[str], rejected: Sequence[Rejection]) -> None:
         ids = [*acked, *(rejection.delivery.entry_id for rejection in rejected)]
