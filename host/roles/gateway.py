@@ -10,7 +10,8 @@ and the others carry on. When a profile edit changes what the game shows (an NPC
 connection settings), that server's adapter is replaced by one built from the new profiles: bodies are removed and
 summoned again where they now stand. Persona, voice and lore edits reach the brain on its next turn instead.
 
-Run one gateway process per set of servers: two adapters for one server would both summon its NPCs.
+Run the gateway role in one process only: it drives every server, and two adapters for one server would both
+summon its NPCs.
 """
 
 from __future__ import annotations
