@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import signal
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest_asyncio
 from tests.bus_support import wait_until
 from tests.doubles.ollama_server import OllamaWireServer
 from tests.doubles.rcon_server import MinecraftWorld, Player, RconTestServer
+from tests.host_process import HostProcess, host_env
 
 PASSWORD = "e2e-Village-Secret"
 PASSWORD_ENV = "NPC_HOST_RCON_PASSWORD_EXAMPLE"  # named by npc_profiles/example/server.toml
@@ -42,9 +41,8 @@ class Village:
     rcon: RconTestServer
     world: MinecraftWorld
     llm: OllamaWireServer
-    process: asyncio.subprocess.Process
+    host: HostProcess
     server_log: Path
-    host_log: Path
     transcripts: Path
 
     def chat(self, player: str, text: str) -> None:
@@ -56,9 +54,8 @@ class Village:
             async with asyncio.timeout(WAIT_S):
                 return await self.rcon.wait_for_commands(pattern, count)
         except TimeoutError:
-            raise AssertionError(
-                f"no {count} command(s) matching {pattern!r}; host said:\n{self._host_said()}"
-            ) from None
+            said = self.host.output()[-4000:]
+            raise AssertionError(f"no {count} command(s) matching {pattern!r}; the host said:\n{said}") from None
 
     async def transcript_has(self, fragment: str) -> None:
         def written() -> bool:
@@ -69,39 +66,27 @@ class Village:
     def tellraws_near_bram(self) -> list[str]:
         return [command for command in self.rcon.commands if TELLRAW_NEAR_BRAM.match(command)]
 
-    def _host_said(self) -> str:
-        return self.host_log.read_text("utf-8", errors="replace")[-4000:]
 
-
-def _profiles(tmp_path: Path, rcon_port: int, server_log: Path) -> Path:
-    root = tmp_path / "profiles"
-    shutil.copytree(Path(__file__).resolve().parent.parent / "npc_profiles" / "example", root / "example")
-    server_toml = root / "example" / "server.toml"
+def _profiles(tmp_path: Path, rcon_port: int, server_log: Path) -> None:
+    """`npc_profiles/example`, where `host_env` looks for profiles, pointed at the doubles."""
+    folder = tmp_path / "profiles" / "example"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "npc_profiles" / "example", folder)
+    server_toml = folder / "server.toml"
     text = server_toml.read_text("utf-8")
     text = re.sub(r"(?m)^port = \d+$", f"port = {rcon_port}", text)
     text = re.sub(r'(?m)^log_path = ".*"$', f"log_path = {json.dumps(str(server_log))}", text)
     server_toml.write_text(text, "utf-8")
-    return root
 
 
-def _host_environ(tmp_path: Path, profiles: Path, ollama_url: str) -> dict[str, str]:
-    environ = {key: value for key, value in os.environ.items() if not key.startswith("NPC_HOST_")}
-    environ.update(
-        {
-            "NPC_HOST_CONFIG": str(tmp_path / "no-npc-host.toml"),
-            "NPC_HOST_PROFILES_DIR": str(profiles),
-            "NPC_HOST_DATA_DIR": str(tmp_path / "data"),
-            "NPC_HOST_TRANSCRIPTS_DIR": str(tmp_path / "transcripts"),
-            "NPC_HOST_LLM__BACKEND": "ollama",
-            "NPC_HOST_LLM__OLLAMA_URL": ollama_url,
-            "NPC_HOST_LLM__OLLAMA_MODEL": "double",
-            "NPC_HOST_MINECRAFT__POSITIONS_INTERVAL_S": "0.1",
-            "NPC_HOST_MINECRAFT__LOG_POLL_INTERVAL_S": "0.05",
-            PASSWORD_ENV: PASSWORD,
-            "ORT_DISABLE_TELEMETRY": "1",
-        }
-    )
-    return environ
+def _host_settings(ollama_url: str) -> dict[str, str]:
+    return {
+        "NPC_HOST_LLM__BACKEND": "ollama",
+        "NPC_HOST_LLM__OLLAMA_URL": ollama_url,
+        "NPC_HOST_LLM__OLLAMA_MODEL": "double",
+        "NPC_HOST_MINECRAFT__POSITIONS_INTERVAL_S": "0.1",
+        "NPC_HOST_MINECRAFT__LOG_POLL_INTERVAL_S": "0.05",
+        PASSWORD_ENV: PASSWORD,
+    }
 
 
 @pytest_asyncio.fixture(loop_scope="function")
@@ -116,26 +101,13 @@ async def village(tmp_path: Path) -> AsyncIterator[Village]:
     server_log = tmp_path / "minecraft" / "latest.log"
     server_log.parent.mkdir()
     server_log.write_text('[11:59:00] [Server thread/INFO]: Done (3.2s)! For help, type "help"\n', "utf-8")
-    host_log = tmp_path / "host.log"
     async with RconTestServer(PASSWORD, world) as rcon, OllamaWireServer([FIRST_REPLY, SECOND_REPLY]) as llm:
-        profiles = _profiles(tmp_path, rcon.port, server_log)
-        with host_log.open("wb") as output:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "host",
-                "run",
-                cwd=tmp_path,
-                env=_host_environ(tmp_path, profiles, llm.url),
-                stdout=output,
-                stderr=asyncio.subprocess.STDOUT,
-            )
+        _profiles(tmp_path, rcon.port, server_log)
+        host = HostProcess.start(["run"], host_env(tmp_path, **_host_settings(llm.url)), tmp_path)
         try:
-            yield Village(rcon, world, llm, process, server_log, host_log, tmp_path / "transcripts")
+            yield Village(rcon, world, llm, host, server_log, tmp_path / "transcripts")
         finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+            host.stop_now()
 
 
 async def test_npc_host_run_brings_the_example_village_to_life(village: Village) -> None:
@@ -184,14 +156,13 @@ async def test_npc_host_run_brings_the_example_village_to_life(village: Village)
     # The operator's answers went to him alone.
     assert any(command.startswith("tellraw Alex ") and "paused" in command for command in village.rcon.commands)
 
-    village.process.send_signal(signal.SIGTERM)
-    async with asyncio.timeout(WAIT_S):
-        assert await village.process.wait() == 0
+    village.host.signal(signal.SIGTERM)
+    assert await village.host.wait_exit() == 0, village.host.output()
     for npc_id in NPC_IDS:
         assert village.world.tagged(f"npc_host.{npc_id}") == []
         kills = [command for command in village.rcon.commands if command == f"kill @e[tag=npc_host.{npc_id}]"]
         assert len(kills) == 2  # the one before the summon, and the one at stop
-    assert PASSWORD not in village.host_log.read_text("utf-8", errors="replace")
+    assert PASSWORD not in village.host.output()
 
 
 def _said(tellraws: list[str]) -> str:
