@@ -13,11 +13,12 @@ from host.brain.llm.embedded import EmbeddedLLM, GenerationStats
 BRAM = (
     "You are Bram, the innkeeper of the Oak Barrel in a Minecraft village. You are warm, a little nosy, and proud of "
     "your mushroom stew. You know every villager by name and you never talk about the world outside the game. "
-) * 4
+) * 3
 GRETA = (
     "You are Greta, captain of the village guard. You are curt, suspicious of strangers after dark, and you keep "
     "the iron golem's schedule in your head. You answer in short sentences and never joke about creepers. "
-) * 4
+) * 3
+SHORT = "You are Bram, the innkeeper of a Minecraft village."
 
 
 # At temperature 0 SmolLM2 answers this with digits up to any token limit, so a reply is still running when cancelled.
@@ -40,7 +41,7 @@ async def _reply(llm: EmbeddedLLM, persona: str, line: str, key: str | None) -> 
 async def test_streams_a_nonempty_reply_from_the_packaged_model() -> None:
     llm = EmbeddedLLM()
     options = GenerationOptions(max_tokens=24, seed=7, temperature=0.0)
-    pieces = [piece async for piece in llm.stream(_chat(BRAM, "Hello! Any stew today?"), options)]
+    pieces = [piece async for piece in llm.stream(_chat(SHORT, "Hello! Any stew today?"), options)]
     await llm.aclose()
 
     assert len(pieces) > 1
@@ -84,12 +85,12 @@ async def test_concurrent_replies_are_serialized_and_both_complete() -> None:
     llm = EmbeddedLLM()
     options = GenerationOptions(max_tokens=12, seed=3)
 
-    async def reply(persona: str) -> str:
-        return "".join([piece async for piece in llm.stream(_chat(persona, "Good morning!"), options)])
+    async def reply(line: str) -> str:
+        return "".join([piece async for piece in llm.stream(_chat(SHORT, line), options)])
 
-    bram, greta = await asyncio.gather(reply(BRAM), reply(GRETA))
-    assert bram.strip()
-    assert greta.strip()
+    first, second = await asyncio.gather(reply("Good morning!"), reply("Any rooms free?"))
+    assert first.strip()
+    assert second.strip()
 
 
 async def test_each_npc_reuses_its_persona_prefix_while_npcs_alternate() -> None:
@@ -99,11 +100,12 @@ async def test_each_npc_reuses_its_persona_prefix_while_npcs_alternate() -> None
     bram_second = await _reply(llm, BRAM, "Is the stew ready yet?", "example/bram")
     greta_second = await _reply(llm, GRETA, "Seen any zombies?", "example/greta")
 
-    # llama.cpp's own count of prompt tokens it had to decode: the whole prompt at first...
-    assert bram_first.prompt_tokens_evaluated >= bram_first.prompt_tokens - 8
+    # llama.cpp's own count of prompt tokens it had to decode: the persona at first...
+    assert bram_first.prompt_tokens_evaluated > 100
     # ...then only the new player line, although the other NPC's prompt ran in between.
-    assert bram_second.prompt_tokens > 150
+    assert bram_second.prompt_tokens > 120
     assert bram_second.prompt_tokens_evaluated < 30
+    assert bram_second.prompt_tokens_reused > 100
     assert greta_second.prompt_tokens_evaluated < 30
 
 

@@ -42,7 +42,7 @@ def _free_port() -> int:
 def llama_server() -> Iterator[LlamaServer]:
     port = _free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path())]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--api_key", API_KEY, "--n_threads", "2"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--api_key", API_KEY, "--n_threads", "1"]
     command += ["--verbose", "False"]
     env = {**os.environ, "ORT_DISABLE_TELEMETRY": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
