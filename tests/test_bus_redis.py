@@ -219,7 +219,7 @@ class PrivateRedis:
             reason = "redis-server is not installed (needed to restart a private Redis)"
             if os.environ.get("NPC_HOST_REQUIRE_SERVICES") == "1":
                 pytest.fail(reason)
-            pytest.skip(reason)
+            pytest.skip(reason)  # only reached without NPC_HOST_REQUIRE_SERVICES=1
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
