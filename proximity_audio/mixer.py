@@ -23,7 +23,8 @@ def mix(sources: NDArray[np.int16], gains: NDArray[np.float32]) -> NDArray[np.in
     """
     if sources.ndim != 2 or gains.ndim != 3 or gains.shape[1] != sources.shape[0] or gains.shape[2] != 2:
         raise ValueError(f"cannot mix sources {sources.shape} with gains {gains.shape}")
-    mixed = np.einsum("lse,sn->lne", gains, sources.astype(np.float32), optimize=True)
+    source_rows = sources.astype(np.float32)
+    mixed = np.stack((gains[:, :, 0] @ source_rows, gains[:, :, 1] @ source_rows), axis=2)
     out: NDArray[np.int16] = np.clip(np.rint(mixed), -32768, 32767).astype(np.int16)
     return out
 
@@ -33,16 +34,12 @@ def mix_for_listeners(
 ) -> dict[str, Int16Array]:
     """Stereo frame (samples, 2) for each listener who hears at least one of the NPC `frames`; others are left out."""
     npcs = list(frames)
-    if not npcs:
+    names = list(listeners)
+    if not npcs or not names:
         return {}
-    audible: list[str] = []
-    rows: list[list[tuple[float, float]]] = []
-    for listener in listeners:
-        row = [(g.left, g.right) if (g := world.gain_for(listener, npc)) else (0.0, 0.0) for npc in npcs]
-        if any(left or right for left, right in row):
-            audible.append(listener)
-            rows.append(row)
-    if not audible:
+    gains = world.gain_matrix(names, npcs)
+    audible = np.flatnonzero(gains.any(axis=(1, 2)))
+    if not len(audible):
         return {}
-    mixed = mix(np.stack([frames[npc] for npc in npcs]), np.asarray(rows, dtype=np.float32))
-    return dict(zip(audible, mixed, strict=True))
+    mixed = mix(np.stack([frames[npc] for npc in npcs]), gains[audible])
+    return {names[row]: stereo for row, stereo in zip(audible, mixed, strict=True)}

@@ -7,8 +7,12 @@ Coordinates are Minecraft's: +X east, +Y up, +Z south. Yaw is the direction a pl
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
 
 from host.events import Position
 
@@ -89,3 +93,37 @@ def stereo_gain(listener: Position, source: Position, max_range: float, curve: G
         return SILENT
     left, right = constant_power(pan(listener, source))
     return StereoGain(gain * left, gain * right)
+
+
+def stereo_gains(
+    listeners: Sequence[Position], sources: Sequence[Position], ranges: Sequence[float], curves: Sequence[GainCurve]
+) -> NDArray[np.float32]:
+    """`stereo_gain` for every listener x source pair at once: (n_listeners, n_sources, 2 ears), float32.
+
+    The bridge mixes every 20 ms for every player; doing this in numpy keeps it a few microseconds per pair.
+    """
+    if not listeners or not sources:
+        return np.zeros((len(listeners), len(sources), 2), dtype=np.float32)
+    here = np.array([(p.x, p.y, p.z) for p in listeners], dtype=np.float64)
+    there = np.array([(p.x, p.y, p.z) for p in sources], dtype=np.float64)
+    offset = there[None, :, :] - here[:, None, :]
+    dist = np.linalg.norm(offset, axis=2)
+    reach = np.asarray(ranges, dtype=np.float64)[None, :]
+    curve = np.asarray(curves)[None, :]
+    gain = np.where(
+        curve == "linear",
+        1.0 - dist / reach,
+        np.where(
+            curve == "inverse",
+            INVERSE_REFERENCE / np.maximum(dist, INVERSE_REFERENCE),
+            np.exp(-EXPONENTIAL_FALLOFF * dist / reach),
+        ),
+    )
+    same = np.array([p.dimension for p in listeners])[:, None] == np.array([p.dimension for p in sources])[None, :]
+    gain = np.where(same & (dist < reach), gain, 0.0)
+    yaw = np.radians([p.yaw for p in listeners])[:, None]
+    horizontal = np.hypot(offset[:, :, 0], offset[:, :, 2])
+    towards_right = offset[:, :, 0] * -np.cos(yaw) + offset[:, :, 2] * -np.sin(yaw)
+    pan_values = np.clip(np.divide(towards_right, horizontal, out=np.zeros_like(dist), where=horizontal > 1e-9), -1, 1)
+    angle = (pan_values + 1.0) * np.pi / 4.0
+    return np.stack((gain * np.cos(angle), gain * np.sin(angle)), axis=2).astype(np.float32)

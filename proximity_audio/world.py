@@ -6,10 +6,14 @@ integration. Every NPC gets a small stable index, used to tag its audio frames o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from host.events import Position
-from proximity_audio.spatial import GainCurve, StereoGain, distance, stereo_gain
+from proximity_audio.spatial import GainCurve, StereoGain, distance, stereo_gain, stereo_gains
 
 
 @dataclass(frozen=True)
@@ -95,3 +99,18 @@ class SpatialWorld:
             return None
         gain = stereo_gain(where, placement.position, placement.speaking_range, placement.curve)
         return gain if gain.audible else None
+
+    def gain_matrix(self, listeners: Sequence[str], npcs: Sequence[str]) -> NDArray[np.float32]:
+        """`gain_for` of every listener x NPC at once, (n_listeners, n_npcs, 2); unknown ones are silent."""
+        gains = np.zeros((len(listeners), len(npcs), 2), dtype=np.float32)
+        rows = [i for i, name in enumerate(listeners) if name in self._players]
+        cols = [j for j, npc in enumerate(npcs) if npc in self._npcs]
+        if rows and cols:
+            placements = [self._npcs[npcs[j]] for j in cols]
+            gains[np.ix_(rows, cols)] = stereo_gains(
+                [self._players[listeners[i]] for i in rows],
+                [p.position for p in placements],
+                [p.speaking_range for p in placements],
+                [p.curve for p in placements],
+            )
+        return gains

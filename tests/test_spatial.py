@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from host.events import Position
-from proximity_audio.spatial import constant_power, distance_gain, pan, stereo_gain
+from proximity_audio.spatial import GainCurve, constant_power, distance_gain, pan, stereo_gain, stereo_gains
 from proximity_audio.world import SpatialWorld
 
 
@@ -115,3 +116,21 @@ def test_npc_index_is_stable_when_an_npc_moves() -> None:
     assert world.place_npc("bram", at(1, 1)).index == first.index
     with pytest.raises(ValueError, match="ranges must be positive"):
         world.place_npc("ghost", at(0, 0), hearing_range=0)
+
+
+def test_gains_for_many_pairs_at_once_match_the_single_pair_formula() -> None:
+    rng = np.random.default_rng(1)
+    dims = ["minecraft:overworld", "minecraft:the_nether"]
+    curves: list[GainCurve] = ["linear", "inverse", "exponential"]
+    listeners = [
+        at(*rng.uniform(-20, 20, 2), yaw=float(rng.uniform(-360, 360)), dimension=dims[int(rng.integers(0, 10) == 0)])
+        for _ in range(40)
+    ]
+    sources = [at(*rng.uniform(-20, 20, 2), y=float(rng.uniform(60, 70))) for _ in range(6)] + [listeners[0]]
+    ranges = [float(r) for r in rng.uniform(4, 30, len(sources))]
+    kinds = [curves[i % 3] for i in range(len(sources))]
+    table = stereo_gains(listeners, sources, ranges, kinds)
+    for i, listener in enumerate(listeners):
+        for j, source in enumerate(sources):
+            one = stereo_gain(listener, source, ranges[j], kinds[j])
+            assert table[i, j] == pytest.approx([one.left, one.right], abs=1e-6)
