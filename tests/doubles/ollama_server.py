@@ -47,19 +47,26 @@ Record: `srv.requests` holds every request received (method, path, headers, pars
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import h11
+from tests.doubles.http import Exchange, RecordedRequest, ScriptedHttpServer
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
+__all__ = [
+    "CloseMidStream",
+    "ErrorLine",
+    "Fault",
+    "HttpFault",
+    "OllamaWireServer",
+    "RecordedRequest",
+    "split_into_pieces",
+]
+
 _WORD_BOUNDARY = re.compile(r"(?<=\S)(?=\s)")
 
 
@@ -89,21 +96,12 @@ class ErrorLine:
 Fault = HttpFault | CloseMidStream | ErrorLine
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    """The parsed JSON body; None when the request had no body or it was not JSON."""
-
-
 def split_into_pieces(text: str) -> list[str]:
     """Word-sized pieces that start with their leading whitespace, like a token stream; joined they give `text`."""
     return [piece for piece in _WORD_BOUNDARY.split(text) if piece]
 
 
-class OllamaWireServer:
+class OllamaWireServer(ScriptedHttpServer):
     """See the module docstring: an async context manager with `url`, `requests` and `chat_bodies`."""
 
     def __init__(
@@ -115,17 +113,13 @@ class OllamaWireServer:
         faults: Sequence[Fault | None] = (),
         version: str = "0.12.6",
     ) -> None:
+        super().__init__()
         self._replies = [split_into_pieces(r) if isinstance(r, str) else list(r) for r in replies]
         self._models = list(models) if models is not None else None
         self._chunk_delay_s = chunk_delay_s
         self._faults = list(faults)
         self._version = version
         self._chat_calls = 0
-        self._server: asyncio.Server | None = None
-        self._closing = asyncio.Event()
-        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
-        self.requests: list[RecordedRequest] = []
-        self.url = ""
 
     @property
     def chat_bodies(self) -> list[Any]:
@@ -135,136 +129,70 @@ class OllamaWireServer:
     def replies_left(self) -> int:
         return len(self._replies)
 
-    async def __aenter__(self) -> Self:
-        self._server = await asyncio.start_server(self._serve_connection, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        self._closing.set()
-        # Python 3.11's Server.close() leaves accepted connections open. Closing their transports ends each handler
-        # through EOF; cancelling the handlers instead trips a 3.11 asyncio bug that logs spurious tracebacks.
-        for writer in self._connections.values():
-            writer.close()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-        await self._server.wait_closed()
-        self._server = None
-
-    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections[task] = writer
-        conn = h11.Connection(h11.SERVER)
-        try:
-            while True:
-                received = await _read_request(conn, reader)
-                if received is None:
-                    return
-                keep_open = await self._respond(conn, writer, *received)
-                if not keep_open or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                    return
-                conn.start_next_cycle()
-        except (ConnectionError, h11.ProtocolError):
-            return
-        finally:
-            writer.close()
-            if task is not None:
-                self._connections.pop(task, None)
-
-    async def _respond(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, request: h11.Request, raw: bytes
-    ) -> bool:
-        """Answer one request; False when the connection was dropped on purpose."""
-        method, path = request.method.decode(), request.target.decode().split("?", 1)[0]
-        headers = {k.decode().lower(): v.decode() for k, v in request.headers}
-        body: Any = None
-        body_error: str | None = None
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError as exc:
-                body_error = f"invalid JSON body: {exc}"
-        self.requests.append(RecordedRequest(method, path, headers, body))
-
-        if (method, path) == ("GET", "/"):
-            await _send_plain(conn, writer, 200, "Ollama is running")
-        elif (method, path) == ("GET", "/api/version"):
-            await _send_json(conn, writer, 200, {"version": self._version})
-        elif (method, path) == ("GET", "/api/tags"):
-            await _send_json(conn, writer, 200, {"models": [_tag(name) for name in self._models or ()]})
-        elif (method, path) == ("POST", "/api/chat"):
-            return await self._chat(conn, writer, body, body_error)
+    async def respond(self, exchange: Exchange) -> None:
+        request = exchange.request
+        route = (request.method, request.path)
+        if route == ("GET", "/"):
+            await exchange.send_text(200, "Ollama is running")
+        elif route == ("GET", "/api/version"):
+            await exchange.send_json(200, {"version": self._version})
+        elif route == ("GET", "/api/tags"):
+            await exchange.send_json(200, {"models": [_tag(name) for name in self._models or ()]})
+        elif route == ("POST", "/api/chat"):
+            await self._chat(exchange)
         else:
-            await _send_plain(conn, writer, 404, "404 page not found")
-        return True
+            await exchange.send_text(404, "404 page not found")
 
-    async def _chat(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, body: Any, body_error: str | None
-    ) -> bool:
+    async def _chat(self, exchange: Exchange) -> None:
         call = self._chat_calls
         self._chat_calls += 1
         fault = self._faults[call] if call < len(self._faults) else None
-        if body_error is not None or not isinstance(body, dict):
-            await _send_json(conn, writer, 400, {"error": body_error or "request body must be a JSON object"})
-            return True
+        body = exchange.request.body
+        if not isinstance(body, dict):
+            error = exchange.request.body_error or "request body must be a JSON object"
+            await exchange.send_json(400, {"error": error})
+            return
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            await _send_json(conn, writer, 400, {"error": "model is required"})
-            return True
+            await exchange.send_json(400, {"error": "model is required"})
+            return
         if isinstance(fault, HttpFault):
-            await _send_json(conn, writer, fault.status, {"error": fault.error})
-            return True
+            await exchange.send_json(fault.status, {"error": fault.error})
+            return
         if self._models is not None and model not in self._models and f"{model}:latest" not in self._models:
-            await _send_json(conn, writer, 404, {"error": f'model "{model}" not found, try pulling it first'})
-            return True
+            await exchange.send_json(404, {"error": f'model "{model}" not found, try pulling it first'})
+            return
         if not self._replies:
             error = f"OllamaWireServer: no scripted reply left for /api/chat call {call + 1}"
-            await _send_json(conn, writer, 500, {"error": error})
-            return True
+            await exchange.send_json(500, {"error": error})
+            return
 
         started = time.perf_counter_ns()
-        options = body.get("options") or {}
-        pieces, done_reason = _apply_options(self._replies.pop(0), options)
+        pieces, done_reason = _apply_options(self._replies.pop(0), body.get("options") or {})
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
         if body.get("stream", True) is False:
             final = _chunk(model, "".join(pieces), done=True)
             final.update(_stats(done_reason, prompt_tokens, len(pieces), started))
-            await _send_json(conn, writer, 200, final)
-            return True
+            await exchange.send_json(200, final)
+            return
 
-        headers = [(b"content-type", b"application/x-ndjson"), (b"transfer-encoding", b"chunked")]
-        await _send(conn, writer, h11.Response(status_code=200, headers=headers))
+        await exchange.start_stream("application/x-ndjson")
         for index, piece in enumerate(pieces):
             if isinstance(fault, CloseMidStream) and index == fault.after_pieces:
-                writer.close()
-                return False
+                exchange.drop()
+                return
             if isinstance(fault, ErrorLine) and index == fault.after_pieces:
-                await _send_line(conn, writer, {"error": fault.error})
-                await _send(conn, writer, h11.EndOfMessage())
-                return True
-            if self._chunk_delay_s and await self._closed_during(self._chunk_delay_s):
-                writer.close()
-                return False
-            await _send_line(conn, writer, _chunk(model, piece, done=False))
+                await exchange.send_chunk(_line({"error": fault.error}))
+                await exchange.end_stream()
+                return
+            if self._chunk_delay_s and await self.pause(self._chunk_delay_s):
+                exchange.drop()
+                return
+            await exchange.send_chunk(_line(_chunk(model, piece, done=False)))
         final = _chunk(model, "", done=True)
         final.update(_stats(done_reason, prompt_tokens, len(pieces), started))
-        await _send_line(conn, writer, final)
-        await _send(conn, writer, h11.EndOfMessage())
-        return True
-
-    async def _closed_during(self, seconds: float) -> bool:
-        """Wait `seconds`, or less when the server shuts down (then True)."""
-        try:
-            await asyncio.wait_for(self._closing.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+        await exchange.send_chunk(_line(final))
+        await exchange.end_stream()
 
 
 def _apply_options(pieces: list[str], options: dict[str, Any]) -> tuple[list[str], str]:
@@ -319,46 +247,5 @@ def _tag(name: str) -> dict[str, Any]:
     }
 
 
-async def _read_request(conn: h11.Connection, reader: asyncio.StreamReader) -> tuple[h11.Request, bytes] | None:
-    request: h11.Request | None = None
-    body = bytearray()
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            conn.receive_data(await reader.read(65536))
-        elif isinstance(event, h11.Request):
-            request = event
-        elif isinstance(event, h11.Data):
-            body += event.data
-            if len(body) > MAX_BODY_BYTES:
-                raise h11.RemoteProtocolError(f"request body over {MAX_BODY_BYTES} bytes")
-        elif isinstance(event, h11.EndOfMessage) and request is not None:
-            return request, bytes(body)
-        elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-            return None
-
-
-async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, event: h11.Event) -> None:
-    data = conn.send(event)
-    if data:
-        writer.write(data)
-        await writer.drain()
-
-
-async def _send_line(conn: h11.Connection, writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:
-    await _send(conn, writer, h11.Data(data=json.dumps(obj).encode() + b"\n"))
-
-
-async def _send_body(conn: h11.Connection, writer: asyncio.StreamWriter, status: int, ctype: str, data: bytes) -> None:
-    headers = [(b"content-type", ctype.encode()), (b"content-length", str(len(data)).encode())]
-    await _send(conn, writer, h11.Response(status_code=status, headers=headers))
-    await _send(conn, writer, h11.Data(data=data))
-    await _send(conn, writer, h11.EndOfMessage())
-
-
-async def _send_json(conn: h11.Connection, writer: asyncio.StreamWriter, status: int, obj: dict[str, Any]) -> None:
-    await _send_body(conn, writer, status, "application/json; charset=utf-8", json.dumps(obj).encode())
-
-
-async def _send_plain(conn: h11.Connection, writer: asyncio.StreamWriter, status: int, text: str) -> None:
-    await _send_body(conn, writer, status, "text/plain; charset=utf-8", text.encode())
+def _line(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj).encode() + b"\n"
