@@ -5,23 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
-from host.bus.streams import stream_for
+from host.bus.streams import StreamKind, stream_for, stream_name
 from host.config import MinecraftSettings, Settings
 from host.events import NpcSentence
 from host.roles.gateway import GatewayRole
 from host.roles.services import HostServices
-from tests.bus_support import wait_until
+from tests.bus_support import poll_until, wait_until
 from tests.doubles.rcon_server import MinecraftWorld, Player, RconTestServer
+from tests.host_process import closed_port
 
 PASSWORD = "gateway-Secret-pw"
-WAIT_S = 10.0
+WAIT_S = 60.0  # a bound for a loaded machine, never a speed check
 
 
 def _write_server(root: Path, name: str, port: int | None) -> Path:
@@ -51,13 +51,6 @@ def _settings(tmp_path: Path) -> Settings:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 @asynccontextmanager
 async def running_gateway(settings: Settings, environ: Mapping[str, str]) -> AsyncIterator[HostServices]:
     services = await HostServices.open(settings, watch_profiles=False)
@@ -73,6 +66,13 @@ async def running_gateway(settings: Settings, environ: Mapping[str, str]) -> Asy
                 await task
         finally:
             await services.aclose()
+
+
+async def _gateway_consuming(services: HostServices, server: str) -> bool:
+    """Whether the gateway joined the group on the server's control stream: it does so once every adapter started
+    (the log is followed from then on)."""
+    info = await services.bus.stream_info(stream_name(server, StreamKind.CONTROL))
+    return any(group.name == "gateway" and group.consumers for group in info.groups)
 
 
 async def _commands(server: RconTestServer, pattern: str, count: int = 1) -> list[str]:
@@ -102,6 +102,7 @@ async def test_a_server_that_cannot_run_does_not_stop_the_others(
             [tellraw] = await _commands(north, r"tellraw @a\[")
             assert '"Welcome!"' in tellraw and "distance=..20" in tellraw
 
+            assert "gateway drives 'north'\n" in caplog.text  # and neither south nor west
             errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
             assert any("'south'" in error and "rejected the password" in error for error in errors)
             assert any("'west'" in error and "no [rcon] section" in error for error in errors)
@@ -114,7 +115,7 @@ async def test_a_server_that_cannot_run_does_not_stop_the_others(
 async def test_a_server_down_at_start_gets_its_bodies_when_it_comes_up(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    port = _free_port()
+    port = closed_port()
     _write_server(tmp_path / "profiles", "north", port)
     world = MinecraftWorld()
     caplog.set_level(logging.WARNING)
@@ -132,9 +133,9 @@ async def test_npc_reload_from_an_operator_moves_the_body_to_the_edited_position
     world = MinecraftWorld(players={"Op_Olga": Player(0, 64, 0)})
     async with RconTestServer(PASSWORD, world) as server:
         folder = _write_server(tmp_path / "profiles", "north", server.port)
-        async with running_gateway(_settings(tmp_path), {"NPC_HOST_TEST_RCON_NORTH": PASSWORD}):
+        async with running_gateway(_settings(tmp_path), {"NPC_HOST_TEST_RCON_NORTH": PASSWORD}) as services:
             await _commands(server, r"summon minecraft:villager 0\.50* ")
-            await _commands(server, r"^list$")  # chat is followed from here on
+            await poll_until(lambda: _gateway_consuming(services, "north"), "the gateway to consume north's streams")
             _write_npc(folder, 30.5)
             with (folder / "latest.log").open("a", encoding="utf-8") as log:
                 log.write("[12:00:01] [Server thread/INFO]: <Op_Olga> !npc reload\n")

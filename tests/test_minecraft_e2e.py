@@ -118,6 +118,7 @@ async def test_npc_host_run_brings_the_example_village_to_life(village: Village)
         assert body.tags == ["npc_host", f"npc_host.{npc_id}"]
     assert village.world.tagged("npc_host.birch")[0].kind == "minecraft:armor_stand"
     assert village.world.tagged("npc_host.bram")[0].kind == "minecraft:villager"
+    await village.host.wait_output("gateway drives 'example'")  # the log is followed from here on
     # A second poll round has begun, so the first one's positions are known to the host.
     await village.commands(r"^list$", count=2)
 

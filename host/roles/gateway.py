@@ -185,6 +185,8 @@ class GatewayRole:
         registry.on_reload.append(reloaded.set)
         try:
             await asyncio.gather(*(link.start() for link in links))
+            driven = [link.server for link in links if link.adapter is not None]
+            log.info("gateway drives %s", ", ".join(f"'{server}'" for server in driven) or "no server")
             async with asyncio.TaskGroup() as tasks:
                 for link in links:
                     for stream in link.streams:
