@@ -72,3 +72,11 @@ def test_example_rcon_password_variable_matches_the_example_server(compose: dict
     match = re.search(r'password_env\s*=\s*"([A-Z0-9_]+)"', server_toml)
     assert match is not None, "npc_profiles/example/server.toml names no RCON password variable"
     assert match.group(1) in compose["services"]["host"]["environment"]
+
+
+def test_host_command_names_only_roles_the_host_has(compose: dict[str, Any]) -> None:
+    from host.roles.runner import parse_roles
+
+    command = compose["services"]["host"]["command"]
+    roles = _expand(command[command.index("--roles") + 1])
+    assert parse_roles(roles)  # raises on a role the host does not know
