@@ -19,10 +19,10 @@ from host.brain.llm.base import LLM
 from host.brain.prompt import Exchange, PromptLimits, TurnContext
 from host.brain.summary import llm_summarizer
 from host.brain.turn import PersonaTurn, TurnOptions, TurnResult, TurnSentence
-from host.events import NpcTurnEnded, PlayerSaid
+from host.events import NpcTurnEnded, PlayerSaid, Position, Positions
 from host.memory import MemoryStore, RememberedExchange
 from host.profiles.registry import ProfileRegistry
-from host.profiles.schema import NpcProfile
+from host.profiles.schema import NpcProfile, Vec3
 from host.store import ConversationKey, Store, TurnRecord
 from host.transcript.book import TranscriptBook
 from host.transcript.from_events import player_said_line, turn_ended_line
@@ -72,11 +72,33 @@ class NpcBrain:
         self._last_partner: dict[tuple[str, str], str] = {}
         self._paused: set[tuple[str, str]] = set()
         self._speaking: dict[tuple[str, str], asyncio.Task[None]] = {}  # (server, player) -> NPC speaking to them
+        self._moved: dict[tuple[str, str], Position] = {}  # where the game says an NPC stands, if not its profile spot
 
     def addressing(self, said: PlayerSaid) -> Addressing:
         """Who hears the line and who answers, in speaking order; paused NPCs neither hear nor answer."""
-        npcs = [npc for npc in self.registry.npcs(said.server).values() if (said.server, npc.id) not in self._paused]
+        npcs = [
+            self._where_it_stands(said.server, npc)
+            for npc in self.registry.npcs(said.server).values()
+            if (said.server, npc.id) not in self._paused
+        ]
         return address(said, npcs, self._last_partner.get((said.server, said.player)))
+
+    def track(self, positions: Positions) -> None:
+        """Follow NPCs the game moved (`!npc tp bram here`), so hearing ranges count from where they stand."""
+        for entity in positions.entities:
+            if entity.kind == "npc":
+                self._moved[(positions.server, entity.name)] = Position(
+                    x=entity.x, y=entity.y, z=entity.z, yaw=entity.yaw, dimension=entity.dimension
+                )
+
+    def _where_it_stands(self, server: str, npc: NpcProfile) -> NpcProfile:
+        moved = self._moved.get((server, npc.id))
+        if moved is None:
+            return npc
+        world = npc.world.model_copy(
+            update={"position": Vec3(x=moved.x, y=moved.y, z=moved.z), "dimension": moved.dimension}
+        )
+        return npc.model_copy(update={"world": world})
 
     def pause(self, server: str, npc_id: str, paused: bool) -> None:
         if paused:

@@ -24,6 +24,7 @@ from host.events import (
     NpcTurnStarted,
     PlayerSaid,
     PlayerSpeechStarted,
+    Positions,
 )
 from host.memory import NpcNote
 from host.roles.services import HostServices
@@ -49,8 +50,10 @@ class BrainRole:
         async with asyncio.TaskGroup() as tasks:
             for server in self.services.registry.server_names():
                 said, control = stream_name(server, StreamKind.SAID), stream_name(server, StreamKind.CONTROL)
+                positions = stream_name(server, StreamKind.POSITIONS)
                 tasks.create_task(bus.consume(said, GROUP, consumer, self.on_said, batch=1, stop=stop))
                 tasks.create_task(bus.consume(control, GROUP, consumer, self.on_control, stop=stop))
+                tasks.create_task(bus.consume(positions, GROUP, consumer, self.on_positions, stop=stop))
                 watcher = NoteWatcher(
                     self.services.settings.transcripts_dir,
                     server,
@@ -108,6 +111,10 @@ class BrainRole:
         metrics.observe_turn(ended.timings_ms)
         outcome = "interrupted" if ended.interrupted else "completed"
         metrics.TURNS_TOTAL.labels(server=said.server, npc=npc_id, outcome=outcome).inc()
+
+    async def on_positions(self, event: Event) -> None:
+        if isinstance(event, Positions):
+            self.brain.track(event)
 
     async def on_control(self, event: Event) -> None:
         metrics.EVENTS_HANDLED.labels(type=event.type).inc()
