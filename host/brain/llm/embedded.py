@@ -111,6 +111,7 @@ class EmbeddedLLM:
         self._batch_threads = threads or cores
         self._prefix_cache_bytes = prefix_cache_bytes
         self._workers: set[asyncio.Future[GenerationStats]] = set()
+        self._loaded: LoadedModel | None = None
         self.last_stats: GenerationStats | None = None
         """Of the most recent reply of this instance that ended (finished, failed late or cancelled)."""
 
@@ -120,10 +121,17 @@ class EmbeddedLLM:
 
     async def warm(self) -> LoadedModel:
         """Load the model in a worker thread (once per process) and return it."""
-        path = self.model_path
-        return await asyncio.to_thread(
-            load_model, path, self._context_tokens, self._threads, self._batch_threads, self._prefix_cache_bytes
-        )
+        if self._loaded is None:
+            # Later turns skip the thread hop: the shared default pool may be busy with speech work.
+            self._loaded = await asyncio.to_thread(
+                load_model,
+                self.model_path,
+                self._context_tokens,
+                self._threads,
+                self._batch_threads,
+                self._prefix_cache_bytes,
+            )
+        return self._loaded
 
     async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
         model = await self.warm()
