@@ -39,10 +39,10 @@ from proximity_audio.protocol import (
     ServerMessage,
     Welcome,
     WirePosition,
-    decode_frame,
     encode_frame,
     encode_hello,
     encode_message,
+    iter_frames,
     parse_server_message,
 )
 from proximity_audio.spatial import stereo_gain
@@ -87,7 +87,7 @@ class BridgeClient:
 
     async def connect(self) -> Welcome:
         """Connect and say hello; raises BridgeRefusedError when the host closes instead of welcoming."""
-        self._ws = await connect(self._url, max_size=self._max_size)
+        self._ws = await connect(self._url, max_size=self._max_size, compression=None)
         await self._ws.send(encode_hello(self._hello))
         try:
             reply = await self._ws.recv()
@@ -133,6 +133,12 @@ class BridgeClient:
     async def send_microphone(self, index: int, sequence: int, samples: Int16Array) -> None:
         await self.ws.send(encode_frame(FrameKind.MICROPHONE, index, sequence, int16_to_pcm16(samples)))
 
+    async def send_microphones(self, frames: Sequence[tuple[int, int, Int16Array]]) -> None:
+        """One tick of several players' frames, (index, sequence, samples) each, in one binary message."""
+        await self.ws.send(
+            b"".join(encode_frame(FrameKind.MICROPHONE, i, seq, int16_to_pcm16(pcm)) for i, seq, pcm in frames)
+        )
+
     async def stream_microphone(self, index: int, samples: Int16Array, *, first_sequence: int = 0) -> int:
         """Send 48 kHz mono samples as 20 ms frames in real time (last frame zero-padded); returns the next sequence."""
         padded = np.zeros(-(-len(samples) // FRAME_SAMPLES) * FRAME_SAMPLES, dtype=np.int16)
@@ -148,11 +154,11 @@ class BridgeClient:
 
     # --- receiving -----------------------------------------------------------------------------------------------
 
-    async def receive(self) -> ServerMessage | Frame:
-        """The next message from the host: a control message or a decoded audio frame."""
+    async def receive(self) -> ServerMessage | list[Frame]:
+        """The next message from the host: a control message, or the audio frames of one binary message."""
         data = await self.ws.recv()
         if isinstance(data, bytes):
-            return decode_frame(data)
+            return list(iter_frames(data))
         return parse_server_message(data)
 
     async def collect(self, seconds: float) -> Received:
@@ -180,9 +186,9 @@ class Received:
     messages: list[ServerMessage] = field(default_factory=list)
     frames: list[tuple[float, Frame]] = field(default_factory=list)
 
-    def add(self, item: ServerMessage | Frame, arrival: float) -> None:
-        if isinstance(item, Frame):
-            self.frames.append((arrival, item))
+    def add(self, item: ServerMessage | list[Frame], arrival: float) -> None:
+        if isinstance(item, list):
+            self.frames.extend((arrival, frame) for frame in item)
         else:
             self.messages.append(item)
 

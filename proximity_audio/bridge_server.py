@@ -105,6 +105,7 @@ class BridgeServer:
             host,
             port,
             process_request=_only_bridge_path,
+            compression=None,  # PCM barely compresses; deflate cost most of the CPU at 50 players
             max_size=limits.max_message_bytes,
             ping_interval=limits.ping_interval_s,
             ping_timeout=limits.ping_timeout_s,

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+from numpy.typing import NDArray
 from websockets.asyncio.server import ServerConnection
 
 from host.config import VADSettings
@@ -25,6 +27,7 @@ from proximity_audio.protocol import (
     CloseCode,
     ErrorCode,
     ErrorMessage,
+    Frame,
     FrameKind,
     Hello,
     NpcInfo,
@@ -39,9 +42,9 @@ from proximity_audio.protocol import (
     Positions,
     ProtocolError,
     WirePosition,
-    decode_frame,
     encode_frame,
     encode_message,
+    iter_frames,
     parse_client_message,
 )
 from proximity_audio.world import NpcPlacement, SpatialWorld
@@ -119,7 +122,7 @@ class BridgeSession:
         self._leaving: list[_Player] = []
         self._mic_ready = asyncio.Event()
         self._closing = False
-        self._outbox = Outbox(context.limits.outbox_frames)
+        self._outbox = Outbox(context.limits.outbox_ticks)
         self._error_budget = FrameRateLimiter(_ERRORS_PER_SECOND, _ERROR_BURST)
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
@@ -159,7 +162,7 @@ class BridgeSession:
                 if isinstance(message, str):
                     await self._on_text(message)
                 else:
-                    self._on_frame(message)
+                    self._on_binary(message)
             except ProtocolError as exc:
                 self._send_error(exc.code, exc.message)
 
@@ -224,8 +227,14 @@ class BridgeSession:
         self._ctx.stop_npc(npc)
         await call_safely("npc-stop", self._ctx.hooks.on_npc_stop, npc)
 
-    def _on_frame(self, data: bytes) -> None:
-        frame = decode_frame(data)
+    def _on_binary(self, data: bytes) -> None:
+        for frame in iter_frames(data):
+            try:
+                self._on_frame(frame)
+            except ProtocolError as exc:
+                self._send_error(exc.code, exc.message)
+
+    def _on_frame(self, frame: Frame) -> None:
         if frame.kind is not FrameKind.MICROPHONE:
             raise ProtocolError(f"plugins send only MICROPHONE frames, got {frame.kind.name}", code=ErrorCode.BAD_FRAME)
         player = self._players.get(frame.index)
@@ -319,28 +328,45 @@ class BridgeSession:
                 end = NpcStreamEnd(npc=npc, npc_index=placement.index, reason=reason)
                 self._outbox.put_stream_message(encode_message(end))
 
-    def _queue_audio(self, frame: bytes) -> None:
+    def _queue_frames(self, frames: list[bytes]) -> None:
+        """One tick's frames in as few messages as the size limit allows (50 players: one message, not 50)."""
+        limit = self._ctx.limits.max_message_bytes
+        message: list[bytes] = []
+        size = 0
         dropped = self._outbox.frames_dropped
-        self._outbox.put_frame(frame)
-        self._ctx.stats.frames_out += 1
+        for frame in frames:
+            if message and size + len(frame) > limit:
+                self._outbox.put_frames(b"".join(message), len(message))
+                message, size = [], 0
+            message.append(frame)
+            size += len(frame)
+        if message:
+            self._outbox.put_frames(b"".join(message), len(message))
+        self._ctx.stats.frames_out += len(frames)
         self._ctx.stats.frames_out_dropped += self._outbox.frames_dropped - dropped
 
     def _deliver_sources(self, tick: PacedTick) -> None:
         world = self._ctx.world
-        for npc, paced in tick.frames.items():
-            placement = world.npc(npc)
-            if placement is None or not any(world.gain_for(p.name, npc) for p in self._players.values()):
-                continue
-            pcm = int16_to_pcm16(paced.samples)
-            self._queue_audio(encode_frame(FrameKind.NPC_SOURCE, placement.index, paced.sequence, pcm))
+        names = [p.name for p in self._players.values()]
+        npcs = [npc for npc in tick.frames if world.npc(npc) is not None]
+        heard: NDArray[np.bool_] = np.any(world.gain_matrix(names, npcs), axis=(0, 2))
+        frames = []
+        for column, npc in enumerate(npcs):
+            placement, paced = world.npc(npc), tick.frames[npc]
+            if heard[column] and placement is not None:
+                pcm = int16_to_pcm16(paced.samples)
+                frames.append(encode_frame(FrameKind.NPC_SOURCE, placement.index, paced.sequence, pcm))
+        self._queue_frames(frames)
 
     def _deliver_mixed(self, tick: PacedTick) -> None:
         by_name = {p.name: p for p in self._players.values()}
-        frames = {npc: paced.samples for npc, paced in tick.frames.items()}
-        for name, stereo in mix_for_listeners(self._ctx.world, by_name, frames).items():
+        mixes = {npc: paced.samples for npc, paced in tick.frames.items()}
+        frames = []
+        for name, stereo in mix_for_listeners(self._ctx.world, by_name, mixes).items():
             player = by_name[name]
-            self._queue_audio(encode_frame(FrameKind.MIXED, player.index, player.out_sequence, int16_to_pcm16(stereo)))
+            frames.append(encode_frame(FrameKind.MIXED, player.index, player.out_sequence, int16_to_pcm16(stereo)))
             player.out_sequence += 1
+        self._queue_frames(frames)
 
 
 def _run_vad(busy: list[_Player], leaving: list[_Player]) -> list[tuple[_Player, list[VadEvent]]]:

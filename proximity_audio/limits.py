@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class BridgeLimits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_message_bytes: int = Field(65_536, ge=4096, le=16 * 2**20, description="larger messages close with 1009")
+    max_message_bytes: int = Field(262_144, ge=4096, le=16 * 2**20, description="larger messages close with 1009")
     max_players: int = Field(256, ge=1, le=65_536, description="players one connection may have joined at once")
     max_frames_per_second: int = Field(60, ge=50, le=1000, description="microphone frames per player (50 nominal)")
     frame_burst: int = Field(25, ge=1, le=1000, description="frames a player may send at once after a stall")
@@ -20,7 +20,7 @@ class BridgeLimits(BaseModel):
     hello_timeout_s: float = Field(10.0, gt=0, description="close (4003) when no hello arrives within this")
     ping_interval_s: float = Field(20.0, gt=0, description="WebSocket keepalive ping interval")
     ping_timeout_s: float = Field(20.0, gt=0, description="close (1011) when a ping goes unanswered this long")
-    outbox_frames: int = Field(50, ge=2, le=10_000, description="audio frames queued per connection before dropping")
+    outbox_ticks: int = Field(25, ge=2, le=10_000, description="20 ms ticks of audio queued per connection at most")
 
 
 class FrameRateLimiter:

@@ -1,8 +1,8 @@
 """What a connection still has to send, in two lanes.
 
-Control replies (welcome, errors, pongs) overtake everything. The stream lane keeps NPC audio frames in order with
-their `npc_stream_start`/`npc_stream_end` messages; it holds at most `frame_capacity` frames, and a plugin that reads
-too slowly loses its oldest frames (counted) instead of stalling the pacer or other plugins.
+Control replies (welcome, errors, pongs) overtake everything. The stream lane keeps NPC audio in order with the
+`npc_stream_start`/`npc_stream_end` messages around it; it holds at most `tick_capacity` ticks of audio, and a plugin
+that reads too slowly loses its oldest audio (counted) instead of stalling the pacer or other plugins.
 """
 
 from __future__ import annotations
@@ -10,14 +10,21 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class _Audio:
+    data: bytes
+    frames: int
 
 
 class Outbox:
-    def __init__(self, frame_capacity: int) -> None:
+    def __init__(self, tick_capacity: int) -> None:
         self._control: deque[str] = deque()
-        self._stream: deque[str | bytes] = deque()
-        self._frames = 0
-        self._capacity = frame_capacity
+        self._stream: deque[str | _Audio] = deque()
+        self._audio_messages = 0
+        self._capacity = tick_capacity
         self._ready = asyncio.Event()
         self.frames_dropped = 0
 
@@ -29,25 +36,27 @@ class Outbox:
         self._stream.append(text)
         self._ready.set()
 
-    def put_frame(self, frame: bytes) -> None:
-        if self._frames >= self._capacity:
-            oldest = next(item for item in self._stream if isinstance(item, bytes))
+    def put_frames(self, data: bytes, frames: int) -> None:
+        """Queue one binary message holding `frames` frames."""
+        if self._audio_messages >= self._capacity:
+            oldest = next(item for item in self._stream if isinstance(item, _Audio))
             self._stream.remove(oldest)
-            self._frames -= 1
-            self.frames_dropped += 1
-        self._stream.append(frame)
-        self._frames += 1
+            self._audio_messages -= 1
+            self.frames_dropped += oldest.frames
+        self._stream.append(_Audio(data, frames))
+        self._audio_messages += 1
         self._ready.set()
 
     def _next(self) -> str | bytes | None:
         if self._control:
             return self._control.popleft()
-        if self._stream:
-            item = self._stream.popleft()
-            if isinstance(item, bytes):
-                self._frames -= 1
+        if not self._stream:
+            return None
+        item = self._stream.popleft()
+        if isinstance(item, str):
             return item
-        return None
+        self._audio_messages -= 1
+        return item.data
 
     async def drain_forever(self, send: Callable[[str | bytes], Awaitable[None]]) -> None:
         """Send queued messages as they come, control first; runs until cancelled or `send` fails."""

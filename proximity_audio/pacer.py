@@ -21,8 +21,9 @@ from host.speech.audio import Framer, Int16Array, StreamResampler, as_int16
 from proximity_audio.protocol import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 
 _TICK_S = FRAME_MS / 1000
-# Behind by more than this many ticks (a stalled loop): skip ahead instead of sending a burst to catch up.
-_MAX_LAG_TICKS = 5
+# A loop that fell behind catches up (plugins hold a jitter buffer) unless it is more than this many ticks late:
+# then the schedule restarts from now rather than bursting half a second of audio at once.
+_MAX_LAG_TICKS = 25
 
 EndReason = Literal["finished", "stopped"]
 

@@ -1,7 +1,8 @@
 """Bridge protocol v1: JSON control messages (WebSocket text) and binary audio frames (WebSocket binary).
 
-The specification for plugin authors is docs/bridge-protocol.md; this module is its executable form. Every binary
-frame is an 8-byte header followed by exactly one 20 ms frame of 48 kHz 16-bit little-endian PCM:
+The specification for plugin authors is docs/bridge-protocol.md; this module is its executable form. A binary
+message holds one or more frames back to back; every frame is an 8-byte header followed by exactly one 20 ms frame
+of 48 kHz 16-bit little-endian PCM:
 
     offset 0  u8   magic/version  0xB1 ("bridge", protocol 1)
     offset 1  u8   kind           1 microphone (plugin -> host, mono), 2 NPC source (host -> plugin, mono),
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Annotated, Literal
@@ -260,22 +262,46 @@ def encode_frame(kind: FrameKind, index: int, sequence: int, pcm: bytes) -> byte
 
 
 def decode_frame(data: bytes) -> Frame:
-    """Parse a binary message; raises ProtocolError(bad_frame) naming what is wrong."""
-    if len(data) < HEADER.size:
+    """Parse a binary message holding exactly one frame; raises ProtocolError(bad_frame) naming what is wrong."""
+    frame, end = _decode_at(memoryview(data), 0)
+    if end != len(data):
         raise ProtocolError(
-            f"frame of {len(data)} bytes is shorter than the {HEADER.size}-byte header", code=ErrorCode.BAD_FRAME
+            f"{frame.kind.name} frame is {len(data)} bytes, expected {end} (8-byte header + {FRAME_SAMPLES} samples)",
+            code=ErrorCode.BAD_FRAME,
         )
-    magic, kind_value, index, sequence = HEADER.unpack_from(data)
+    return frame
+
+
+def iter_frames(data: bytes) -> Iterator[Frame]:
+    """The frames of a binary message, back to back; raises ProtocolError(bad_frame) at the first bad one, after
+    yielding the good ones before it (what follows a bad header cannot be located)."""
+    if not data:
+        raise ProtocolError("empty binary message", code=ErrorCode.BAD_FRAME)
+    view, offset = memoryview(data), 0
+    while offset < len(view):
+        frame, offset = _decode_at(view, offset)
+        yield frame
+
+
+def _decode_at(view: memoryview, offset: int) -> tuple[Frame, int]:
+    where = f" at byte {offset}" if offset else ""
+    if len(view) - offset < HEADER.size:
+        raise ProtocolError(
+            f"frame{where} has {len(view) - offset} bytes, shorter than the {HEADER.size}-byte header",
+            code=ErrorCode.BAD_FRAME,
+        )
+    magic, kind_value, index, sequence = HEADER.unpack_from(view, offset)
     if magic != MAGIC:
-        raise ProtocolError(f"frame starts with 0x{magic:02X}, expected 0x{MAGIC:02X}", code=ErrorCode.BAD_FRAME)
+        raise ProtocolError(f"frame{where} starts with 0x{magic:02X}, expected 0x{MAGIC:02X}", code=ErrorCode.BAD_FRAME)
     try:
         kind = FrameKind(kind_value)
     except ValueError:
-        raise ProtocolError(f"unknown frame kind {kind_value}", code=ErrorCode.BAD_FRAME) from None
-    expected = HEADER.size + _PAYLOAD_BYTES[kind]
-    if len(data) != expected:
+        raise ProtocolError(f"unknown frame kind {kind_value}{where}", code=ErrorCode.BAD_FRAME) from None
+    end = offset + HEADER.size + _PAYLOAD_BYTES[kind]
+    if end > len(view):
         raise ProtocolError(
-            f"{kind.name} frame is {len(data)} bytes, expected {expected} (8-byte header + {FRAME_SAMPLES} samples)",
+            f"{kind.name} frame{where} is {len(view) - offset} bytes, expected {end - offset} "
+            f"(8-byte header + {FRAME_SAMPLES} samples)",
             code=ErrorCode.BAD_FRAME,
         )
-    return Frame(kind, index, sequence, bytes(data[HEADER.size :]))
+    return Frame(kind, index, sequence, bytes(view[offset + HEADER.size : end])), end

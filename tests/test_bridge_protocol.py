@@ -21,6 +21,7 @@ from proximity_audio.protocol import (
     decode_frame,
     encode_frame,
     encode_hello,
+    iter_frames,
     parse_client_message,
 )
 
@@ -99,3 +100,20 @@ def test_hello_token_goes_on_the_wire_but_never_into_errors() -> None:
     with pytest.raises(ProtocolError) as caught:
         parse_client_message(json.dumps({**wire, "token": ["s3cret-token"]}))
     assert "s3cret" not in caught.value.message
+
+
+def test_a_message_may_carry_several_frames() -> None:
+    frames = [Frame(FrameKind.MICROPHONE, i, 100 + i, pcm(MONO_BYTES)) for i in range(3)]
+    frames.append(Frame(FrameKind.MIXED, 9, 1, pcm(STEREO_BYTES)))
+    assert list(iter_frames(b"".join(f.encode() for f in frames))) == frames
+
+
+def test_frames_before_a_bad_one_are_still_read() -> None:
+    good = Frame(FrameKind.MICROPHONE, 1, 5, pcm(MONO_BYTES))
+    data = good.encode() + good.encode()[:100]
+    reader = iter_frames(data)
+    assert next(reader) == good
+    with pytest.raises(ProtocolError, match="at byte 1928"):
+        next(reader)
+    with pytest.raises(ProtocolError, match="empty"):
+        list(iter_frames(b""))

@@ -102,11 +102,12 @@ async def test_unknown_messages_and_bad_frames_get_errors_and_the_connection_kee
         await plugin.connect()
         await plugin.join(0, "Alice", at(2, 0))
         await plugin.ws.send(json.dumps({"type": "teleport", "to": "spawn"}))
-        await plugin.ws.send(HEADER.pack(MAGIC, 1, 0, 0) + bytes(100))  # truncated microphone frame
+        valid = encode_frame(FrameKind.MICROPHONE, 0, 0, bytes(MONO_BYTES))
+        await plugin.ws.send(valid + HEADER.pack(MAGIC, 1, 0, 1) + bytes(100))  # a good frame, then a truncated one
         await plugin.ws.send(encode_frame(FrameKind.MICROPHONE, 7, 0, bytes(MONO_BYTES)))  # index 7 never joined
         await plugin.ws.send('{"type": "player_join", "index": 1}')
         await plugin.ping(nonce=42)
-        await plugin.send_microphone(0, 0, SILENT)  # a later valid frame
+        await plugin.send_microphone(0, 1, SILENT)  # a later valid frame
         replies = [await plugin.receive() for _ in range(5)]
         errors = [r for r in replies if isinstance(r, ErrorMessage)]
         assert [e.code for e in errors] == [
@@ -117,7 +118,7 @@ async def test_unknown_messages_and_bad_frames_get_errors_and_the_connection_kee
         ]
         assert "teleport" in errors[0].message and "1928" in errors[1].message and "player" in errors[3].message
         assert replies[4] == Pong(nonce=42)
-        await eventually(lambda: server.stats.frames_in == 1)
+        await eventually(lambda: server.stats.frames_in == 2)
 
 
 async def test_an_oversize_message_closes_with_1009(world: SpatialWorld) -> None:
