@@ -82,6 +82,7 @@ class _Player:
     limiter: FrameRateLimiter
     last_rate_warning: float = -1e9
     out_sequence: int = 0
+    left_at: Position | None = None  # where the player was when they left (their world entry is removed later)
 
 
 def _position(wire: WirePosition) -> Position:
@@ -205,6 +206,7 @@ class BridgeSession:
         player = self._players.pop(index, None)
         if player is None:
             raise ProtocolError(f"no player has joined with index {index}", code=ErrorCode.UNKNOWN_PLAYER)
+        player.left_at = self._ctx.world.player(player.name)
         self._leaving.append(player)
         self._mic_ready.set()
 
@@ -272,13 +274,16 @@ class BridgeSession:
             closing = self._closing
             leaving, self._leaving = self._leaving, []
             if closing:
-                leaving += list(self._players.values())
+                for player in self._players.values():
+                    player.left_at = self._ctx.world.player(player.name)
+                    leaving.append(player)
             busy = [p for p in self._players.values() if p.mic.has_pending and not closing]
             results = await asyncio.to_thread(_run_vad, busy, leaving)
             for player, events in results:
                 await self._dispatch(player, events)
             for player in leaving:
-                self._ctx.world.remove_player(player.name)
+                if player.left_at is not None:
+                    self._ctx.world.remove_player(player.name, only_if_at=player.left_at)
             if closing:
                 return
 

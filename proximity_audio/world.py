@@ -39,8 +39,10 @@ class SpatialWorld:
     def move_player(self, player: str, position: Position) -> None:
         self._players[player] = position
 
-    def remove_player(self, player: str) -> None:
-        self._players.pop(player, None)
+    def remove_player(self, player: str, *, only_if_at: Position | None = None) -> None:
+        """Forget a player; with `only_if_at`, only if nobody moved them since (a rejoin or another connection)."""
+        if only_if_at is None or self._players.get(player) is only_if_at:
+            self._players.pop(player, None)
 
     def player(self, player: str) -> Position | None:
         return self._players.get(player)

@@ -187,3 +187,16 @@ async def test_players_of_a_closed_connection_leave_the_world(world: SpatialWorl
             await plugin.join(0, "Alice", at(2, 0))
             await eventually(lambda: world.player("Alice") is not None)
         await eventually(lambda: world.player("Alice") is None and server.connections == 0)
+
+
+async def test_a_rejoin_keeps_the_new_position(world: SpatialWorld) -> None:
+    async with running_bridge(world) as (server, _), client(server) as plugin:
+        await plugin.connect()
+        await plugin.join(0, "Alice", at(2, 0))
+        await plugin.join(0, "Alice", at(5, 5))  # the plugin re-sent its players after a hiccup
+        await plugin.ping()
+        assert isinstance(await plugin.receive(), Pong)
+        await eventually(lambda: server.stats.frames_in == 0 and world.player("Alice") == at(5, 5))
+        await plugin.send_microphone(0, 0, SILENT)
+        await eventually(lambda: server.stats.frames_in == 1)
+        assert world.player("Alice") == at(5, 5)
