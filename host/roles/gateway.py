@@ -132,8 +132,9 @@ class ServerLink:
         try:
             await adapter.start(self.publish)
         except NpcHostError as exc:
+            # No stop(): it would act in the game through a connection that just refused us (the Minecraft adapter's
+            # start fails before it spawns anything, and its client closes a rejected connection itself).
             self._report(exc)
-            await adapter.stop()  # releases what start() opened before it failed
             return
         self.adapter = adapter
 
