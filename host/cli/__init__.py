@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "host.cli.say_cmd",
     "host.cli.chat_cmd",
     "host.cli.run_cmd",
+    "host.cli.demo_cmd",
     "host.cli.bridge_cmd",
 )
 

@@ -1,0 +1,57 @@
+"""When each stage of a voice turn finished, in wall time, and the latencies a player notices.
+
+The origin of every latency is the real end of the player's speech (`UtteranceEnded.wall_ts`: the first silent
+window, so the endpoint wait is included), or for a typed line the moment it was sent. Stages in order:
+
+    speech end -> endpoint (VAD decided the utterance is over) -> transcript -> first token -> first sentence
+               -> first audio (the first PCM chunk of the reply handed to the audio sink)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+STAGES = ("endpoint_wait", "stt", "first_token", "first_sentence", "first_audio")
+
+
+def _ms(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else round((end - start) * 1000.0, 1)
+
+
+@dataclass
+class VoiceTimings:
+    """Wall-clock milestones (`time.time()`) of one turn; None for a stage the turn never reached."""
+
+    origin: float
+    spoken: bool  # the origin is the end of speech (False: a typed line)
+    endpoint: float | None = None
+    transcript: float | None = None
+    stt_decode_ms: float | None = None  # Whisper's own time, partly hidden in the endpoint wait by speculation
+    first_token: float | None = None
+    first_sentence: float | None = None
+    first_audio: float | None = None
+
+    @classmethod
+    def typed(cls) -> VoiceTimings:
+        now = time.time()
+        return cls(origin=now, spoken=False, endpoint=now, transcript=now)
+
+    def since_origin(self) -> dict[str, float | None]:
+        """Each milestone in ms after the end of speech (the demo report's `ms`)."""
+        return {
+            "stt": _ms(self.origin, self.transcript) if self.spoken else None,
+            "first_token": _ms(self.origin, self.first_token),
+            "first_sentence": _ms(self.origin, self.first_sentence),
+            "first_audio": _ms(self.origin, self.first_audio),
+            "end_of_speech_to_first_audio": _ms(self.origin, self.first_audio) if self.spoken else None,
+        }
+
+    def stages(self) -> dict[str, float | None]:
+        """How long each stage added, back to back: together they make up end of speech -> first audio."""
+        marks = (self.origin, self.endpoint, self.transcript, self.first_token, self.first_sentence, self.first_audio)
+        return {stage: _ms(start, end) for stage, start, end in zip(STAGES, marks[:-1], marks[1:], strict=True)}
+
+    @property
+    def to_first_audio_ms(self) -> float | None:
+        return _ms(self.origin, self.first_audio)
