@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from host.brain.llm.factory import close_all
-from host.bus import Bus, StreamKind, stream_for, stream_name
+from host.bus import Bus, BusUnavailableError, StreamKind, stream_for, stream_name
 from host.config import BusSettings, LLMSettings, Settings
 from host.events import Event, NpcControl, NpcSentence, NpcTurnEnded, NpcTurnStarted, PlayerSaid, PlayerSpeechStarted
 from host.roles.brain import GROUP, BrainRole
@@ -232,6 +232,29 @@ async def test_a_redelivery_after_a_crash_before_the_transcript_repairs_it_witho
         (npc_line,) = await village.npc_lines()
         assert (npc_line.tags["turn"], npc_line.text) == (ended.turn_id, ended.reply)
         assert len(village.ended(said)) == 1
+
+
+async def test_a_turn_whose_end_was_never_announced_is_announced_when_the_line_comes_again(
+    open_village: OpenVillage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_village([REPLY, "A second answer nobody should hear."]) as village:
+        publish = village.role.publish
+        lost: list[NpcTurnEnded] = []
+
+        async def hub_gone_at_the_end(event: Event) -> None:
+            if isinstance(event, NpcTurnEnded) and not lost:
+                lost.append(event)  # stored and written, then the hub went away before the end was announced
+                raise BusUnavailableError("Redis at 127.0.0.1:6379 unreachable for 30s")
+            await publish(event)
+
+        monkeypatch.setattr(village.role, "publish", hub_gone_at_the_end)
+        said = await village.say("Any rooms free tonight?")
+        ended = await village.turn_ended(said)
+
+        assert (ended.id, ended.turn_id, ended.reply) == (lost[0].id, lost[0].turn_id, lost[0].reply)
+        assert len(village.ollama.chat_bodies) == 1
+        assert await village.turns_stored() == 1
+        assert len(await village.npc_lines()) == 1
 
 
 async def test_a_note_typed_into_the_transcript_reaches_brams_next_prompt(open_village: OpenVillage) -> None:

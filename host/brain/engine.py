@@ -109,29 +109,30 @@ class NpcBrain:
     def is_paused(self, server: str, npc_id: str) -> bool:
         return (server, npc_id) in self._paused
 
-    async def already_answered(self, said: PlayerSaid, npc_id: str) -> bool:
-        """True when this line's turn for `npc_id` is stored (a redelivery). A transcript that misses it (the
-        process died between the database and the file) gets it now."""
+    async def already_answered(self, said: PlayerSaid, npc_id: str) -> NpcTurnEnded | None:
+        """The stored end of this line's turn for `npc_id` when it was answered before (a redelivery), else None.
+        A transcript that misses it (the process died between the database and the file) gets it now."""
         stored = await self.store.conversations.turn_by_cause(_cause_id(said, npc_id))
         if stored is None:
-            return False
+            return None
         turn_id = stored.turn_id or turn_id_for(said, npc_id)
+        ended = NpcTurnEnded(
+            id=_ended_id(turn_id),
+            server=said.server,
+            npc=npc_id,
+            player=said.player,
+            turn_id=turn_id,
+            cause_id=said.id,
+            reply=stored.npc_reply,
+            interrupted=stored.interrupted,
+            timings_ms=stored.timings_ms,
+            ts=stored.created_at.timestamp(),
+        )
         if not await self.transcripts.has_turn(said.server, turn_id):
-            ended = NpcTurnEnded(
-                server=said.server,
-                npc=npc_id,
-                player=said.player,
-                turn_id=turn_id,
-                cause_id=said.id,
-                reply=stored.npc_reply,
-                interrupted=stored.interrupted,
-                timings_ms=stored.timings_ms,
-                ts=stored.created_at.timestamp(),
-            )
             await self.transcripts.append(
                 said.server, player_said_line(said, npc_id), turn_ended_line(ended, stored.emotion)
             )
-        return True
+        return ended
 
     async def answer(
         self, said: PlayerSaid, npc_id: str, on_sentence: OnSentence, on_start: OnStart | None = None
@@ -196,6 +197,7 @@ class NpcBrain:
         if said.stt_ms is not None:
             timings["stt"] = said.stt_ms
         return NpcTurnEnded(
+            id=_ended_id(turn.turn_id),
             server=said.server,
             npc=turn.npc.id,
             player=said.player,
@@ -248,6 +250,11 @@ async def _speak(turn: StartedTurn, on_sentence: OnSentence) -> None:
         async for event in events:
             if isinstance(event, TurnSentence):
                 await on_sentence(turn, event)
+
+
+def _ended_id(turn_id: str) -> str:
+    """The same id every time a turn's end is announced, so consumers drop the copy a redelivery re-announces."""
+    return uuid.uuid5(_TURN_NAMESPACE, f"{turn_id}/ended").hex
 
 
 def _cause_id(said: PlayerSaid, npc_id: str) -> str:

@@ -78,8 +78,11 @@ class BrainRole:
                 await self.brain.note_unanswered(event)
             return
         for npc_id in addressing.responders:
-            if await self.brain.already_answered(event, npc_id):
+            previous = await self.brain.already_answered(event, npc_id)
+            if previous is not None:
                 log.info("line %s was already answered by %s (redelivery)", event.id, npc_id)
+                # The first delivery may have died before announcing the end; consumers that got it drop this copy.
+                await self.publish(previous)
                 continue
             await self._answer(event, npc_id)
 
