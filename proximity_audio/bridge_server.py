@@ -28,7 +28,8 @@ from host.config import VADSettings
 from host.events import NpcAudio
 from host.speech.audio import Int16Array
 from host.speech.vad import silero_session
-from proximity_audio.bridge_session import BridgeSession, BridgeStats, SessionContext, npc_info
+from proximity_audio.bridge_session import BridgeSession, SessionContext, npc_info
+from proximity_audio.hearing import BridgeStats
 from proximity_audio.hooks import BridgeHooks, OnNpcStop, OnSpeechStarted, OnUtterance, ignore
 from proximity_audio.limits import BridgeLimits
 from proximity_audio.pacer import PacedTick, Pacer

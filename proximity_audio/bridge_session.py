@@ -9,18 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import NDArray
 from websockets.asyncio.server import ServerConnection
 
 from host.config import VADSettings
-from host.events import PlayerSpeechStarted, PlayerUtterance, Position
-from host.speech.audio import WHISPER_RATE, int16_to_pcm16
-from host.speech.vad import SpeechStarted, UtteranceEnded, VadEvent
+from host.events import Position
+from host.speech.vad import VadEvent
+from proximity_audio.delivery import Listener, batches, mixed_frames, source_frames
+from proximity_audio.hearing import BridgeStats, report_speech
 from proximity_audio.hooks import BridgeHooks, call_safely
 from proximity_audio.limits import BridgeLimits, FrameRateLimiter
 from proximity_audio.microphone import PlayerMicrophone
-from proximity_audio.mixer import mix_for_listeners
 from proximity_audio.outbox import Outbox
 from proximity_audio.pacer import PacedTick
 from proximity_audio.protocol import (
@@ -42,7 +40,6 @@ from proximity_audio.protocol import (
     Positions,
     ProtocolError,
     WirePosition,
-    encode_frame,
     encode_message,
     iter_frames,
     parse_client_message,
@@ -59,29 +56,11 @@ _ERRORS_PER_SECOND = 10
 _ERROR_BURST = 20
 
 
-@dataclass
-class BridgeStats:
-    """Counters over the life of the server (for metrics, the bench and tests)."""
-
-    frames_in: int = 0
-    frames_filled: int = 0
-    frames_late: int = 0
-    frames_rate_limited: int = 0
-    frames_out: int = 0
-    frames_out_dropped: int = 0
-    utterances_heard: int = 0
-    utterances_unheard: int = 0
-    errors_sent: int = 0
-
-
-@dataclass
-class _Player:
-    index: int
-    name: str
+@dataclass(kw_only=True)
+class _Player(Listener):
     mic: PlayerMicrophone
     limiter: FrameRateLimiter
     last_rate_warning: float = -1e9
-    out_sequence: int = 0
     left_at: Position | None = None  # where the player was when they left (their world entry is removed later)
 
 
@@ -194,10 +173,10 @@ class BridgeSession:
             raise ProtocolError(f"player {join.player!r} already joined under another index")
         limits = self._ctx.limits
         self._players[join.index] = _Player(
-            join.index,
-            join.player,
-            PlayerMicrophone(join.player, vad=self._ctx.vad, max_gap=limits.max_gap_frames),
-            FrameRateLimiter(limits.max_frames_per_second, limits.frame_burst),
+            index=join.index,
+            name=join.player,
+            mic=PlayerMicrophone(join.player, vad=self._ctx.vad, max_gap=limits.max_gap_frames),
+            limiter=FrameRateLimiter(limits.max_frames_per_second, limits.frame_burst),
         )
         if join.position is not None:
             self._ctx.world.move_player(join.player, _position(join.position))
@@ -280,38 +259,15 @@ class BridgeSession:
             busy = [p for p in self._players.values() if p.mic.has_pending and not closing]
             results = await asyncio.to_thread(_run_vad, busy, leaving)
             for player, events in results:
-                await self._dispatch(player, events)
+                ctx = self._ctx
+                await report_speech(
+                    player.name, events, server=ctx.server, world=ctx.world, hooks=ctx.hooks, stats=ctx.stats
+                )
             for player in leaving:
                 if player.left_at is not None:
                     self._ctx.world.remove_player(player.name, only_if_at=player.left_at)
             if closing:
                 return
-
-    async def _dispatch(self, player: _Player, events: list[VadEvent]) -> None:
-        ctx = self._ctx
-        for event in events:
-            if not isinstance(event, SpeechStarted | UtteranceEnded):
-                continue
-            position = ctx.world.player(player.name)
-            npcs = ctx.world.npcs_hearing(player.name)
-            if isinstance(event, SpeechStarted):
-                if npcs and position is not None and not event.continued:
-                    start = PlayerSpeechStarted(server=ctx.server, player=player.name, position=position)
-                    await call_safely("speech-started", ctx.hooks.on_speech_started, start)
-                continue
-            if not npcs or position is None:
-                ctx.stats.utterances_unheard += 1
-                continue
-            ctx.stats.utterances_heard += 1
-            utterance = PlayerUtterance(
-                server=ctx.server,
-                player=player.name,
-                position=position,
-                audio=int16_to_pcm16(event.audio),
-                sample_rate=WHISPER_RATE,
-                speech_end_ts=event.wall_ts,
-            )
-            await call_safely("utterance", ctx.hooks.on_utterance, utterance)
 
     # --- outgoing audio ------------------------------------------------------------------------------------------
 
@@ -323,10 +279,9 @@ class BridgeSession:
             if placement is not None:
                 self._outbox.put_stream_message(encode_message(NpcStreamStart(**npc_info(placement).model_dump())))
         if tick.frames and self._players:
-            if self.mode == "source":
-                self._deliver_sources(tick)
-            else:
-                self._deliver_mixed(tick)
+            listeners = list(self._players.values())
+            deliver = source_frames if self.mode == "source" else mixed_frames
+            self._queue_frames(deliver(world, listeners, tick))
         for npc, reason in tick.ended:
             placement = world.npc(npc)
             if placement is not None:
@@ -335,43 +290,11 @@ class BridgeSession:
 
     def _queue_frames(self, frames: list[bytes]) -> None:
         """One tick's frames in as few messages as the size limit allows (50 players: one message, not 50)."""
-        limit = self._ctx.limits.max_message_bytes
-        message: list[bytes] = []
-        size = 0
         dropped = self._outbox.frames_dropped
-        for frame in frames:
-            if message and size + len(frame) > limit:
-                self._outbox.put_frames(b"".join(message), len(message))
-                message, size = [], 0
-            message.append(frame)
-            size += len(frame)
-        if message:
-            self._outbox.put_frames(b"".join(message), len(message))
+        for batch in batches(frames, self._ctx.limits.max_message_bytes):
+            self._outbox.put_frames(b"".join(batch), len(batch))
         self._ctx.stats.frames_out += len(frames)
         self._ctx.stats.frames_out_dropped += self._outbox.frames_dropped - dropped
-
-    def _deliver_sources(self, tick: PacedTick) -> None:
-        world = self._ctx.world
-        names = [p.name for p in self._players.values()]
-        npcs = [npc for npc in tick.frames if world.npc(npc) is not None]
-        heard: NDArray[np.bool_] = np.any(world.gain_matrix(names, npcs), axis=(0, 2))
-        frames = []
-        for column, npc in enumerate(npcs):
-            placement, paced = world.npc(npc), tick.frames[npc]
-            if heard[column] and placement is not None:
-                pcm = int16_to_pcm16(paced.samples)
-                frames.append(encode_frame(FrameKind.NPC_SOURCE, placement.index, paced.sequence, pcm))
-        self._queue_frames(frames)
-
-    def _deliver_mixed(self, tick: PacedTick) -> None:
-        by_name = {p.name: p for p in self._players.values()}
-        mixes = {npc: paced.samples for npc, paced in tick.frames.items()}
-        frames = []
-        for name, stereo in mix_for_listeners(self._ctx.world, by_name, mixes).items():
-            player = by_name[name]
-            frames.append(encode_frame(FrameKind.MIXED, player.index, player.out_sequence, int16_to_pcm16(stereo)))
-            player.out_sequence += 1
-        self._queue_frames(frames)
 
 
 def _run_vad(busy: list[_Player], leaving: list[_Player]) -> list[tuple[_Player, list[VadEvent]]]:
