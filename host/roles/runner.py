@@ -23,11 +23,12 @@ from host.errors import ConfigError
 from host.roles.brain import BrainRole
 from host.roles.gateway import GatewayRole
 from host.roles.services import HostServices
+from host.roles.speech import SpeechRole
 from host.store.memory import DbMemoryStore
 
 log = logging.getLogger(__name__)
 
-ALL_ROLES = ("brain", "gateway")
+ALL_ROLES = ("brain", "gateway", "speech")
 
 
 class Role(Protocol):
@@ -62,6 +63,7 @@ def build_roles(services: HostServices, names: Sequence[str]) -> list[Role]:
     factories: dict[str, Callable[[], Role]] = {
         "brain": lambda: BrainRole(services, make_brain(services)),
         "gateway": lambda: GatewayRole(services),
+        "speech": lambda: SpeechRole(services),
     }
     return [factories[name]() for name in names]
 

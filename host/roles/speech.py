@@ -1,0 +1,242 @@
+"""The speech role: players' voices in (STT), NPCs' voices out (TTS), and barge-in.
+
+Streams (per server), each read through the group "speech":
+- `utterances`: `PlayerUtterance` -> `TranscriptionHandler` -> `PlayerSaid`, with the names of the NPCs whose hearing
+  range contains the speaker as Whisper's vocabulary;
+- `turns`: `NpcSentence` -> that turn's `SentenceSpeaker` (the NPC's voice, the sentence's emotion), which publishes
+  `NpcAudio` chunks as they are synthesised; `NpcTurnEnded` -> the speaker finishes its queue and is dropped;
+- `control`: `PlayerSpeechStarted` -> the speakers of turns addressed to that player stop (barge-in): their pending
+  sentences are dropped and nothing more is published for those turns.
+
+A turn's sentences must reach one speaker in order, so when several speech processes share the hub, each turn's
+audio is made wherever its sentences land; run one speech process per server for voice that never splits a turn.
+Models load once per process, in the background while the consumers start; handlers wait for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from host.bus.streams import StreamKind, consumer_name, stream_for, stream_name
+from host.events import (
+    Event,
+    NpcAudio,
+    NpcSentence,
+    NpcTurnEnded,
+    NpcTurnStarted,
+    PlayerSpeechStarted,
+    PlayerUtterance,
+)
+from host.profiles.registry import UnknownNpcError
+from host.roles.services import HostServices
+from host.speech.speaker import SentenceSpeaker, SpokenChunk
+from host.speech.stt import Transcriber, WhisperTranscriber
+from host.speech.stt_worker import TranscriptionHandler
+from host.speech.tts import PiperSynthesizer
+from host.voice.hearing import names_in_earshot
+
+log = logging.getLogger(__name__)
+
+GROUP = "speech"
+REMEMBERED_TURNS = 1024  # turn ids kept to recognise late sentences of stopped or started turns
+
+
+@dataclass
+class _TurnSpeech:
+    server: str
+    npc: str
+    player: str
+    turn_id: str
+    speaker: SentenceSpeaker | None = None
+    sentence_index: list[int] = field(default_factory=list)  # speaker's index -> the sentence's index in the turn
+    stopped: bool = False
+
+
+class _Recent(OrderedDict[str, float]):
+    """Turn ids with a timestamp, the oldest forgotten beyond `REMEMBERED_TURNS`."""
+
+    def remember(self, turn_id: str, ts: float) -> None:
+        self[turn_id] = ts
+        while len(self) > REMEMBERED_TURNS:
+            self.popitem(last=False)
+
+
+class SpeechRole:
+    name = "speech"
+
+    def __init__(
+        self,
+        services: HostServices,
+        *,
+        transcriber: Transcriber | None = None,
+        synthesizer: PiperSynthesizer | None = None,
+    ) -> None:
+        settings = services.settings
+        self.services = services
+        self.whisper = WhisperTranscriber(settings.stt)
+        self.transcriber = transcriber or self.whisper
+        self.synthesizer = synthesizer or PiperSynthesizer(settings.tts, voices_dir=settings.profiles_dir)
+        self._turns: dict[str, _TurnSpeech] = {}
+        self._started = _Recent()  # turn id -> when it started
+        self._stopped = _Recent()  # turn ids stopped by a barge-in
+        self._barge_ins: dict[tuple[str, str], float] = {}  # (server, player) -> when they last started speaking
+        self._loading: asyncio.Task[None] | None = None
+        self._tasks: asyncio.TaskGroup | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        bus = self.services.bus
+        consumer = consumer_name(self.name)
+        transcribe = TranscriptionHandler(bus, self.transcriber, vocabulary=self._vocabulary)
+
+        async def on_utterance(event: Event) -> None:
+            await self.ready()
+            await transcribe(event)
+
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                self._loading = tasks.create_task(self._load_models(), name="speech-models")
+                for server in self.services.registry.server_names():
+                    streams = {kind: stream_name(server, kind) for kind in StreamKind}
+                    handlers = {
+                        StreamKind.UTTERANCES: on_utterance,
+                        StreamKind.TURNS: self.on_turn_event,
+                        StreamKind.CONTROL: self.on_control,
+                    }
+                    for kind, handler in handlers.items():
+                        tasks.create_task(bus.consume(streams[kind], GROUP, consumer, handler, stop=stop))
+                await stop.wait()
+                for turn_id in list(self._turns):
+                    self._stop(turn_id)
+        finally:
+            self._tasks = None
+
+    async def ready(self) -> None:
+        """Wait until the models are loaded (at once when they are)."""
+        if self._loading is not None:
+            await asyncio.shield(self._loading)
+
+    async def _load_models(self) -> None:
+        started = time.perf_counter()
+        if self.transcriber is self.whisper:
+            log.info("speech: loading the speech-to-text model (%s)", self.whisper.model_path)
+            await self.whisper.load()
+        voices = {
+            self.synthesizer.voice_paths(npc.voice)[0]: npc.voice
+            for server in self.services.registry.server_names()
+            for npc in self.services.registry.npcs(server).values()
+        }
+        log.info("speech: loading %d voice(s)", len(voices))
+        for voice in voices.values():
+            await self.synthesizer.load(voice)
+        log.info("speech: models ready in %.1f s", time.perf_counter() - started)
+
+    def _vocabulary(self, utterance: PlayerUtterance) -> list[str]:
+        npcs = self.services.registry.npcs(utterance.server).values()
+        return names_in_earshot(npcs, utterance.server, utterance.player, utterance.position)
+
+    # --- turns: sentences in, audio out ---------------------------------------------------------------------------
+
+    async def on_turn_event(self, event: Event) -> None:
+        if isinstance(event, NpcTurnStarted):
+            self._started.remember(event.turn_id, event.ts)
+        elif isinstance(event, NpcSentence):
+            await self.ready()
+            self._say(event)
+        elif isinstance(event, NpcTurnEnded):
+            self._end(event)
+
+    def _say(self, sentence: NpcSentence) -> None:
+        if sentence.turn_id in self._stopped:
+            return
+        turn = self._turns.get(sentence.turn_id)
+        if turn is None:
+            started = self._started.get(sentence.turn_id, sentence.ts)
+            if self._barge_ins.get((sentence.server, sentence.player), 0.0) > started:
+                # The player spoke after this turn began: it was interrupted before its first sentence got here.
+                self._stopped.remember(sentence.turn_id, time.time())
+                return
+            turn = self._turns[sentence.turn_id] = _TurnSpeech(
+                sentence.server, sentence.npc, sentence.player, sentence.turn_id
+            )
+        if turn.sentence_index and sentence.index <= turn.sentence_index[-1]:
+            return  # said already (a redelivered sentence)
+        if turn.speaker is None:
+            try:
+                npc = self.services.registry.npc(sentence.server, sentence.npc)
+            except UnknownNpcError as exc:
+                log.warning("turn %s: %s; its sentences are not spoken", sentence.turn_id, exc.message)
+                self._stop(sentence.turn_id)
+                return
+            turn.speaker = SentenceSpeaker(self.synthesizer, npc.voice, functools.partial(self._publish, turn))
+        turn.sentence_index.append(sentence.index)
+        turn.speaker.say(sentence.text, sentence.emotion)
+
+    async def _publish(self, turn: _TurnSpeech, chunk: SpokenChunk) -> None:
+        if turn.stopped:
+            return
+        audio = NpcAudio(
+            server=turn.server,
+            npc=turn.npc,
+            turn_id=turn.turn_id,
+            index=turn.sentence_index[chunk.index],
+            audio=chunk.audio.pcm,
+            sample_rate=chunk.audio.sample_rate,
+            final=chunk.final,
+        )
+        await self.services.bus.publish(stream_for(audio), audio)
+
+    def _end(self, ended: NpcTurnEnded) -> None:
+        turn = self._turns.pop(ended.turn_id, None)
+        if turn is None or turn.speaker is None:
+            return
+        if ended.interrupted:
+            self._stop_turn(turn)
+        else:
+            self._track(self._finish(turn, turn.speaker), f"finish-{ended.turn_id[:8]}")
+
+    async def _finish(self, turn: _TurnSpeech, speaker: SentenceSpeaker) -> None:
+        try:
+            await speaker.finish()
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not turn.stopped or (current is not None and current.cancelling()):
+                raise
+            # A barge-in cancelled the speaker's work while this waited for it: the turn is over.
+
+    # --- barge-in --------------------------------------------------------------------------------------------------
+
+    async def on_control(self, event: Event) -> None:
+        if not isinstance(event, PlayerSpeechStarted):
+            return
+        self._barge_ins[(event.server, event.player)] = event.ts
+        for turn_id, turn in list(self._turns.items()):
+            if (turn.server, turn.player) == (event.server, event.player):
+                log.info("barge-in: %s started speaking; %s stops", event.player, turn.npc)
+                self._stop(turn_id)
+
+    def _stop(self, turn_id: str) -> None:
+        turn = self._turns.pop(turn_id, None)
+        self._stopped.remember(turn_id, time.time())
+        if turn is not None:
+            self._stop_turn(turn)
+
+    def _stop_turn(self, turn: _TurnSpeech) -> None:
+        turn.stopped = True
+        self._stopped.remember(turn.turn_id, time.time())
+        if turn.speaker is not None:
+            turn.speaker.interrupt()
+            self._track(turn.speaker.aclose(), f"stop-{turn.turn_id[:8]}")
+
+    def _track(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        if self._tasks is None:
+            work.close()
+            raise RuntimeError("the speech role is not running")
+        self._tasks.create_task(work, name=name)
