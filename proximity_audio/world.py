@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from host.events import Position
+from host.events import Position, Positions
+from host.profiles.schema import NpcProfile
 from proximity_audio.spatial import GainCurve, StereoGain, distance, stereo_gain, stereo_gains
 
 
@@ -69,6 +70,29 @@ class SpatialWorld:
         placement = NpcPlacement(npc, index, position, hearing_range, speaking_range, curve)
         self._npcs[npc] = placement
         return placement
+
+    def place_profile(self, profile: NpcProfile) -> NpcPlacement:
+        """Place an NPC where its profile puts it, with the profile's hearing and speaking ranges."""
+        spot = profile.world
+        where = Position(
+            x=spot.position.x, y=spot.position.y, z=spot.position.z, yaw=spot.yaw, dimension=spot.dimension
+        )
+        return self.place_npc(profile.id, where, hearing_range=spot.hearing_range, speaking_range=spot.speaking_range)
+
+    def apply(self, positions: Positions) -> None:
+        """Take a `Positions` event from the game integration: players move; known NPCs move and keep their ranges."""
+        for entity in positions.entities:
+            where = Position(x=entity.x, y=entity.y, z=entity.z, yaw=entity.yaw, dimension=entity.dimension)
+            if entity.kind == "player":
+                self.move_player(entity.name, where)
+            elif (placement := self._npcs.get(entity.name)) is not None:
+                self.place_npc(
+                    entity.name,
+                    where,
+                    hearing_range=placement.hearing_range,
+                    speaking_range=placement.speaking_range,
+                    curve=placement.curve,
+                )
 
     def remove_npc(self, npc: str) -> None:
         self._npcs.pop(npc, None)

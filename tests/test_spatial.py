@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from host.events import Position
+from host.events import EntityPosition, Position, Positions
+from host.profiles.schema import NpcProfile
 from proximity_audio.spatial import GainCurve, constant_power, distance_gain, pan, stereo_gain, stereo_gains
 from proximity_audio.world import SpatialWorld
 
@@ -134,3 +135,31 @@ def test_gains_for_many_pairs_at_once_match_the_single_pair_formula() -> None:
         for j, source in enumerate(sources):
             one = stereo_gain(listener, source, ranges[j], kinds[j])
             assert table[i, j] == pytest.approx([one.left, one.right], abs=1e-6)
+
+
+def test_npcs_come_from_profiles_and_positions_events_move_everyone() -> None:
+    profile = NpcProfile.model_validate(
+        {
+            "id": "bram",
+            "name": "Bram",
+            "persona": {"description": "An innkeeper."},
+            "world": {"position": {"x": 10, "y": 64, "z": 5}, "hearing_range": 6, "speaking_range": 20},
+        }
+    )
+    world = SpatialWorld()
+    placement = world.place_profile(profile)
+    assert (placement.position, placement.hearing_range, placement.speaking_range) == (at(10, 5), 6.0, 20.0)
+    world.apply(
+        Positions(
+            server="survival",
+            entities=[
+                EntityPosition(name="Alice", x=12, y=64, z=5, yaw=90),
+                EntityPosition(name="bram", kind="npc", x=0, y=64, z=0),
+                EntityPosition(name="stranger", kind="npc", x=1, y=64, z=1),
+            ],
+        )
+    )
+    assert world.player("Alice") == at(12, 5, yaw=90)
+    moved = world.npc("bram")
+    assert moved is not None and moved.position == at(0, 0) and moved.hearing_range == 6.0
+    assert world.npc("stranger") is None  # NPCs are placed from profiles, not created by position reports
