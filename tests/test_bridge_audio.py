@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from host.speech.audio import PIPER_RATE, Int16Array
-from proximity_audio.bridge_client import Received
+from proximity_audio.bridge_client import BridgeClient, Received
 from proximity_audio.protocol import ErrorMessage, FrameKind, NpcStreamEnd, NpcStreamStart
 from proximity_audio.world import SpatialWorld
-from tests.bridge_support import at, client, eventually, running_bridge, tone
+from tests.bridge_support import FAST, SERVER, TOKEN, at, client, eventually, running_bridge, tone
 
 
 def rms(samples: Int16Array) -> float:
@@ -107,3 +107,24 @@ async def test_a_plugin_can_stop_an_npc(world: SpatialWorld) -> None:
     assert [e.reason for e in ends(after)] == ["stopped"]
     [error] = [m for m in after.messages if isinstance(m, ErrorMessage)]
     assert error.code == "unknown_npc"
+
+
+async def test_a_tick_for_many_players_is_split_to_respect_the_message_limit(world: SpatialWorld) -> None:
+    limits = FAST.model_copy(update={"max_message_bytes": 8192})  # two stereo frames per message at most
+    async with (
+        running_bridge(world, limits) as (server, _),
+        BridgeClient(
+            server.url,
+            server=SERVER,
+            token=TOKEN,
+            max_size=8192,  # a bigger message would close the connection
+        ) as plugin,
+    ):
+        await plugin.connect()
+        for index in range(5):
+            await plugin.join(index, f"P{index}", at(index, 1))
+        await eventually(lambda: world.player("P4") is not None)
+        server.play("bram", tone(0.1, PIPER_RATE), PIPER_RATE)
+        received = await plugin.collect_until(lambda r: bool(ends(r)), within_s=10)
+    for index in range(5):
+        assert len(received.audio(FrameKind.MIXED, index)) == 5 * 960
