@@ -24,11 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from host.brain.engine import turn_id_for
 from host.bus import Bus, RedisBus, StreamKind, stream_name
 from host.config import BusSettings
-from host.events import PlayerSaid, Position
+from host.events import NpcTurnEnded, PlayerSaid, Position
 from host.store import Store
 from host.store.models import Turn
 from host.transcript.lines import SpokenLine
 from host.transcript.reader import read_transcript
+from tests.bus_support import Collector, consuming, wait_until
 from tests.doubles.ollama_server import OllamaWireServer
 from tests.host_process import HostProcess, host_env
 
@@ -122,6 +123,10 @@ async def cluster(
         await bus.aclose()
 
 
+def _ended(collector: Collector) -> list[NpcTurnEnded]:
+    return [event for event in collector.events if isinstance(event, NpcTurnEnded)]
+
+
 def _lines() -> list[PlayerSaid]:
     players = list(PLAYERS)
     lines = []
@@ -153,7 +158,11 @@ async def _kill_mid_turn(bus: Bus, host: HostProcess) -> list[str]:
 async def test_two_brains_one_killed_every_line_answered_exactly_once(cluster: Cluster) -> None:
     bus = cluster.bus
     replies = [f"Aye, {n} is a fine number. The news is quiet today." for n in range(LINES * 3)]
-    async with OllamaWireServer(replies=replies, chunk_delay_s=0.01) as ollama:
+    announced = Collector()
+    async with (
+        OllamaWireServer(replies=replies, chunk_delay_s=0.01) as ollama,
+        consuming(bus, stream_name(SERVER, StreamKind.TURNS), "observer", "o1", announced),
+    ):
         doomed, survivor = await asyncio.gather(
             cluster.start_brain("brain-a", ollama.url), cluster.start_brain("brain-b", ollama.url)
         )
@@ -183,6 +192,8 @@ async def test_two_brains_one_killed_every_line_answered_exactly_once(cluster: C
         assert Counter(line.tags["turn"] for line in npc_lines) == Counter(expected.values())  # one line per turn
         replies_by_turn = {turn: reply for _, turn, reply in stored}
         assert all(line.text == replies_by_turn[line.tags["turn"]] for line in npc_lines)  # the same words in both
+        await wait_until(lambda: len(_ended(announced)) >= LINES, "every turn's end announced on the hub")
+        assert Counter(event.turn_id for event in _ended(announced)) == Counter(expected.values())
         assert held  # the crash came mid-turn
         assert await bus.pending(SAID, "brain") == []  # and what the dead process held was claimed and acked
 
