@@ -3,7 +3,10 @@ usable, size, rate and player limits, idle connections."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import os
 
 import numpy as np
 import pytest
@@ -200,3 +203,39 @@ async def test_a_rejoin_keeps_the_new_position(world: SpatialWorld) -> None:
         await plugin.send_microphone(0, 0, SILENT)
         await eventually(lambda: server.stats.frames_in == 1)
         assert world.player("Alice") == at(5, 5)
+
+
+async def _read_ws_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One unmasked server frame: (opcode, payload)."""
+    first, second = await reader.readexactly(2)
+    length = second & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(await reader.readexactly(8), "big")
+    return first & 0x0F, await reader.readexactly(length)
+
+
+async def test_a_peer_that_ignores_pings_is_closed_with_1011(world: SpatialWorld) -> None:
+    """A raw WebSocket peer that never answers pings (a hung plugin): the host pings, then closes."""
+    limits = BridgeLimits(ping_interval_s=0.2, ping_timeout_s=0.2)
+    async with running_bridge(world, limits) as (server, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /bridge HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
+        payload, mask = hello().encode(), os.urandom(4)
+        writer.write(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        opcodes = []
+        try:
+            async with asyncio.timeout(10):
+                while (frame := await _read_ws_frame(reader))[0] != 0x8:
+                    opcodes.append(frame[0])
+            close_code = int.from_bytes(frame[1][:2], "big")
+        finally:
+            writer.close()
+        assert opcodes[0] == 0x1 and 0x9 in opcodes  # the welcome, then at least one ping
+        assert close_code == CloseCode.KEEPALIVE_TIMEOUT == 1011
