@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.doubles.http import Exchange, RecordedRequest, ScriptedHttpServer
+from tests.doubles.http_server import Exchange, RecordedRequest, ScriptedHttpServer
 
 __all__ = [
     "CloseMidStream",

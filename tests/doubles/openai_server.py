@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tests.doubles.http import Exchange, ScriptedHttpServer
+from tests.doubles.http_server import Exchange, ScriptedHttpServer
 from tests.doubles.ollama_server import CloseMidStream, ErrorLine, HttpFault, split_into_pieces
 
 
