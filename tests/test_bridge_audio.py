@@ -10,7 +10,8 @@ import pytest
 
 from host.speech.audio import PIPER_RATE, Int16Array
 from proximity_audio.bridge_client import BridgeClient, Received
-from proximity_audio.protocol import ErrorMessage, FrameKind, NpcStreamEnd, NpcStreamStart
+from proximity_audio.protocol import ErrorMessage, FrameKind, NpcStreamEnd, NpcStreamStart, OutputMode
+from proximity_audio.simulated_player import SimulationResult, simulate_player
 from proximity_audio.world import SpatialWorld
 from tests.bridge_support import FAST, SERVER, TOKEN, at, client, eventually, running_bridge, tone
 
@@ -128,3 +129,27 @@ async def test_a_tick_for_many_players_is_split_to_respect_the_message_limit(wor
         received = await plugin.collect_until(lambda r: bool(ends(r)), within_s=10)
     for index in range(5):
         assert len(received.audio(FrameKind.MIXED, index)) == 5 * 960
+
+
+async def test_a_source_mode_plugin_places_voices_as_the_host_mixes_them(world: SpatialWorld) -> None:
+    """The reference client in source mode (placing each NPC itself, per the protocol document) hears the same
+    levels on the same side as a mixed-mode player standing in the same spot."""
+    spot = at(3, 3, yaw=45)
+    async with running_bridge(world) as (server, _):
+
+        async def listen(name: str, mode: OutputMode) -> SimulationResult:
+            return await simulate_player(
+                server.url, server=SERVER, token=TOKEN, player=name, position=spot, listen_s=2.0, mode=mode
+            )
+
+        async def speak() -> None:
+            await eventually(lambda: world.player("Mixed") is not None and world.player("Placed") is not None)
+            server.play("bram", tone(0.6, PIPER_RATE), PIPER_RATE)
+
+        mixed, placed, _ = await asyncio.gather(listen("Mixed", "mixed"), listen("Placed", "source"), speak())
+    assert mixed.npcs_heard == placed.npcs_heard == ["bram"]
+    assert mixed.frames == placed.frames == 30
+    for ear in (0, 1):
+        assert rms(placed.heard[:, ear]) == pytest.approx(rms(mixed.heard[:, ear]), rel=0.05)
+    # Facing south-west (yaw 45), the right hand points north-west, where Bram stands: right ear only.
+    assert rms(mixed.heard[:, 1]) > 1000 and rms(mixed.heard[:, 0]) < 1
