@@ -1,0 +1,203 @@
+"""The speech role with the brain role on the in-process hub: a recorded question is transcribed and answered aloud,
+the first sentence is heard while the reply is still being written, and a barge-in silences the NPC.
+
+Real Whisper and Piper; the LLM is the Ollama wire double (a real HTTP server on 127.0.0.1) through the real Ollama
+backend, so replies are known in advance. Bram stands at (4.5, 64, -3.5) and hears 10 blocks; at the bar only he does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from host.brain.llm.factory import close_all
+from host.bus import Bus, StreamKind, stream_for, stream_name
+from host.config import LLMSettings, Settings
+from host.demo_assets import load_manifest
+from host.events import (
+    Event,
+    NpcAudio,
+    NpcSentence,
+    NpcTurnEnded,
+    PlayerSaid,
+    PlayerSpeechStarted,
+    PlayerUtterance,
+    Position,
+)
+from host.profiles.loader import load_all
+from host.roles.brain import BrainRole
+from host.roles.runner import make_brain
+from host.roles.services import HostServices
+from host.roles.speech import SpeechRole
+from host.speech.audio import WHISPER_RATE, conform, int16_to_pcm16, pcm16_to_int16, read_wav, rms_dbfs
+from host.speech.stt import word_error_rate
+from host.voice.hearing import names_in_earshot
+from tests.bus_support import Collector, consuming, wait_until
+from tests.doubles.ollama_server import OllamaWireServer, split_into_pieces
+
+SERVER = "example"
+AT_THE_BAR = Position(x=4.5, y=64.0, z=-2.5)
+SQUARE = Position(x=-1.0, y=64.0, z=6.0)  # by the tree, towards the gate: Birch and Hilde hear it, Bram not
+REPLY = "[happy] Aye, one room left upstairs. Three emeralds a night, friend!"
+# A short first sentence, then a long one that takes the double seconds to stream.
+SLOW_REPLY = [
+    "Aye, friend.",
+    *split_into_pieces(" The rooms upstairs are warm and dry, three emeralds with breakfast."),
+]
+
+
+@dataclass
+class Village:
+    """Brain and speech roles running on the example village, with observers of the said, turns and audio streams."""
+
+    bus: Bus
+    speech: SpeechRole
+    said: Collector
+    turns: Collector
+    audio: Collector
+
+    async def publish(self, event: Event) -> None:
+        await self.bus.publish(stream_for(event), event)
+
+    async def turn_ended(self) -> NpcTurnEnded:
+        await wait_until(lambda: bool(self.ended()), "a turn ended")
+        (ended,) = self.ended()
+        return ended
+
+    def ended(self) -> list[NpcTurnEnded]:
+        return [event for event in self.turns.events if isinstance(event, NpcTurnEnded)]
+
+    def sentences(self, turn_id: str) -> list[NpcSentence]:
+        return [e for e in self.turns.events if isinstance(e, NpcSentence) and e.turn_id == turn_id]
+
+    def chunks(self, turn_id: str) -> list[NpcAudio]:
+        return [e for e in self.audio.events if isinstance(e, NpcAudio) and e.turn_id == turn_id]
+
+    def spoken(self, turn_id: str, index: int) -> bool:
+        return any(chunk.index == index and chunk.final for chunk in self.chunks(turn_id))
+
+
+OpenVillage = Callable[..., AbstractAsyncContextManager[Village]]
+
+
+@pytest.fixture
+def open_village(tmp_path: Path, repo_root: Path) -> OpenVillage:
+    shutil.copytree(repo_root / "npc_profiles" / SERVER, tmp_path / "profiles" / SERVER)
+
+    @asynccontextmanager
+    async def opened(replies: Sequence[str | Sequence[str]], chunk_delay_s: float = 0.0) -> AsyncIterator[Village]:
+        async with OllamaWireServer(replies=replies, chunk_delay_s=chunk_delay_s) as ollama:
+            settings = Settings(
+                profiles_dir=tmp_path / "profiles",
+                data_dir=tmp_path / "data",
+                transcripts_dir=tmp_path / "transcripts",
+                llm=LLMSettings(backend="ollama", ollama_url=ollama.url, retries=0),
+            )
+            services = await HostServices.open(settings, watch_profiles=False)
+            speech = SpeechRole(services)
+            village = Village(services.bus, speech, Collector(), Collector(), Collector())
+            try:
+                async with (
+                    consuming(services.bus, stream_name(SERVER, StreamKind.SAID), "o", "o1", village.said),
+                    consuming(services.bus, stream_name(SERVER, StreamKind.TURNS), "o", "o1", village.turns),
+                    consuming(services.bus, stream_name(SERVER, StreamKind.AUDIO), "o", "o1", village.audio),
+                    running(BrainRole(services, make_brain(services)), speech),
+                ):
+                    yield village
+            finally:
+                await services.aclose()
+                await close_all()
+
+    return opened
+
+
+@asynccontextmanager
+async def running(*roles: BrainRole | SpeechRole) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(role.run(stop)) for role in roles]
+    try:
+        yield
+    finally:
+        stop.set()
+        async with asyncio.timeout(30):
+            await asyncio.gather(*tasks)
+
+
+def utterance(file: str, position: Position) -> PlayerUtterance:
+    recording = load_manifest().get(file)
+    samples = conform(read_wav(recording.path), WHISPER_RATE)
+    return PlayerUtterance(server=SERVER, player=recording.player, position=position, audio=int16_to_pcm16(samples))
+
+
+async def test_a_recorded_question_near_bram_is_heard_and_answered_aloud(open_village: OpenVillage) -> None:
+    async with open_village([REPLY]) as village:
+        await village.publish(utterance("bram_room.wav", AT_THE_BAR))
+        ended = await village.turn_ended()
+        await wait_until(lambda: village.spoken(ended.turn_id, 1), "Bram's second sentence was spoken")
+
+    (said,) = village.said.events
+    assert isinstance(said, PlayerSaid)
+    assert (said.player, said.source, said.position) == ("Alice", "voice", AT_THE_BAR)
+    assert word_error_rate(load_manifest().get("bram_room.wav").text, said.text) <= 0.2
+    assert (ended.npc, ended.cause_id, ended.interrupted) == ("bram", said.id, False)
+
+    chunks = village.chunks(ended.turn_id)
+    assert sorted({chunk.index for chunk in chunks}) == [0, 1]
+    assert [chunk.index for chunk in chunks] == sorted(chunk.index for chunk in chunks)  # sentences in order
+    for index in (0, 1):
+        pcm = b"".join(chunk.audio for chunk in chunks if chunk.index == index)
+        assert rms_dbfs(pcm16_to_int16(pcm)) > -35.0, f"sentence {index} is silent"
+    assert {chunk.sample_rate for chunk in chunks} == {22050}
+    assert {chunk.npc for chunk in chunks} == {"bram"}
+
+
+async def test_the_first_sentence_is_heard_before_the_reply_is_written(open_village: OpenVillage) -> None:
+    async with open_village([SLOW_REPLY], chunk_delay_s=0.15) as village:
+        await village.publish(PlayerSaid(server=SERVER, player="Alex", text="Any rooms?", position=AT_THE_BAR))
+        ended = await village.turn_ended()
+        await wait_until(lambda: village.spoken(ended.turn_id, 1), "the second sentence was spoken")
+
+    first_audio = village.chunks(ended.turn_id)[0]
+    _, last = village.sentences(ended.turn_id)
+    assert first_audio.index == 0
+    # The last sentence only exists once the LLM stream ended; the first one was already audible by then.
+    assert first_audio.ts < last.ts < ended.ts
+
+
+async def test_barge_in_stops_the_npc_and_drops_its_pending_sentences(open_village: OpenVillage) -> None:
+    async with open_village([SLOW_REPLY], chunk_delay_s=0.3) as village:
+        said = PlayerSaid(server=SERVER, player="Alex", text="Any rooms?", position=AT_THE_BAR)
+        await village.publish(said)
+        await wait_until(lambda: any(chunk.final for chunk in village.audio.events), "Bram's first sentence")
+        await village.publish(PlayerSpeechStarted(server=SERVER, player="Alex", position=AT_THE_BAR))
+        ended = await village.turn_ended()
+
+    assert ended.interrupted
+    assert ended.reply == "Aye, friend."
+    assert {chunk.index for chunk in village.chunks(ended.turn_id)} == {0}
+    assert [sentence.index for sentence in village.sentences(ended.turn_id)] == [0]
+
+
+async def test_another_players_speech_does_not_stop_the_npc(open_village: OpenVillage) -> None:
+    async with open_village([REPLY], chunk_delay_s=0.1) as village:
+        await village.publish(PlayerSaid(server=SERVER, player="Alex", text="Any rooms?", position=AT_THE_BAR))
+        await village.publish(PlayerSpeechStarted(server=SERVER, player="Steve", position=AT_THE_BAR))
+        ended = await village.turn_ended()
+        await wait_until(lambda: village.spoken(ended.turn_id, 1), "Bram's second sentence was spoken")
+    assert not ended.interrupted
+
+
+def test_whisper_is_told_the_names_of_the_npcs_in_earshot(repo_root: Path) -> None:
+    (village,) = load_all(repo_root / "npc_profiles")
+    npcs = village.npcs.values()
+    assert names_in_earshot(npcs, SERVER, "Alex", AT_THE_BAR) == ["Bram"]
+    assert names_in_earshot(npcs, SERVER, "Alex", SQUARE) == ["Old Birch", "Hilde"]
+    assert sorted(names_in_earshot(npcs, SERVER, "Alex", None)) == ["Bram", "Hilde", "Old Birch"]
+    far = Position(x=300.0, y=64.0, z=300.0)
+    assert names_in_earshot(npcs, SERVER, "Alex", far) == []
