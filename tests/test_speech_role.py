@@ -76,8 +76,11 @@ class Village:
     def sentences(self, turn_id: str) -> list[NpcSentence]:
         return [e for e in self.turns.events if isinstance(e, NpcSentence) and e.turn_id == turn_id]
 
+    def all_chunks(self) -> list[NpcAudio]:
+        return [event for event in self.audio.events if isinstance(event, NpcAudio)]
+
     def chunks(self, turn_id: str) -> list[NpcAudio]:
-        return [e for e in self.audio.events if isinstance(e, NpcAudio) and e.turn_id == turn_id]
+        return [chunk for chunk in self.all_chunks() if chunk.turn_id == turn_id]
 
     def spoken(self, turn_id: str, index: int) -> bool:
         return any(chunk.index == index and chunk.final for chunk in self.chunks(turn_id))
@@ -174,7 +177,7 @@ async def test_barge_in_stops_the_npc_and_drops_its_pending_sentences(open_villa
     async with open_village([SLOW_REPLY], chunk_delay_s=0.3) as village:
         said = PlayerSaid(server=SERVER, player="Alex", text="Any rooms?", position=AT_THE_BAR)
         await village.publish(said)
-        await wait_until(lambda: any(chunk.final for chunk in village.audio.events), "Bram's first sentence")
+        await wait_until(lambda: any(chunk.final for chunk in village.all_chunks()), "Bram's first sentence was spoken")
         await village.publish(PlayerSpeechStarted(server=SERVER, player="Alex", position=AT_THE_BAR))
         ended = await village.turn_ended()
 
