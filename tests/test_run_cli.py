@@ -113,9 +113,11 @@ async def test_status_lists_streams_groups_consumers_pending_and_lag(
 
     env = host_env(workdir, NPC_HOST_REDIS_URL=redis_url, NPC_HOST_BUS__KEY_PREFIX=redis_prefix)
     async with consuming(bus, SAID, "brain", "brain-test-1", stuck, batch=1):
-        await asyncio.wait_for(busy.wait(), 20)
-        result = await run_host(["status"], env, workdir)
-        release.set()
+        try:
+            await asyncio.wait_for(busy.wait(), 20)
+            result = await run_host(["status"], env, workdir)
+        finally:
+            release.set()
 
     assert result.code == 0, result
     rows = _table_rows(result.stdout)
