@@ -13,14 +13,23 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Literal, NamedTuple
 
 import pytest
 
 from host.brain.llm.factory import close_all
 from host.bus import Bus, BusUnavailableError, StreamKind, stream_for, stream_name
 from host.config import BusSettings, LLMSettings, Settings
-from host.events import Event, NpcControl, NpcSentence, NpcTurnEnded, NpcTurnStarted, PlayerSaid, PlayerSpeechStarted
+from host.events import (
+    Event,
+    NpcControl,
+    NpcSentence,
+    NpcTurnEnded,
+    NpcTurnStarted,
+    PlayerSaid,
+    PlayerSpeechStarted,
+    Position,
+)
 from host.roles.brain import GROUP, BrainRole
 from host.roles.runner import make_brain
 from host.roles.services import HostServices
@@ -31,8 +40,8 @@ from tests.bus_support import Collector, consuming, poll_until, wait_until
 from tests.doubles.ollama_server import OllamaWireServer
 
 SERVER = "example"
-AT_THE_BAR = {"x": 4.5, "y": 64.0, "z": -2.5}  # one block from Bram: only he hears it
-FAR_AWAY = {"x": 300.0, "y": 64.0, "z": 300.0}  # out of every NPC's hearing range
+AT_THE_BAR = Position(x=4.5, y=64.0, z=-2.5)  # one block from Bram: only he hears it
+FAR_AWAY = Position(x=300.0, y=64.0, z=300.0)  # out of every NPC's hearing range
 REPLY = "[happy] Aye, one room left upstairs. Three emeralds a night, friend!"
 REPLY_SENTENCES = ["Aye, one room left upstairs.", "Three emeralds a night, friend!"]
 
@@ -107,8 +116,8 @@ class Village:
         return sum((await self.role.services.store.conversations.turn_counts(SERVER)).values())
 
 
-def line(text: str, position: dict[str, float] = AT_THE_BAR) -> PlayerSaid:
-    return PlayerSaid.model_validate({"server": SERVER, "player": "Alex", "text": text, "position": position})
+def line(text: str, position: Position = AT_THE_BAR) -> PlayerSaid:
+    return PlayerSaid(server=SERVER, player="Alex", text=text, position=position)
 
 
 def _id(entry_id: str) -> tuple[int, int]:
@@ -286,7 +295,7 @@ async def test_barge_in_stops_the_reply_and_records_only_what_was_said(open_vill
             return any(isinstance(e, NpcSentence) for e in village.turns.events)
 
         await wait_until(first_sentence_out, "Bram's first sentence was published")
-        await village.publish(PlayerSpeechStarted.model_validate({"server": SERVER, "player": "Alex"}))
+        await village.publish(PlayerSpeechStarted(server=SERVER, player="Alex"))
         ended = await village.turn_ended(said)
 
         spoken = [e.text for e in village.of_turn(ended.turn_id) if isinstance(e, NpcSentence)]
@@ -324,9 +333,8 @@ async def test_a_paused_npc_does_not_answer_until_resumed(open_village: OpenVill
         assert [c for c in controls if c] == ["pause", "resume"]
 
 
-def _control(action: str) -> NpcControl:
-    data: dict[str, Any] = {"server": SERVER, "npc": "bram", "action": action, "author": "Steve"}
-    return NpcControl.model_validate(data)
+def _control(action: Literal["pause", "resume"]) -> NpcControl:
+    return NpcControl(server=SERVER, npc="bram", action=action, author="Steve")
 
 
 def _today() -> str:
