@@ -222,3 +222,33 @@ async def test_a_cancelled_command_does_not_confuse_the_next(server: RconTestSer
             await slow
         release.set()
         assert await client.command("fast") == "ran fast"
+
+
+async def test_a_login_cut_short_is_not_reused_as_logged_in() -> None:
+    connections = 0
+    first_login_sent = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        request_id, packet_type = struct.unpack("<ii", (await reader.readexactly(4 + 10 + len(PASSWORD)))[4:12])
+        assert packet_type == 3
+        if connections == 1:
+            first_login_sent.set()
+            await asyncio.sleep(10)  # the first login is never answered
+        writer.write(encode_packet(request_id, 2, ""))
+        await writer.drain()
+        await reader.read()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, RconClient("127.0.0.1", port, SecretStr(PASSWORD), timeout_s=5.0) as client:
+        login = asyncio.ensure_future(client.connect())
+        await first_login_sent.wait()
+        login.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await login
+        assert await client.connect() is True  # logged in afresh on a new connection
+        assert connections == 2
+        assert client.connections == 1
+        server.close()

@@ -156,6 +156,10 @@ class RconClient:
             await self._disconnect()
             self._schedule_retry()
             raise
+        except asyncio.CancelledError:
+            # Cut short before the login was answered: the socket is open but not logged in, never reuse it.
+            self._drop()
+            raise
         self._backoff_s = 0.0
         self._next_attempt_at = 0.0
         for hook in self._hooks:
