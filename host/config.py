@@ -142,19 +142,36 @@ class Settings(BaseSettings):
         data: dict[str, Any] = self.model_dump(mode="json")
         data["database_url"] = mask_url(self.effective_database_url)
         data["redis_url"] = mask_url(self.redis_url.get_secret_value()) if self.redis_url else None
+        data["llm"]["ollama_url"] = mask_url(self.llm.ollama_url)
+        data["llm"]["openai_url"] = mask_url(self.llm.openai_url)
         if self.llm.openai_api_key is not None:
-            data["llm"]["openai_api_key"] = "********"
+            data["llm"]["openai_api_key"] = MASK
         return data
+
+
+MASK = "********"
+
+
+def url_password(url: str) -> str | None:
+    """The password part of a URL such as `postgresql://user:pw@host/db`, if it has one."""
+    try:
+        return urlsplit(url).password
+    except ValueError:  # not a URL at all (a file path, a typo): nothing to hide
+        return None
 
 
 def mask_url(url: str) -> str:
     """Hide the password of a URL such as `postgresql://user:pw@host/db`."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        # Unparsable, so where a password would start is unknown: show nothing rather than risk showing it.
+        return "<unparsable URL>"
     if parts.password is None:
         return url
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:********@{netloc}"))
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc}"))
 
 
 def load_settings(**overrides: Any) -> Settings:

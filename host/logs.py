@@ -6,13 +6,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from rich.logging import RichHandler
 
-from host.config import Settings
-
-MASK = "********"
+from host.config import MASK, Settings, url_password
 
 
 class SecretMasker(logging.Filter):
@@ -25,12 +22,21 @@ class SecretMasker(logging.Filter):
         if not self._secrets:
             return True
         message = record.getMessage()
-        masked = message
-        for secret in self._secrets:
-            masked = masked.replace(secret, MASK)
+        masked = self._mask(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # An exception's own text (a driver echoing its connection URL) is printed with the traceback; formatters
+            # use a cached `exc_text` as it is, so render and mask it here, once.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._mask(record.exc_text)
         return True
+
+    def _mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
 
 
 def secret_values(settings: Settings, password_envs: Iterable[str] = ()) -> list[str]:
@@ -38,9 +44,9 @@ def secret_values(settings: Settings, password_envs: Iterable[str] = ()) -> list
     values = [os.environ[name] for name in password_envs if os.environ.get(name)]
     if settings.llm.openai_api_key is not None:
         values.append(settings.llm.openai_api_key.get_secret_value())
-    for url in (settings.redis_url, settings.database_url):
-        if url is not None and (password := urlsplit(url.get_secret_value()).password):
-            values.append(password)
+    urls = [settings.llm.ollama_url, settings.llm.openai_url]
+    urls += [secret.get_secret_value() for secret in (settings.redis_url, settings.database_url) if secret is not None]
+    values += [password for url in urls if (password := url_password(url))]
     return values
 
 

@@ -35,6 +35,7 @@ def test_environment_overrides_the_file_and_secrets_are_masked(tmp_path: Path) -
             "NPC_HOST_DATABASE_URL": "postgresql+asyncpg://npc:hunter2-db@db.example:5432/npc",
             "NPC_HOST_REDIS_URL": "redis://:hunter2-redis@cache:6379/0",
             "NPC_HOST_LLM__OPENAI_API_KEY": "sk-hunter2-key",
+            "NPC_HOST_LLM__OPENAI_URL": "https://npc:hunter2-llm@llm.example/v1",
         },
     )
     assert result.returncode == 0, result.stderr
@@ -45,6 +46,7 @@ def test_environment_overrides_the_file_and_secrets_are_masked(tmp_path: Path) -
     assert shown["database_url"] == "postgresql+asyncpg://npc:********@db.example:5432/npc"
     assert shown["redis_url"] == "redis://:********@cache:6379/0"
     assert shown["llm"]["openai_api_key"] == "********"
+    assert shown["llm"]["openai_url"] == "https://npc:********@llm.example/v1"
     assert "hunter2" not in result.stdout + result.stderr
 
 

@@ -131,6 +131,16 @@ async def test_connection_refused_names_the_url_and_hides_the_key() -> None:
     assert failure.value.retryable
 
 
+async def test_a_password_in_the_url_never_reaches_the_error() -> None:
+    port = _free_port()
+    llm = OpenAICompatLLM(f"http://bram:hunter2-url@127.0.0.1:{port}/v1", "m", retry=NO_RETRY)
+    with pytest.raises(LLMError, match="cannot connect") as failure:
+        await anext(llm.stream(MESSAGES, GenerationOptions()))
+    await llm.aclose()
+    assert str(failure.value).startswith(f"openai LLM at http://bram:********@127.0.0.1:{port}/v1: ")
+    assert "hunter2" not in str(failure.value)
+
+
 # Failure modes a real server does not show on demand, against the OpenAI wire double.
 
 FAST_RETRY = RetryPolicy(retries=2, first_delay_s=0.01, max_delay_s=0.02)

@@ -7,6 +7,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from host.config import MASK, mask_url, url_password
 from host.errors import NpcHostError
 
 
@@ -29,14 +30,17 @@ class GenerationOptions(BaseModel):
 
 
 class LLMError(NpcHostError):
-    """A backend failed. The message names the backend and URL, never a key."""
+    """A backend failed. The message names the backend and URL, never a key or the URL's password."""
 
     code = "llm"
 
     def __init__(self, backend: str, where: str, detail: str, *, retryable: bool = False) -> None:
-        super().__init__(f"{backend} LLM at {where}: {detail}")
+        password = url_password(where)
+        if password:  # transport errors may quote the URL they failed on
+            detail = detail.replace(password, MASK)
+        self.where = mask_url(where)
+        super().__init__(f"{backend} LLM at {self.where}: {detail}")
         self.backend = backend
-        self.where = where
         self.retryable = retryable
 
 

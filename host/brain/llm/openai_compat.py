@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from host.brain.llm.base import ChatMessage, GenerationOptions, LLMError
 from host.brain.llm.retry import RetryPolicy, stream_with_retry
 from host.brain.llm.transport import LoopBoundClient, describe_transport_error, http_timeout, read_error_body
+from host.config import MASK
 
 
 class _Lenient(BaseModel):
@@ -137,7 +138,7 @@ class OpenAICompatLLM:
     def _error(self, detail: str, *, retryable: bool = False) -> LLMError:
         key = self._api_key.get_secret_value() if self._api_key is not None else ""
         if len(key) >= 4:  # a shorter "key" would mask ordinary letters of the message, and protects nothing
-            detail = detail.replace(key, "********")
+            detail = detail.replace(key, MASK)
         return LLMError(self.name, self.base_url, detail, retryable=retryable)
 
 
