@@ -1,11 +1,11 @@
-"""The `/bridge` WebSocket server: authenticates companion plugins, feeds their microphones to the VAD, and paces
-NPC voices out to the players who should hear them. The wire format is docs/bridge-protocol.md.
+"""One game server's voice bridge: its companion plugins' microphones go to the VAD, and NPC voices are paced out
+to the players who should hear them. The wire format is docs/bridge-protocol.md.
 
 Integration surface (the gateway role wires it to the hub):
 
     server = BridgeServer(world, server="survival", token=token, on_utterance=publish_utterance,
                           on_speech_started=barge_in)
-    await server.start("0.0.0.0", 8765)
+    await server.start("0.0.0.0", 8765)   # its own /bridge endpoint; or open() it and share a BridgeListener
     server.play(npc_id, pcm, rate)   # NpcAudio: any rate, resampled to 48 kHz, paced in real time
     server.stop(npc_id)              # barge-in: silent within one 20 ms frame
     await server.close()
@@ -16,37 +16,25 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from http import HTTPStatus
 from types import TracebackType
 
 from pydantic import SecretStr
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from host.config import VADSettings
 from host.events import NpcAudio
 from host.speech.audio import Int16Array
-from host.speech.vad import silero_session
+from proximity_audio.bridge_listener import BridgeListener
 from proximity_audio.bridge_session import BridgeSession, SessionContext, npc_info
 from proximity_audio.hearing import BridgeStats
 from proximity_audio.hooks import BridgeHooks, OnNpcStop, OnSpeechStarted, OnUtterance, ignore
 from proximity_audio.limits import BridgeLimits
 from proximity_audio.pacer import PacedTick, Pacer
-from proximity_audio.protocol import (
-    SUPPORTED_VERSIONS,
-    CloseCode,
-    Hello,
-    LimitsInfo,
-    ProtocolError,
-    Welcome,
-    parse_client_message,
-)
+from proximity_audio.protocol import Hello, LimitsInfo, Welcome
 from proximity_audio.world import SpatialWorld
 
 log = logging.getLogger(__name__)
-
-BRIDGE_PATH = "/bridge"
 
 
 class BridgeServer:
@@ -69,7 +57,7 @@ class BridgeServer:
         self._pacer = Pacer()
         self._context = SessionContext(server, world, self.limits, vad or VADSettings(), hooks, self.stop)
         self._sessions: set[BridgeSession] = set()
-        self._ws_server: Server | None = None
+        self._listener: BridgeListener | None = None
         self._pacer_task: asyncio.Task[None] | None = None
 
     @property
@@ -86,42 +74,37 @@ class BridgeServer:
 
     @property
     def port(self) -> int:
-        if self._ws_server is None:
+        if self._listener is None:
             raise RuntimeError("the bridge is not started")
-        port: int = next(iter(self._ws_server.sockets)).getsockname()[1]
-        return port
+        return self._listener.port
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}{BRIDGE_PATH}"
+        if self._listener is None:
+            raise RuntimeError("the bridge is not started")
+        return self._listener.url
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Listen on host:port (0 = any free port); the VAD model loads first, in a thread."""
-        await asyncio.to_thread(silero_session)
-        limits = self.limits
-        self._ws_server = await serve(
-            self._handle,
-            host,
-            port,
-            process_request=_only_bridge_path,
-            compression=None,  # PCM barely compresses; deflate cost most of the CPU at 50 players
-            max_size=limits.max_message_bytes,
-            ping_interval=limits.ping_interval_s,
-            ping_timeout=limits.ping_timeout_s,
-        )
-        self._pacer_task = asyncio.create_task(self._pacer.run(self._on_tick), name="bridge-pacer")
+        """Listen on host:port (0 = any free port) with an endpoint of its own."""
+        await self.open()
+        self._listener = BridgeListener([self], self.limits)
+        await self._listener.start(host, port)
+
+    async def open(self) -> None:
+        """Start pacing NPC audio; a `BridgeListener` brings the connections."""
+        if self._pacer_task is None:
+            self._pacer_task = asyncio.create_task(self._pacer.run(self._on_tick), name="bridge-pacer")
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         if self._pacer_task is not None:
             self._pacer_task.cancel()
             await asyncio.gather(self._pacer_task, return_exceptions=True)
             self._pacer_task = None
-        if self._ws_server is not None:
-            self._ws_server.close()
-            await self._ws_server.wait_closed()
-            self._ws_server = None
 
     async def __aenter__(self) -> BridgeServer:
         return self
@@ -153,13 +136,16 @@ class BridgeServer:
 
     # --- connections ---------------------------------------------------------------------------------------------
 
-    async def _handle(self, ws: ServerConnection) -> None:
-        hello = await self._handshake(ws)
-        if hello is None:
-            return
+    def accepts(self, hello: Hello) -> bool:
+        """True when the hello names this server and carries its token (compared in constant time)."""
+        token_ok = hmac.compare_digest(hello.token.get_secret_value().encode(), self._token.get_secret_value().encode())
+        return token_ok and hello.server == self.server_name
+
+    async def serve(self, ws: ServerConnection, hello: Hello) -> None:
+        """Serve one plugin connection after its accepted hello, until it closes."""
         session = BridgeSession(ws, hello, self._context)
         self._sessions.add(session)
-        log.info("bridge: plugin %r connected in %s mode", hello.plugin or "?", hello.mode)
+        log.info("bridge: plugin %r of '%s' connected in %s mode", hello.plugin or "?", self.server_name, hello.mode)
         try:
             session.send(self._welcome(hello))
             await session.run()
@@ -167,38 +153,7 @@ class BridgeServer:
             pass
         finally:
             self._sessions.discard(session)
-            log.info("bridge: plugin %r disconnected", hello.plugin or "?")
-
-    async def _handshake(self, ws: ServerConnection) -> Hello | None:
-        """The first message must be a hello with a supported version and this server's token, else close."""
-        try:
-            async with asyncio.timeout(self.limits.hello_timeout_s):
-                first = await ws.recv()
-        except TimeoutError:
-            await ws.close(CloseCode.HELLO_EXPECTED, "no hello within the hello timeout")
-            return None
-        except ConnectionClosed:
-            return None
-        if not isinstance(first, str):
-            await ws.close(CloseCode.HELLO_EXPECTED, "the first message must be a JSON hello")
-            return None
-        try:
-            hello = parse_client_message(first)
-        except ProtocolError as exc:
-            await ws.close(CloseCode.HELLO_EXPECTED, exc.message[:120])
-            return None
-        if not isinstance(hello, Hello):
-            await ws.close(CloseCode.HELLO_EXPECTED, f"the first message must be hello, got {hello.type}")
-            return None
-        if not set(hello.protocol_versions) & set(SUPPORTED_VERSIONS):
-            await ws.close(CloseCode.UNSUPPORTED_VERSION, f"supported protocol versions: {list(SUPPORTED_VERSIONS)}")
-            return None
-        token_ok = hmac.compare_digest(hello.token.get_secret_value().encode(), self._token.get_secret_value().encode())
-        if not token_ok or hello.server != self.server_name:
-            log.warning("bridge: refused a plugin with a wrong token or server name")
-            await ws.close(CloseCode.BAD_TOKEN, "bad token or server name")
-            return None
-        return hello
+            log.info("bridge: plugin %r of '%s' disconnected", hello.plugin or "?", self.server_name)
 
     def _welcome(self, hello: Hello) -> Welcome:
         limits = self.limits
@@ -212,9 +167,3 @@ class BridgeServer:
             ),
             npcs=[npc_info(placement) for placement in self.world.npcs],
         )
-
-
-def _only_bridge_path(connection: ServerConnection, request: Request) -> Response | None:
-    if request.path.split("?", 1)[0] != BRIDGE_PATH:
-        return connection.respond(HTTPStatus.NOT_FOUND, f"the voice bridge is at {BRIDGE_PATH}\n")
-    return None
