@@ -11,6 +11,7 @@ from typing import TypeVar
 import pytest
 import pytest_asyncio
 
+from host.bus.errors import BusUnavailableError
 from host.config import MinecraftSettings, Settings
 from host.events import AdminNote, Event, NpcControl, NpcSentence, NpcTurnStarted, PlayerSaid, Position, Positions
 from host.profiles.schema import NpcProfile, PersonaSpec, RconSpec, ServerProfile, Vec3, WorldSpec
@@ -193,4 +194,26 @@ async def test_unreachable_server_is_not_a_crash(tmp_path: Path) -> None:
             while not isinstance(await events.get(), Positions):
                 pass
         assert len(world.tagged("npc_host.bram")) == 1
+        await adapter.stop()
+
+
+async def test_a_hub_outage_loses_the_lines_it_hit_not_chat_capture(tmp_path: Path) -> None:
+    log = tmp_path / "latest.log"
+    log.write_text("")
+    said: asyncio.Queue[PlayerSaid] = asyncio.Queue()
+
+    async def publish(event: Event) -> None:
+        if isinstance(event, PlayerSaid):
+            if event.text == "during the outage":
+                raise BusUnavailableError("Redis at 127.0.0.1:6379 unreachable for 30s")
+            await said.put(event)
+
+    async with RconTestServer(PASSWORD, MinecraftWorld()) as srv:
+        adapter = MinecraftAdapter(_profile(srv.port, log), NPCS, FAST, {VARIABLE: PASSWORD})
+        await adapter.start(publish)
+        scene = Scene(adapter, srv, MinecraftWorld(), log, asyncio.Queue())
+        scene.chat("Alice", "during the outage")
+        scene.chat("Alice", "after it")
+        async with asyncio.timeout(10):
+            assert (await said.get()).text == "after it"
         await adapter.stop()

@@ -8,6 +8,7 @@ import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 
+from host.bus.errors import BusUnavailableError
 from host.events import EntityPosition, Positions
 from integrations.minecraft.positions import (
     EntityDataError,
@@ -138,3 +139,20 @@ async def test_poller_survives_a_server_restart(rcon: tuple[RconTestServer, Rcon
     after = await poller.poll_once()
     assert after.entities == before.entities
     assert client.connections == 2
+
+
+async def test_poller_keeps_polling_through_a_hub_outage(rcon: tuple[RconTestServer, RconClient]) -> None:
+    _srv, client = rcon
+    poller = PositionPoller("village", client, interval_s=0.01)
+    attempts = 0
+
+    async def publish(_event: Positions) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise BusUnavailableError("Redis at 127.0.0.1:6379 unreachable for 30s")
+        raise StopAsyncIteration
+
+    with pytest.raises(StopAsyncIteration):
+        await poller.run(publish)
+    assert attempts == 2

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from host.config import Settings
+from host.errors import NpcHostError
 from host.events import (
     AdminNote,
     EntityPosition,
@@ -207,7 +208,8 @@ class MinecraftAdapter(GameAdapter):
             if isinstance(line, ChatLine):
                 try:
                     await self.on_chat(line.player, line.text)
-                except RconError as exc:
+                except NpcHostError as exc:  # RCON down, or the hub gone past its reconnect window
+                    # One lost line must not end chat capture for the rest of the process's life.
                     log.warning("chat from %s not handled: %s", line.player, exc)
 
     async def _emit(self, event: Event) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from host.errors import NpcHostError
 from host.events import EntityPosition, Positions
 from integrations.minecraft import commands
-from integrations.minecraft.rcon import RconClient, RconError
+from integrations.minecraft.rcon import RconClient
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,6 @@ class PositionPoller:
         while True:
             try:
                 await publish(await self.poll_once())
-            except (RconError, EntityDataError) as exc:
-                log.warning("positions on %s not polled: %s", self.server, exc)
+            except NpcHostError as exc:  # RCON, a reply we cannot parse, or the hub past its reconnect window
+                log.warning("positions on %s not published: %s", self.server, exc)
             await asyncio.sleep(self.interval_s)
