@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from host.bus import Bus
+from host.bus import Bus, BusError
+
+log = logging.getLogger(__name__)
 
 # Buckets sized for voice latency: most stages land between 20 ms and 3 s.
 _LATENCY_BUCKETS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -35,10 +38,18 @@ def serve(port: int, host: str) -> None:
 
 
 async def watch_queues(bus: Bus, streams: list[str], stop: asyncio.Event, interval_s: float = 5.0) -> None:
-    """Keep `npc_host_queue_depth` current: pending entries per stream and consumer group."""
+    """Keep `npc_host_queue_depth` current: pending entries per stream and consumer group.
+
+    A hub that is briefly away skips a reading; ending the watch instead would freeze the gauge at its last value.
+    """
     while not stop.is_set():
         for stream in streams:
-            info = await bus.stream_info(stream)
+            try:
+                info = await bus.stream_info(stream)
+            except BusError as exc:
+                ERRORS_TOTAL.labels(code=exc.code).inc()
+                log.warning("queue depth of %s not read: %s", stream, exc)
+                continue
             for group in info.groups:
                 QUEUE_DEPTH.labels(stream=stream, group=group.name).set(group.pending)
         with contextlib.suppress(TimeoutError):
