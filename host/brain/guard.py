@@ -12,7 +12,6 @@ The meta-talk rules are phrases, not single words, so an innkeeper may still pra
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from host.brain.prompt import TEMPLATE_TOKENS
@@ -92,12 +91,6 @@ class DroppedSentence:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class GuardResult:
-    kept: tuple[Sentence, ...]
-    dropped: tuple[DroppedSentence, ...]
-
-
 def _words(text: str) -> list[str]:
     return _WORDS.findall(text.lower().replace("’", "'"))
 
@@ -121,7 +114,7 @@ def _strip_stray_quotes(text: str) -> str:
 
 
 class OutOfCharacterGuard:
-    """Built once per profile; `check` one sentence as it streams, or `filter` a whole reply."""
+    """Built once per profile; `check` each sentence as it streams."""
 
     def __init__(self, profile: NpcProfile) -> None:
         names = sorted({profile.name, *profile.aliases, "{{char}}", "assistant", "system"}, key=len, reverse=True)
@@ -153,17 +146,6 @@ class OutOfCharacterGuard:
             return DroppedSentence(sentence.text, "repeats a secret")
         emotion = sentence.emotion if sentence.emotion not in _ROLE_WORDS else None
         return Sentence(text, emotion)
-
-    def filter(self, sentences: Iterable[Sentence]) -> GuardResult:
-        kept: list[Sentence] = []
-        dropped: list[DroppedSentence] = []
-        for sentence in sentences:
-            verdict = self.check(sentence)
-            if isinstance(verdict, DroppedSentence):
-                dropped.append(verdict)
-            else:
-                kept.append(verdict)
-        return GuardResult(tuple(kept), tuple(dropped))
 
     def _leaks_secret(self, words: list[str]) -> bool:
         spoken = " " + " ".join(words) + " "
