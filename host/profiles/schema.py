@@ -121,6 +121,10 @@ class RconSpec(StrictModel):
     password_env: EnvVarName = Field(description="name of the environment variable holding the RCON password")
 
 
+class BridgeSpec(StrictModel):
+    token_env: EnvVarName = Field(description="name of the environment variable holding the voice bridge's token")
+
+
 class NpcDefaults(StrictModel):
     """Values every NPC of the server inherits unless its own file sets them."""
 
@@ -133,6 +137,7 @@ class ServerProfile(StrictModel):
     name: ServerName
     game: Literal["minecraft"] = "minecraft"
     rcon: RconSpec | None = None
+    bridge: BridgeSpec | None = Field(None, description="the voice-mod bridge; without it the server has no voice")
     log_path: str | None = Field(None, description="the server's logs/latest.log, for chat capture")
     operators: list[PlayerName] = []
     lore: list[LoreEntry] = []

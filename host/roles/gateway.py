@@ -10,6 +10,9 @@ and the others carry on. When a profile edit changes what the game shows (an NPC
 connection settings), that server's adapter is replaced by one built from the new profiles: bodies are removed and
 summoned again where they now stand. Persona, voice and lore edits reach the brain on its next turn instead.
 
+The voice-mod bridge runs here too (`host/roles/bridge.py`): one `/bridge` endpoint for every server whose profile
+has a `[bridge]` section; it reads its streams through the same consumers as the adapters.
+
 Run the gateway role in one process only: it drives every server, and two adapters for one server would both
 summon its NPCs.
 """
@@ -19,14 +22,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from host import metrics
+from host.bus.delivery import Handler
 from host.bus.streams import EVENT_STREAM_KINDS, StreamKind, consumer_name, stream_for, stream_name
 from host.errors import NpcHostError
 from host.events import Event, NpcControl
 from host.profiles.registry import ProfileRegistry
+from host.roles.bridge import VoiceBridge
 from host.roles.services import HostServices
 from integrations.base import GameAdapter, IntegrationError, discover_adapters
 
@@ -52,7 +58,7 @@ def game_view(registry: ProfileRegistry, server: str) -> dict[str, Any]:
     """What an adapter acts on: the server's settings without its lore and defaults, and each NPC's name and world."""
     profile = registry.server(server)
     return {
-        "server": profile.model_dump(exclude={"lore", "defaults"}),
+        "server": profile.model_dump(exclude={"lore", "defaults", "bridge"}),
         "npcs": {npc.id: (npc.name, npc.world.model_dump()) for npc in registry.npcs(server).values()},
     }
 
@@ -182,26 +188,51 @@ class GatewayRole:
         bus, registry = self.services.bus, self.services.registry
         consumer = consumer_name(self.name)
         links = self.links()
+        bridge = VoiceBridge(self.services, self.environ)
         reloaded = asyncio.Event()
         registry.on_reload.append(reloaded.set)
         try:
             await asyncio.gather(*(link.start() for link in links))
             driven = [link.server for link in links if link.adapter is not None]
             log.info("gateway drives %s", ", ".join(f"'{server}'" for server in driven) or "no server")
+            await bridge.start()
             async with asyncio.TaskGroup() as tasks:
-                for link in links:
-                    for stream in link.streams:
-                        tasks.create_task(bus.consume(stream, GROUP, consumer, link.on_event, stop=stop))
-                tasks.create_task(_follow_reloads(links, reloaded, stop))
-                # The voice-mod bridge (proximity_audio) joins this task group: it shares the stop and the links.
+                for stream, handler in _stream_handlers(links, bridge).items():
+                    tasks.create_task(bus.consume(stream, GROUP, consumer, handler, stop=stop))
+                tasks.create_task(_follow_reloads(links, bridge.refresh, reloaded, stop))
                 await stop.wait()
                 reloaded.set()  # wakes the reload follower so it sees the stop
         finally:
             registry.on_reload.remove(reloaded.set)
+            await bridge.close()
             await asyncio.gather(*(link.stop() for link in links))
 
 
-async def _follow_reloads(links: list[ServerLink], reloaded: asyncio.Event, stop: asyncio.Event) -> None:
+def _stream_handlers(links: list[ServerLink], bridge: VoiceBridge) -> dict[str, Handler]:
+    """One consumer per stream, handing each event to every part of the gateway that reads that stream."""
+    readers: defaultdict[str, list[Handler]] = defaultdict(list)
+    for link in links:
+        for stream in link.streams:
+            readers[stream].append(link.on_event)
+    for stream, handler in bridge.handlers().items():
+        readers[stream].append(handler)
+    return {stream: _fan_out(handlers) for stream, handlers in readers.items()}
+
+
+def _fan_out(handlers: list[Handler]) -> Handler:
+    if len(handlers) == 1:
+        return handlers[0]
+
+    async def each(event: Event) -> None:
+        for handler in handlers:
+            await handler(event)
+
+    return each
+
+
+async def _follow_reloads(
+    links: list[ServerLink], refresh_bridge: Callable[[], None], reloaded: asyncio.Event, stop: asyncio.Event
+) -> None:
     while True:
         await reloaded.wait()
         if stop.is_set():
@@ -209,3 +240,4 @@ async def _follow_reloads(links: list[ServerLink], reloaded: asyncio.Event, stop
         reloaded.clear()
         for link in links:
             await link.refresh()
+        refresh_bridge()

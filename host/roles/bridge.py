@@ -1,0 +1,203 @@
+"""The voice-mod bridge in the gateway role: one `/bridge` endpoint (`bridge_host:bridge_port`) for every server whose
+profile has a `[bridge]` section, its token read from the environment variable the section names.
+
+Per server, between the bridge (proximity_audio) and the hub:
+- microphones: an utterance within some NPC's hearing range -> `PlayerUtterance`; a speech start ->
+  `PlayerSpeechStarted`, and the NPC voicing a turn for that player stops at once, before the hub round trip;
+- `audio`: `NpcAudio` -> paced out to the players within the NPC's speaking range;
+- `turns`: `NpcTurnStarted` says which player a turn answers; an interrupted `NpcTurnEnded` silences that turn;
+- `control`: `PlayerSpeechStarted` (barge-in) and `NpcControl` "stop" silence the NPC;
+- `positions`: players and NPCs move in the bridge's world. NPCs are placed from the profiles and follow reloads.
+
+A silenced turn stays silent: its chunks still on the way (TTS ran ahead of the barge-in) are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from host.bus.delivery import Handler
+from host.bus.streams import StreamKind, stream_for, stream_name
+from host.errors import NpcHostError
+from host.events import (
+    Event,
+    NpcAudio,
+    NpcControl,
+    NpcTurnEnded,
+    NpcTurnStarted,
+    PlayerSpeechStarted,
+    Positions,
+)
+from host.profiles.schema import WorldSpec
+from host.roles.services import HostServices
+from proximity_audio.bridge_listener import BridgeListener
+from proximity_audio.bridge_server import BridgeServer
+from proximity_audio.world import SpatialWorld
+
+log = logging.getLogger(__name__)
+
+CONSUMED = (StreamKind.AUDIO, StreamKind.TURNS, StreamKind.CONTROL, StreamKind.POSITIONS)
+REMEMBERED_TURNS = 1024
+# Audio older than this is from before a restart (the hub keeps history): playing it now would answer nobody.
+STALE_AUDIO_S = 60.0
+
+
+@dataclass
+class _Turn:
+    npc: str
+    player: str
+    started: float
+    silenced: bool = False
+
+
+class ServerVoice:
+    """One server's bridge wired to the hub: who each turn answers, which turn each NPC is voicing."""
+
+    def __init__(self, services: HostServices, server: str, token: str) -> None:
+        self.services = services
+        self.server = server
+        self.world = SpatialWorld()
+        self.bridge = BridgeServer(
+            self.world,
+            server=server,
+            token=token,
+            on_utterance=self._publish,
+            on_speech_started=self._on_speech_started,
+            on_npc_stop=self._on_plugin_stop,
+            vad=services.settings.vad,
+        )
+        self._turns: OrderedDict[str, _Turn] = OrderedDict()
+        self._voicing: dict[str, str] = {}  # NPC -> the turn whose audio it was last given
+        self._placed: dict[str, WorldSpec] = {}
+        self.place_npcs()
+
+    def place_npcs(self) -> None:
+        """Place NPCs new or moved in the profiles; forget removed ones. Others keep where the game moved them."""
+        npcs = self.services.registry.npcs(self.server)
+        for gone in set(self._placed) - set(npcs):
+            self.world.remove_npc(gone)
+            del self._placed[gone]
+        for npc_id, npc in npcs.items():
+            if self._placed.get(npc_id) != npc.world:
+                self.world.place_profile(npc)
+                self._placed[npc_id] = npc.world
+
+    async def on_event(self, event: Event) -> None:
+        if isinstance(event, NpcAudio):
+            self._play(event)
+        elif isinstance(event, NpcTurnStarted):
+            self._turns[event.turn_id] = _Turn(event.npc, event.player, event.ts)
+            while len(self._turns) > REMEMBERED_TURNS:
+                self._turns.popitem(last=False)
+        elif isinstance(event, NpcTurnEnded) and event.interrupted:
+            self._silence(event.turn_id)
+        elif isinstance(event, PlayerSpeechStarted):
+            self._barge_in(event.player, event.ts)
+        elif isinstance(event, NpcControl) and event.action == "stop":
+            self._silence_npc(event.npc)
+        elif isinstance(event, Positions):
+            self.world.apply(event)
+
+    def _play(self, audio: NpcAudio) -> None:
+        turn = self._turns.get(audio.turn_id)
+        if (turn is not None and turn.silenced) or audio.ts < time.time() - STALE_AUDIO_S:
+            return
+        self._voicing[audio.npc] = audio.turn_id
+        self.bridge.play_event(audio)
+
+    def _barge_in(self, player: str, since: float) -> None:
+        """Silence every turn answering `player` that began before they started speaking."""
+        answering = [
+            (turn_id, turn.npc)
+            for turn_id, turn in self._turns.items()
+            if turn.player == player and turn.started <= since and not turn.silenced
+        ]
+        for turn_id, npc in answering:
+            if self._silence(turn_id):
+                log.info("barge-in: %s started speaking; %s stops", player, npc)
+
+    def _silence(self, turn_id: str) -> bool:
+        """Drop the rest of a turn's audio; True if its NPC was sounding or had it queued."""
+        turn = self._turns.get(turn_id)
+        if turn is not None:
+            turn.silenced = True
+        for npc, voiced in list(self._voicing.items()):
+            if voiced == turn_id:
+                del self._voicing[npc]
+                return self.bridge.stop(npc)
+        return False
+
+    def _silence_npc(self, npc: str) -> None:
+        turn_id = self._voicing.get(npc)
+        if turn_id is not None:
+            self._silence(turn_id)
+        self.bridge.stop(npc)
+
+    async def _publish(self, event: Event) -> None:
+        await self.services.bus.publish(stream_for(event), event)
+
+    async def _on_speech_started(self, event: PlayerSpeechStarted) -> None:
+        self._barge_in(event.player, event.ts)
+        await self._publish(event)
+
+    async def _on_plugin_stop(self, npc: str) -> None:
+        self._silence_npc(npc)
+
+
+class VoiceBridge:
+    """The process's `/bridge` endpoint and every voiced server behind it."""
+
+    def __init__(self, services: HostServices, environ: Mapping[str, str]) -> None:
+        self.services = services
+        self.voices: dict[str, ServerVoice] = {}
+        registry = services.registry
+        for server in registry.server_names():
+            spec = registry.server(server).bridge
+            if spec is None:
+                continue
+            token = environ.get(spec.token_env, "")
+            if not token:
+                log.error("server '%s' has no voice: the bridge token variable %s is not set", server, spec.token_env)
+                continue
+            self.voices[server] = ServerVoice(services, server, token)
+        self.listener = BridgeListener([voice.bridge for voice in self.voices.values()])
+
+    def handlers(self) -> dict[str, Handler]:
+        """What the bridge reads through the gateway's group, by stream."""
+        return {stream_name(server, kind): voice.on_event for server, voice in self.voices.items() for kind in CONSUMED}
+
+    async def start(self) -> None:
+        if not self.voices:
+            return
+        settings = self.services.settings
+        for voice in self.voices.values():
+            await voice.bridge.open()
+        try:
+            await self.listener.start(settings.bridge_host, settings.bridge_port)
+        except OSError as exc:
+            await self.close()
+            raise NpcHostError(
+                f"the voice bridge cannot listen on {settings.bridge_host}:{settings.bridge_port} "
+                f"(NPC_HOST_BRIDGE_HOST / NPC_HOST_BRIDGE_PORT): {exc.strerror or exc}",
+                code="bridge_listen",
+            ) from exc
+        servers = ", ".join(f"'{server}'" for server in self.voices)
+        log.info("voice bridge listening on ws://%s:%d/bridge for %s", *self._address(), servers)
+
+    def refresh(self) -> None:
+        """Profiles were reloaded: NPCs are placed again where their profiles changed."""
+        for server, voice in self.voices.items():
+            if server in self.services.registry.server_names():
+                voice.place_npcs()
+
+    async def close(self) -> None:
+        await self.listener.close()
+        for voice in self.voices.values():
+            await voice.bridge.close()
+
+    def _address(self) -> tuple[str, int]:
+        return self.services.settings.bridge_host, self.listener.port
