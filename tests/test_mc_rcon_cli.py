@@ -33,9 +33,11 @@ def _profiles(tmp_path: Path, port: int) -> Path:
     return tmp_path / "profiles"
 
 
-async def _cli(profiles: Path, *args: str, password: str | None) -> tuple[int, str, str]:
+async def _cli(
+    profiles: Path, *args: str, password: str | None, config: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if k != VARIABLE}
-    env["NPC_HOST_PROFILES_DIR"] = str(profiles)
+    env |= {"NPC_HOST_PROFILES_DIR": str(profiles), **(config or {})}
     if password is not None:
         env[VARIABLE] = password
     proc = await asyncio.create_subprocess_exec(
@@ -81,3 +83,12 @@ async def test_unknown_server(server: RconTestServer, tmp_path: Path) -> None:
     code, _out, err = await _cli(_profiles(tmp_path, server.port), "castle", "list", password=PASSWORD)
     assert code == 1
     assert "no server named 'castle'" in err
+
+
+async def test_a_bad_setting_is_named_without_a_traceback(server: RconTestServer, tmp_path: Path) -> None:
+    profiles = _profiles(tmp_path, server.port)
+    code, _out, err = await _cli(profiles, "village", "list", password=PASSWORD, config={"NPC_HOST_LOG_LEVEL": "LOUD"})
+    assert code == 2
+    assert "config: log_level:" in err
+    assert "Traceback" not in err
+    assert server.commands == []

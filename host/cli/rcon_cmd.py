@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from host.cli import app
-from host.config import load_settings
+from host.cli.common import fail, settings_or_exit
 from host.errors import NpcHostError
 from host.profiles.loader import load_all, load_server
 from host.profiles.schema import ServerProfile
@@ -23,11 +23,10 @@ def rcon(
 ) -> None:
     """Run one command on a Minecraft server over RCON, as configured in its server.toml."""
     try:
-        profile = _server_profile(server)
+        profile = _server_profile(server, settings_or_exit().profiles_dir)
         reply = asyncio.run(_run(profile, " ".join(command)))
     except NpcHostError as exc:
-        typer.echo(f"rcon: {exc.message}", err=True)
-        raise typer.Exit(1) from None
+        fail(f"rcon: {exc.message}")
     typer.echo(reply)
 
 
@@ -36,14 +35,14 @@ async def _run(profile: ServerProfile, command: str) -> str:
         return await client.command(command)
 
 
-def _server_profile(server: str) -> ServerProfile:
+def _server_profile(server: str, profiles_dir: Path) -> ServerProfile:
     folder = Path(server)
     if folder.is_dir():
         loads = [load_server(folder)]
     else:
-        loads = [load for load in load_all(load_settings().profiles_dir) if load.name == server]
+        loads = [load for load in load_all(profiles_dir) if load.name == server]
     if not loads:
-        raise NpcHostError(f"no server named '{server}' under {load_settings().profiles_dir}", code="unknown_server")
+        raise NpcHostError(f"no server named '{server}' under {profiles_dir}", code="unknown_server")
     load = loads[0]
     if load.server is None:
         problems = "; ".join(str(problem) for problem in load.problems)
