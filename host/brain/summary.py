@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from host.brain.llm.base import LLM, ChatMessage, GenerationOptions
+from host.brain.llm.base import LLM, ChatMessage, GenerationOptions, close_stream
 from host.brain.prompt import quote_player_line
 from host.memory import RememberedExchange, Summarizer
 
@@ -31,7 +31,11 @@ def llm_summarizer(llm: LLM, npc_name: str, player: str) -> Summarizer:
                 content=f"Earlier summary: {old_summary or '(none)'}\n\nNew exchanges:\n" + "\n".join(lines),
             ),
         )
-        pieces = [piece async for piece in llm.stream(messages, _OPTIONS)]
+        stream = llm.stream(messages, _OPTIONS)
+        try:
+            pieces = [piece async for piece in stream]
+        finally:
+            await close_stream(stream)  # cancelled (host shutting down): stop generating now, not at GC
         return "".join(pieces).strip() or old_summary
 
     return summarize

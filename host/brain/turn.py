@@ -17,15 +17,14 @@ never answers with nothing. This module does no I/O of its own: transcripts, mem
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 from host.brain.guard import DroppedSentence, OutOfCharacterGuard
-from host.brain.llm.base import LLM, GenerationOptions, LLMError
+from host.brain.llm.base import LLM, GenerationOptions, LLMError, close_stream
 from host.brain.prompt import Exchange, PromptLimits, PromptPlan, TurnContext, build_prompt, neutralise
 from host.brain.sentences import Sentence, SentenceSplitter
 from host.brain.tokens import TokenCounter, approx_token_count
@@ -161,8 +160,7 @@ class PersonaTurn:
             self.result = self._finish(plan, "failed", error=repr(exc))
             raise
         finally:
-            with contextlib.suppress(LLMError):
-                await _close(pieces)
+            await close_stream(pieces)
 
         fallback = not self._kept
         if fallback:
@@ -215,13 +213,6 @@ class PersonaTurn:
             plan=plan,
             error=error,
         )
-
-
-async def _close(pieces: AsyncIterator[str]) -> None:
-    """Closing the backend's generator is what cancels generation (the LLM protocol's contract)."""
-    aclose = getattr(pieces, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 async def run_turn(

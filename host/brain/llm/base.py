@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
@@ -53,3 +54,12 @@ class LLM(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+async def close_stream(stream: AsyncIterator[str]) -> None:
+    """Stop a `stream()` iteration now: closing the backend's generator is what cancels generation. A backend error
+    raised while closing is of no use to a caller that is done with the reply."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(LLMError):
+            await aclose()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from host.brain.llm.base import LLMError
+from host.brain.llm.base import LLMError, close_stream
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ async def stream_with_retry(open_stream: Callable[[], AsyncIterator[str]], polic
         except StopAsyncIteration:
             return
         except LLMError as exc:
-            await _close(stream)
+            await close_stream(stream)
             if not exc.retryable or attempt >= policy.retries:
                 raise
             delay = policy.delay(attempt)
@@ -53,11 +52,4 @@ async def stream_with_retry(open_stream: Callable[[], AsyncIterator[str]], polic
         async for piece in stream:
             yield piece
     finally:
-        await _close(stream)
-
-
-async def _close(stream: AsyncIterator[str]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        with contextlib.suppress(LLMError):
-            await aclose()
+        await close_stream(stream)
