@@ -17,6 +17,7 @@ import host.cli.profiles_cmd  # noqa: F401  (registers the commands on the app)
 from host.cli import app
 from host.profiles.card_import import CardData, card_to_profile, import_card, npc_id_for, read_card
 from host.profiles.loader import load_server
+from host.profiles.png_text import PngTextError, png_text_chunks
 from host.profiles.problems import ProfileError
 from host.profiles.schema import SelectiveLogic, Vec3
 
@@ -314,3 +315,11 @@ def test_import_card_command_rejects_a_bad_position(tmp_path: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert "expected X,Y,Z" in result.output
+
+
+def test_many_small_compressed_chunks_cannot_add_up_past_the_cap() -> None:
+    kilobyte = b"ccv3\0\x01\x00\0\0" + zlib.compress(b"A" * 1000)
+    blob = png(*[(b"iTXt", kilobyte.replace(b"ccv3", f"k{i}".encode())) for i in range(3)])
+    assert len(png_text_chunks(blob, max_inflated_bytes=3000)) == 3
+    with pytest.raises(PngTextError, match="inflate to more than 2500 bytes"):
+        png_text_chunks(blob, max_inflated_bytes=2500)
