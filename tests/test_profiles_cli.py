@@ -43,6 +43,14 @@ def test_check_defaults_to_the_configured_profiles_dir(profiles_root: Path, monk
     assert result.stdout == "example: 2 NPCs (birch, bram)\n"
 
 
+def test_a_bad_setting_is_named_when_the_configured_dir_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NPC_HOST_LOG_LEVEL", "LOUD")
+    result = runner.invoke(app, ["profiles", "check"])
+    assert result.exit_code == 2
+    assert "config: log_level:" in result.stderr
+    assert result.stdout == ""
+
+
 def test_check_prints_every_problem_and_exits_1(profiles_root: Path) -> None:
     bram = profiles_root / "example" / "bram.toml"
     bram.write_text(bram.read_text().replace("temperature = 0.8", "temperature = 3.0"))

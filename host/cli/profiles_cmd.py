@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from host.cli import app
-from host.config import load_settings
+from host.cli.common import settings_or_exit
 from host.profiles.card_import import DEFAULT_POSITION, import_card
 from host.profiles.loader import ServerLoad, load_all, load_server
 from host.profiles.problems import ProfileError
@@ -118,13 +117,7 @@ def _summary(load: ServerLoad) -> str:
 
 
 def _profiles_root(directory: Path | None) -> Path:
-    if directory is not None:
-        return directory
-    try:
-        return load_settings().profiles_dir
-    except ValidationError as exc:
-        typer.echo(f"error: the configuration is invalid ({exc.error_count()} error(s)); see `npc-host config show`")
-        raise typer.Exit(2) from None
+    return directory if directory is not None else settings_or_exit().profiles_dir
 
 
 def _position(text: str | None) -> Vec3:
