@@ -3,6 +3,7 @@ store, shared by every process that opens the database."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from host.events import AdminNote
@@ -145,3 +146,15 @@ async def test_notes_stand_until_removed_are_stored_once_and_capped(store: Store
     assert await memory.notes("village", "elda") == ()
     # The admin page keeps the record of what was withdrawn.
     assert len(await store.steering.list_notes("village", "bram", include_removed=True)) == 4
+
+
+async def test_concurrent_lines_of_one_conversation_are_each_summarized_once(store: Store) -> None:
+    memory, summarize = DbMemoryStore(store.db, window=4, fold_batch=2), RecordingSummarizer()
+
+    await asyncio.gather(*(memory.record(ALICE, said(n, ts=1000.0 + n), summarize) for n in range(1, 10)))
+
+    folded = [text for _, batch in summarize.calls for text in batch]
+    assert sorted(folded, key=lambda text: int(text[1:])) == folded  # oldest first, none twice
+    remembered = [e.player_text for e in (await memory.conversation(ALICE)).exchanges]
+    assert folded + remembered == [f"q{n}" for n in range(1, 10)]
+    assert memory._locks == {}  # a lock per conversation ever met would grow without end

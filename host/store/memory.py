@@ -11,8 +11,11 @@ id, so `record` then only reads. A turn that arrives here first is stored with s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -47,17 +50,32 @@ class DbMemoryStore:
         # A summarizer that keeps failing must not let the window grow without bound.
         self._hard_cap = window * 3
         self._max_notes = max_notes
+        # One lock per conversation being recorded right now; forgotten when released, as a host meets players
+        # without end.
         self._locks: dict[ConversationKey, asyncio.Lock] = {}
+        self._lock_users: Counter[ConversationKey] = Counter()
 
     async def conversation(self, key: ConversationKey) -> Conversation:
         return (await self._db.run(lambda session: _window(session, key))).memory
 
     async def record(self, key: ConversationKey, exchange: RememberedExchange, summarize: Summarizer) -> Conversation:
-        async with self._locks.setdefault(key, asyncio.Lock()):
+        async with self._one_at_a_time(key):
             window = await self._db.run(lambda session: _insert_and_read(session, key, exchange))
             if len(window.memory.exchanges) <= self._window:
                 return window.memory
             return await self._fold(window, summarize)
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, key: ConversationKey) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._lock_users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._lock_users[key] -= 1
+            if not self._lock_users[key]:
+                del self._lock_users[key], self._locks[key]
 
     async def correct(self, server: str, npc: str, text: str, *, turn_id: str | None = None) -> Conversation | None:
         async def op(session: AsyncSession) -> ConversationKey | None:
