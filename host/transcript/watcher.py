@@ -131,6 +131,8 @@ class NoteWatcher:
         for stale in set(self._state.files) - set(names):
             del self._state.files[stale]
             changed = True
+        for stale in set(self._tails) - set(names):
+            del self._tails[stale]  # one entry per day would pile up in a host that runs for months
         if changed:
             await asyncio.to_thread(write_model, self._state_path, self._state)
 
