@@ -25,7 +25,8 @@ from host.brain.llm.base import ChatMessage, GenerationOptions, LLMError
 from host.brain.llm.prefix_cache import KvSnapshotLlama, NpcPrefixCache
 from host.packaged_models import smollm2_path
 
-DEFAULT_PREFIX_CACHE_BYTES = 512 << 20
+# The NPCs' KV snapshots together, per model; the cache is shared, so one size for every user of the model.
+PREFIX_CACHE_BYTES = 512 << 20
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,7 @@ _models: dict[tuple[Path, int, int, int], LoadedModel] = {}
 _models_lock = threading.Lock()
 
 
-def load_model(
-    path: Path, context_tokens: int, threads: int, batch_threads: int, prefix_cache_bytes: int
-) -> LoadedModel:
+def load_model(path: Path, context_tokens: int, threads: int, batch_threads: int) -> LoadedModel:
     """Load (once per process) and return the model; blocking, so call it from a thread."""
     key = (path.resolve(), context_tokens, threads, batch_threads)
     with _models_lock:
@@ -80,7 +79,7 @@ def load_model(
             )
         except ValueError as exc:
             raise LLMError("embedded", str(path), f"llama.cpp could not load the model: {exc}") from exc
-        cache = NpcPrefixCache(prefix_cache_bytes)
+        cache = NpcPrefixCache(PREFIX_CACHE_BYTES)
         llama.set_cache(cache)
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{path.stem}")
         model = LoadedModel(llama, cache, worker, time.perf_counter() - started)
@@ -99,7 +98,6 @@ class EmbeddedLLM:
         *,
         context_tokens: int = 2048,
         threads: int | None = None,
-        prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
     ) -> None:
         self._model_path = model_path
         self._context_tokens = context_tokens
@@ -109,7 +107,6 @@ class EmbeddedLLM:
         # Reading the prompt is one big batch that does use every core.
         self._threads = threads or max(1, cores // 2)
         self._batch_threads = threads or cores
-        self._prefix_cache_bytes = prefix_cache_bytes
         self._workers: set[asyncio.Future[GenerationStats]] = set()
         self._loaded: LoadedModel | None = None
         self.last_stats: GenerationStats | None = None
@@ -129,7 +126,6 @@ class EmbeddedLLM:
                 self._context_tokens,
                 self._threads,
                 self._batch_threads,
-                self._prefix_cache_bytes,
             )
         return self._loaded
 
