@@ -272,3 +272,20 @@ async def test_publish_and_consume_resume_after_redis_restarts(tmp_path: Path) -
         await bus.aclose()
     finally:
         await server.stop()
+
+
+async def test_a_consumer_outlives_its_stream_being_deleted(
+    redis_url: str, redis_prefix: str, raw: redis.Redis
+) -> None:
+    bus = await open_bus(redis_url, redis_prefix, claim_idle_ms=50)
+    first, second = said("before the stream was deleted"), said("after it")
+    got = Collector()
+    async with consuming(bus, STREAM, "brain", "b1", got, block_ms=20) as task:
+        await bus.publish(STREAM, first)
+        await wait_until(lambda: got.events == [first], "first event handled")
+        await raw.delete(redis_prefix + STREAM)  # an operator's DEL, or a Redis restarted without persistence
+        await asyncio.sleep(0.2)  # several reads and claims against the missing stream
+        assert not task.done()
+        await bus.publish(STREAM, second)
+        await wait_until(lambda: got.events == [first, second], "the event published on the new stream handled")
+    await bus.aclose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,6 +20,9 @@ from host.bus.errors import BusUnavailableError
 from host.events import EventValidationError
 
 RawEntry = tuple[bytes, Mapping[bytes, bytes] | None]
+# How Redis says the stream or the group is gone: NOGROUP from reads and claims, UNBLOCKED to a read blocked on a key
+# that was deleted, "no such key" from XINFO.
+_STREAM_GONE = ("NOGROUP", "UNBLOCKED", "no such key")
 
 
 @contextmanager
@@ -81,14 +84,35 @@ class RedisGroupReader(GroupReader):
     async def read_new(self, count: int, block_ms: int) -> list[Delivery]:
         # A block longer than the socket timeout would look like a dead connection.
         block = min(block_ms, self._max_block_ms) or None
-        entries = await self._read(">", count, block)
-        return [to_delivery(entry_id, fields, 1) for entry_id, fields in entries]
+
+        async def read() -> list[Delivery]:
+            entries = await self._read(">", count, block)
+            return [to_delivery(entry_id, fields, 1) for entry_id, fields in entries]
+
+        return await self._unless_stream_gone(read)
 
     async def read_own_pending(self, after_id: str, count: int) -> list[Delivery]:
-        entries = await self._read(after_id, count, None)
-        return await self._with_attempts(entries)
+        async def read() -> list[Delivery]:
+            return await self._with_attempts(await self._read(after_id, count, None))
+
+        return await self._unless_stream_gone(read)
 
     async def claim_idle(self, min_idle_ms: int, count: int) -> list[Delivery]:
+        return await self._unless_stream_gone(lambda: self._claim_idle(min_idle_ms, count))
+
+    async def _unless_stream_gone(self, read: Callable[[], Awaitable[list[Delivery]]]) -> list[Delivery]:
+        """Run a read; when the stream or group was deleted under us (an operator's DEL, a Redis restarted without
+        persistence), start over on a new, empty one instead of ending the consumer loop."""
+        try:
+            return await read()
+        except ResponseError as exc:
+            if not any(sign in str(exc) for sign in _STREAM_GONE):
+                raise
+        self._claim_cursor = "0-0"
+        await self.ensure_group()
+        return []
+
+    async def _claim_idle(self, min_idle_ms: int, count: int) -> list[Delivery]:
         with redis_unavailable_as_bus_error(self._address):
             # Redis >= 7 drops entries trimmed while pending from the PEL itself (third element).
             reply = await self._client.xautoclaim(
@@ -126,15 +150,9 @@ class RedisGroupReader(GroupReader):
 
     async def _read(self, start: str, count: int, block: int | None) -> list[RawEntry]:
         with redis_unavailable_as_bus_error(self._address):
-            try:
-                reply: Any = await self._client.xreadgroup(
-                    self.group, self.consumer, {self._key: start}, count=count, block=block
-                )
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                await self.ensure_group()  # the stream was deleted under us; start over on a new one
-                return []
+            reply: Any = await self._client.xreadgroup(
+                self.group, self.consumer, {self._key: start}, count=count, block=block
+            )
         return list(reply[0][1]) if reply else []
 
     async def _with_attempts(self, entries: Sequence[RawEntry]) -> list[Delivery]:
