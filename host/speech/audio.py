@@ -11,16 +11,13 @@ import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import soxr
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
 
 from host.errors import NpcHostError
 
-BRIDGE_RATE = 48_000
 WHISPER_RATE = 16_000
 PIPER_RATE = 22_050
 
@@ -39,20 +36,6 @@ class AudioFormatError(NpcHostError):
     code = "audio_format"
 
 
-class AudioFormat(BaseModel):
-    """How PCM bytes are laid out: samples per second, interleaved channels and bytes per sample."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    rate: int = Field(gt=0, le=384_000)
-    channels: int = Field(1, ge=1, le=MAX_CHANNELS)
-    width: Literal[1, 2, 3, 4] = 2
-
-    @property
-    def bytes_per_second(self) -> int:
-        return self.rate * self.channels * self.width
-
-
 @dataclass(frozen=True)
 class Audio:
     """Decoded audio: int16 samples shaped (frames, channels), whatever the file's encoding was."""
@@ -67,10 +50,6 @@ class Audio:
     @property
     def duration_s(self) -> float:
         return int(self.samples.shape[0]) / self.rate
-
-    @property
-    def format(self) -> AudioFormat:
-        return AudioFormat(rate=self.rate, channels=self.channels, width=2)
 
 
 # --- sample conversions ------------------------------------------------------------------------------------------
