@@ -10,7 +10,7 @@ import typer
 
 from host.brain.sentences import strip_tags
 from host.cli import app
-from host.cli.common import settings_or_exit
+from host.cli.common import fail, settings_or_exit
 from host.errors import NpcHostError
 from host.profiles.loader import load_all
 from host.profiles.schema import NpcProfile
@@ -33,13 +33,11 @@ def say(
     profile = _find_npc(profiles_dir or settings.profiles_dir, server, npc)
     spoken, tag = strip_tags(text)
     if not spoken:
-        typer.echo("error: TEXT has nothing to say once emotion tags are removed", err=True)
-        raise typer.Exit(1)
+        fail("error: TEXT has nothing to say once emotion tags are removed")
     try:
         audio = asyncio.run(PiperSynthesizer(settings.tts).synthesize(spoken, profile.voice, emotion or tag))
     except NpcHostError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        fail(f"error: {exc}")
     write_wav(out, pcm16_to_int16(audio.pcm), audio.sample_rate)
     typer.echo(
         f"wrote {out}: {audio.duration_ms / 1000:.1f} s of {profile.name} ({audio.params.emotion}), "
@@ -51,13 +49,11 @@ def _find_npc(root: Path, server: str, wanted: str) -> NpcProfile:
     try:
         loads = load_all(root)
     except NpcHostError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        fail(f"error: {exc}")
     load = next((candidate for candidate in loads if candidate.name == server), None)
     if load is None:
         known = ", ".join(sorted(candidate.name for candidate in loads)) or "none"
-        typer.echo(f"error: no server named {server!r} under {root} (servers: {known})", err=True)
-        raise typer.Exit(1)
+        fail(f"error: no server named {server!r} under {root} (servers: {known})")
     key = wanted.casefold()
     for profile in load.npcs.values():
         if key in {profile.id, profile.name.casefold(), *(alias.casefold() for alias in profile.aliases)}:
@@ -65,5 +61,4 @@ def _find_npc(root: Path, server: str, wanted: str) -> NpcProfile:
     for problem in load.problems:
         typer.echo(str(problem), err=True)
     known = ", ".join(sorted(load.npcs)) or "none"
-    typer.echo(f"error: server {server!r} has no loadable NPC {wanted!r} (NPCs: {known})", err=True)
-    raise typer.Exit(1)
+    fail(f"error: server {server!r} has no loadable NPC {wanted!r} (NPCs: {known})")
