@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 
 from host.cli import app
-from host.cli.common import settings_or_exit
-from host.store import Database, StoreError
+from host.cli.common import run_or_exit, settings_or_exit
+from host.store import Database
 from host.store.migrate import current_revision, head_revision, upgrade
 from host.store.urls import describe
 
@@ -42,18 +40,10 @@ async def _current(url: str) -> str:
 @db_app.command("upgrade")
 def upgrade_command() -> None:
     """Migrate the database to the newest schema revision (safe to run again, and from several hosts at once)."""
-    try:
-        typer.echo(asyncio.run(_upgrade(_database_url())))
-    except StoreError as exc:
-        typer.echo(f"db: {exc}", err=True)
-        raise typer.Exit(1) from None
+    typer.echo(run_or_exit(_upgrade(_database_url())))
 
 
 @db_app.command("current")
 def current_command() -> None:
     """Show the database's schema revision and the newest one this npc-host knows."""
-    try:
-        typer.echo(asyncio.run(_current(_database_url())))
-    except StoreError as exc:
-        typer.echo(f"db: {exc}", err=True)
-        raise typer.Exit(1) from None
+    typer.echo(run_or_exit(_current(_database_url())))
