@@ -104,12 +104,14 @@ async def _wait_for_group(bus: Bus, stream: str) -> None:
 
 async def _memory_run(publish: Publisher, stream: str, expected: int) -> dict[str, float]:
     bus = MemoryBus()
+    consuming = asyncio.create_task(_consume(bus, stream, expected))
     try:
-        consuming = asyncio.create_task(_consume(bus, stream, expected))
         await _wait_for_group(bus, stream)
         await publish(bus, stream)
         return await consuming
     finally:
+        consuming.cancel()  # a no-op after success; after a failure the consumer must not outlive its bus
+        await asyncio.gather(consuming, return_exceptions=True)
         await bus.aclose()
 
 
