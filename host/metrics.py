@@ -9,6 +9,7 @@ import logging
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from host.bus import Bus, BusError
+from host.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,12 @@ def observe_turn(timings_ms: dict[str, float]) -> None:
 
 def serve(port: int, host: str) -> None:
     """Serve /metrics from a daemon thread (prometheus_client's own server)."""
-    start_http_server(port, addr=host)
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:  # a port in use or an address not on this machine: a setting to fix, not a crash
+        raise ConfigError(
+            f"cannot serve /metrics on {host}:{port} ({exc.strerror or exc}); set NPC_HOST_METRICS_PORT to a free port"
+        ) from exc
 
 
 async def watch_queues(bus: Bus, streams: list[str], stop: asyncio.Event, interval_s: float = 5.0) -> None:
