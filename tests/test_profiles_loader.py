@@ -227,3 +227,12 @@ def test_duplicate_server_names_are_reported(tmp_path: Path, village: Path) -> N
 def test_missing_profiles_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="profiles folder not found"):
         load_all(tmp_path / "nowhere")
+
+
+def test_a_password_pasted_where_its_variable_name_belongs_is_never_repeated(village: Path) -> None:
+    server = village / "server.toml"
+    server.write_text(server.read_text().replace('"NPC_HOST_RCON_PASSWORD_EXAMPLE"', '"hunter2-s3cret"'))
+    load = load_server(village)
+    (problem,) = rendered(load)
+    assert problem.startswith(f"{server}:14: rcon.password_env: must be an environment variable name")
+    assert "hunter2" not in problem

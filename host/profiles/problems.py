@@ -14,12 +14,13 @@ from pydantic_core import ErrorDetails
 from host.errors import NpcHostError
 from host.profiles.key_lines import Loc
 
+_ENV_VAR_NAME = r"^[A-Z_][A-Z0-9_]*$"
 # Regex patterns of the schema explained in words, so "bad id" does not read as a regular expression.
 _PATTERN_WORDS = {
     r"^[a-z][a-z0-9_]{0,31}$": "must be 1-32 lowercase letters, digits or underscores, starting with a letter",
     r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$": "must be 1-64 letters, digits, '_', '.' or '-', not starting with a symbol",
     r"^[A-Za-z0-9_]{3,16}$": "must be a Minecraft player name: 3-16 letters, digits or underscores",
-    r"^[A-Z_][A-Z0-9_]*$": "must be an environment variable name: uppercase letters, digits and underscores",
+    _ENV_VAR_NAME: "must be an environment variable name: uppercase letters, digits and underscores",
 }
 
 
@@ -61,6 +62,9 @@ def describe(error: ErrorDetails, model: type[BaseModel]) -> str:
         return "required field is missing"
     if kind == "string_pattern_mismatch":
         pattern = str((error.get("ctx") or {}).get("pattern", ""))
+        if pattern == _ENV_VAR_NAME:
+            # People paste the secret itself here; echoing it would put it in the terminal and the host's log.
+            return f"{_PATTERN_WORDS[pattern]}; it names the variable that holds the secret, never the secret itself"
         if pattern in _PATTERN_WORDS:
             return f"{_PATTERN_WORDS[pattern]} (got {error['input']!r})"
     message = error["msg"].removeprefix("Value error, ")
