@@ -94,7 +94,7 @@ SCENE: tuple[Spoken | Typed, ...] = (
     Spoken("hilde_road.wav"),
     Typed("Alice", "birch", "Old Birch, what do you think of woodcutters?"),
     Spoken("birch_age.wav"),
-    Spoken("two_questions.wav", note="Bob asks Bram a second question while Bram is still answering the first."),
+    Spoken("two_questions.wav", note="Bob asks Bram two things in a row: if Bram is still talking, he is cut off."),
 )
 
 
