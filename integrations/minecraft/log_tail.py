@@ -64,15 +64,19 @@ class LogTail:
             stat = os.stat(self.path)
         except FileNotFoundError:
             return []  # server not started yet, or between rotation steps
-        identity = (stat.st_dev, stat.st_ino)
         lines: list[str] = []
-        if self._file is None or identity != self._inode:
+        if self._file is None or (stat.st_dev, stat.st_ino) != self._inode:
+            try:
+                fresh = open(self.path, "rb")  # noqa: SIM115 - kept open across polls
+            except FileNotFoundError:
+                return []  # rotated away between stat and open: the next poll opens the new file
             if self._file is not None:
                 # The old file's last lines, written before the rename; the server ended them.
                 lines = self._split(self._file.read(), final=True)
                 self.close()
-            self._file = open(self.path, "rb")  # noqa: SIM115 - kept open across polls
-            self._inode = identity
+            self._file = fresh
+            opened = os.fstat(fresh.fileno())  # the file we really opened, not the one stat saw
+            self._inode = (opened.st_dev, opened.st_ino)
             if first_poll:
                 self._file.seek(0, os.SEEK_END)  # never replay old chat on start
         elif stat.st_size < self._file.tell():
