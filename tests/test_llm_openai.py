@@ -20,7 +20,7 @@ from host.brain.llm.openai_compat import OpenAICompatLLM
 from host.brain.llm.retry import RetryPolicy
 from host.packaged_models import smollm2_path
 from tests.doubles.ollama_server import CloseMidStream, ErrorLine, HttpFault
-from tests.doubles.openai_server import MalformedEvent, NoFinish, OpenAIFault, OpenAIWireServer
+from tests.doubles.openai_server import EndlessLine, MalformedEvent, NoFinish, OpenAIFault, OpenAIWireServer
 
 API_KEY = "sk-test-4f9c2e7b1d"
 MESSAGES = [
@@ -182,6 +182,7 @@ async def test_a_500_before_the_first_piece_is_retried() -> None:
         (CloseMidStream(after_pieces=2), "mid-reply"),
         (ErrorLine(after_pieces=2, error="the model crashed"), "the model crashed"),
         (MalformedEvent(after_pieces=2), "malformed stream event"),
+        (EndlessLine(after_pieces=2), "ran past 1048576 characters without a line break"),
     ],
 )
 async def test_a_failure_mid_stream_raises_and_is_never_replayed(fault: OpenAIFault, message: str) -> None:

@@ -14,9 +14,9 @@ Wire format (OpenAI chat completions, streaming):
 Usage: `async with OpenAIWireServer(replies=["Hello there."]) as srv:` and point a client at `srv.base_url`
 (`.../v1`). Replies stream in word-sized pieces (see `ollama_server.split_into_pieces`), `max_tokens` caps them.
 `faults[i]` applies to the i-th chat call: `HttpFault`, `CloseMidStream` and `ErrorLine` as in the Ollama double,
-plus `MalformedEvent` (a `data:` line that is not JSON) and `NoFinish` (the stream ends without a finish reason or
-`[DONE]`). With `api_key` set, a request without `Authorization: Bearer <api_key>` gets 401 and an error message
-that echoes the key it was sent, as some servers do.
+plus `MalformedEvent` (a `data:` line that is not JSON), `NoFinish` (the stream ends without a finish reason or
+`[DONE]`) and `EndlessLine` (a line that never ends). With `api_key` set, a request without
+`Authorization: Bearer <api_key>` gets 401 and an error message that echoes the key it was sent, as some servers do.
 """
 
 from __future__ import annotations
@@ -42,7 +42,15 @@ class NoFinish:
     """Stream every piece, then end the body without a finish reason or `[DONE]`."""
 
 
-OpenAIFault = HttpFault | CloseMidStream | ErrorLine | MalformedEvent | NoFinish
+@dataclass(frozen=True)
+class EndlessLine:
+    """Stream `after_pieces` pieces, then bytes without a line break until the client hangs up (or `max_bytes`)."""
+
+    after_pieces: int = 1
+    max_bytes: int = 64 << 20
+
+
+OpenAIFault = HttpFault | CloseMidStream | ErrorLine | MalformedEvent | NoFinish | EndlessLine
 
 
 class OpenAIWireServer(ScriptedHttpServer):
@@ -113,12 +121,22 @@ class OpenAIWireServer(ScriptedHttpServer):
                 await exchange.send_chunk(b'data: {"choices": [\n\n')
                 await exchange.end_stream()
                 return
+            if isinstance(fault, EndlessLine) and index == fault.after_pieces:
+                await self._endless_line(exchange, fault.max_bytes)
+                return
             delta = {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
             await exchange.send_chunk(_event(_chunk(model, delta, None)))
         if not isinstance(fault, NoFinish):
             await exchange.send_chunk(_event(_chunk(model, {}, finish_reason)))
             await exchange.send_chunk(b"data: [DONE]\n\n")
         await exchange.end_stream()
+
+    async def _endless_line(self, exchange: Exchange, max_bytes: int) -> None:
+        block = b"x" * 65536
+        await exchange.send_chunk(b'data: {"choices": "')
+        for _ in range(max_bytes // len(block)):
+            await exchange.send_chunk(block)  # raises ConnectionError once the client has hung up
+        exchange.drop()
 
 
 def _chunk(model: str, delta: dict[str, str], finish_reason: str | None) -> dict[str, Any]:

@@ -16,7 +16,14 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from host.brain.llm.base import ChatMessage, GenerationOptions, LLMError
 from host.brain.llm.retry import RetryPolicy, stream_with_retry
-from host.brain.llm.transport import LoopBoundClient, describe_transport_error, http_timeout, read_error_body
+from host.brain.llm.transport import (
+    LineTooLongError,
+    LoopBoundClient,
+    bounded_lines,
+    describe_transport_error,
+    http_timeout,
+    read_error_body,
+)
 from host.config import MASK
 
 
@@ -107,23 +114,26 @@ class OpenAICompatLLM:
 
     async def _pieces(self, response: httpx.Response) -> AsyncIterator[str]:
         finished = False
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue  # blank separators, `: ping` comments, `event:` and `id:` fields
-            data = line.removeprefix("data:").strip()
-            if data == "[DONE]":
-                return
-            try:
-                chunk = _Chunk.model_validate_json(data)
-            except ValidationError as exc:
-                raise self._error(f"malformed stream event {data[:200]!r}: {exc.errors()[0]['msg']}") from exc
-            if chunk.error is not None:
-                message = chunk.error if isinstance(chunk.error, str) else chunk.error.message
-                raise self._error(f"the server reported an error: {message}", retryable=True)
-            for choice in chunk.choices:
-                if choice.delta.content:
-                    yield choice.delta.content
-                finished = finished or choice.finish_reason is not None
+        try:
+            async for line in bounded_lines(response):
+                if not line.startswith("data:"):
+                    continue  # blank separators, `: ping` comments, `event:` and `id:` fields
+                data = line.removeprefix("data:").strip()
+                if data == "[DONE]":
+                    return
+                try:
+                    chunk = _Chunk.model_validate_json(data)
+                except ValidationError as exc:
+                    raise self._error(f"malformed stream event {data[:200]!r}: {exc.errors()[0]['msg']}") from exc
+                if chunk.error is not None:
+                    message = chunk.error if isinstance(chunk.error, str) else chunk.error.message
+                    raise self._error(f"the server reported an error: {message}", retryable=True)
+                for choice in chunk.choices:
+                    if choice.delta.content:
+                        yield choice.delta.content
+                    finished = finished or choice.finish_reason is not None
+        except LineTooLongError as exc:
+            raise self._error(f"malformed stream: {exc}") from exc
         if not finished:
             raise self._error("the stream ended before the reply finished", retryable=True)
 

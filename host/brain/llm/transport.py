@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Generic, TypeVar
 
 import httpx
@@ -13,6 +14,9 @@ ClientT = TypeVar("ClientT")
 # A dead peer should fail fast; a model that is slow to start (Ollama loading weights) may take the read timeout.
 CONNECT_TIMEOUT_S = 5.0
 ERROR_BODY_LIMIT = 4096
+# Far above any real stream event (a chat chunk is a few hundred bytes); below it, a peer cannot exhaust memory.
+MAX_LINE_CHARS = 1 << 20
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def http_timeout(read_timeout_s: float) -> httpx.Timeout:
@@ -61,3 +65,25 @@ async def read_error_body(response: httpx.Response) -> str:
         if len(body) >= ERROR_BODY_LIMIT:
             break
     return body[:ERROR_BODY_LIMIT].decode("utf-8", errors="replace").strip()
+
+
+class LineTooLongError(ValueError):
+    """A streamed body sent more than the line limit without a line break."""
+
+
+async def bounded_lines(response: httpx.Response, limit: int = MAX_LINE_CHARS) -> AsyncIterator[str]:
+    """The lines of a streamed body (LF, CRLF or CR ends one), never buffering more than `limit` characters:
+    httpx's own `aiter_lines` waits for a line break however much arrives before it."""
+    pending = ""
+    async for text in response.aiter_text():
+        buffer = pending + text
+        # A trailing CR may be the first half of a CRLF: keep it until the next piece shows.
+        cut = len(buffer) - 1 if buffer.endswith("\r") else len(buffer)
+        *lines, pending = _LINE_BREAK.split(buffer[:cut])
+        pending += buffer[cut:]
+        for line in lines:
+            yield line
+        if len(pending) > limit:
+            raise LineTooLongError(f"a stream line ran past {limit} characters without a line break")
+    if pending:
+        yield pending.removesuffix("\r")
