@@ -208,10 +208,11 @@ async def test_a_hub_outage_loses_the_lines_it_hit_not_chat_capture(tmp_path: Pa
                 raise BusUnavailableError("Redis at 127.0.0.1:6379 unreachable for 30s")
             await said.put(event)
 
-    async with RconTestServer(PASSWORD, MinecraftWorld()) as srv:
+    world = MinecraftWorld()
+    async with RconTestServer(PASSWORD, world) as srv:
         adapter = MinecraftAdapter(_profile(srv.port, log), NPCS, FAST, {VARIABLE: PASSWORD})
         await adapter.start(publish)
-        scene = Scene(adapter, srv, MinecraftWorld(), log, asyncio.Queue())
+        scene = Scene(adapter, srv, world, log, asyncio.Queue())
         scene.chat("Alice", "during the outage")
         scene.chat("Alice", "after it")
         async with asyncio.timeout(10):
