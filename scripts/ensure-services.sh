@@ -19,7 +19,8 @@ status=0
 if ! answers 5432; then
   echo "starting PostgreSQL"
   if [ -d /etc/postgresql ]; then
-    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    # With several versions installed, the newest (`ls` alone would put 9 after 16).
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start || true
   fi
   wait_for 5432 PostgreSQL || status=1
 fi
