@@ -64,5 +64,9 @@ def parse_bytes(data: bytes, path: Path | str, first_lineno: int = 1) -> ParseRe
 
 
 async def read_transcript(path: Path) -> ParseResult:
-    data = await asyncio.to_thread(path.read_bytes)
-    return parse_bytes(data, path)
+    """Read and parse in a thread: a day's file is megabytes of regex work, too long to hold the event loop."""
+    return await asyncio.to_thread(_read_and_parse, path)
+
+
+def _read_and_parse(path: Path) -> ParseResult:
+    return parse_bytes(path.read_bytes(), path)
