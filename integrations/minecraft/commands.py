@@ -144,10 +144,6 @@ def kill_body(npc_id: str) -> str:
     return f"kill @e[tag={npc_tag(npc_id)}]"
 
 
-def kill_all_bodies() -> str:
-    return f"kill @e[tag={ROOT_TAG}]"
-
-
 def face(npc_id: str, x: float, y: float, z: float) -> str:
     """Turn an NPC's body towards a point (a player's eyes) without moving it."""
     return f"execute as @e[tag={npc_tag(npc_id)},limit=1] at @s run tp @s ~ ~ ~ facing {coord(x)} {coord(y)} {coord(z)}"
