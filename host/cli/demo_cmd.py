@@ -220,11 +220,11 @@ def _show(exchange: VoiceExchange, out: Path, number: int) -> DemoTurn:
     if exchange.audio:
         wav = out / f"{number}_{npc.id}.wav"
         write_wav(wav, pcm16_to_int16(exchange.audio), exchange.sample_rate)
-    cut = ""
+    reply = f'"{exchange.reply}"' if exchange.reply else "..."
     if exchange.interrupted:
         said, planned = exchange.sentences_said, exchange.sentences_planned
-        cut = f" [yellow](interrupted by {exchange.said.player}: {said} of {planned} sentence(s) spoken)[/yellow]"
-    console.print(f'  [bold cyan]{npc.name}[/]: "{exchange.reply}"{cut}')
+        reply += f" [yellow](cut off by {exchange.said.player}: {said} of {planned} sentence(s) spoken)[/yellow]"
+    console.print(f"  [bold cyan]{npc.name}[/]: {reply}")
     ms = exchange.timings.since_origin()
     stages = exchange.timings.stages()
     origin = "end of speech" if exchange.timings.spoken else "sending"
