@@ -125,9 +125,10 @@ class NoteWatcher:
         names = [f"{day.isoformat()}.log" for day in (today - timedelta(days=1), today)]
         changed = False
         for name in names:
-            path = self._directory / name
-            if await asyncio.to_thread(path.exists):
-                changed |= await self._scan_file(path, deliver)
+            try:
+                changed |= await self._scan_file(self._directory / name, deliver)
+            except FileNotFoundError:
+                continue  # no such day yet, or an editor caught between deleting and rewriting the file
         for stale in set(self._state.files) - set(names):
             del self._state.files[stale]
             changed = True
