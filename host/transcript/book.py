@@ -3,7 +3,6 @@ written twice (delivery on the hub is at least once)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,10 +30,10 @@ class TranscriptBook:
         """Whether today's or yesterday's file already holds the NPC line of `turn_id` (read only on redelivery)."""
         today = now_utc().date()
         for day in (today, today - timedelta(days=1)):
-            path = transcript_path(self.root, server, day)
-            if not await asyncio.to_thread(path.exists):
+            try:
+                parsed = await read_transcript(transcript_path(self.root, server, day))
+            except FileNotFoundError:
                 continue
-            parsed = await read_transcript(path)
             if any(_is_turn(parsed_line.line, turn_id) for parsed_line in parsed.lines):
                 return True
         return False
