@@ -15,10 +15,12 @@ from host.events import PlayerSaid, PlayerUtterance
 from host.speech.audio import WHISPER_RATE, Int16Array, conform, read_wav, resample, write_wav
 from host.speech.speculative import SpeculativeTranscriber
 from host.speech.stt import (
+    HALLUCINATIONS,
     Transcript,
     TranscriptionError,
     WhisperTranscriber,
     drop_reason,
+    normalise_words,
     player_said,
     word_error_rate,
 )
@@ -80,11 +82,16 @@ async def test_noise_makes_no_words(transcriber: WhisperTranscriber) -> None:
     assert transcript.empty
 
 
+def test_every_listed_hallucination_can_match_a_transcript() -> None:
+    assert all(phrase == normalise_words(phrase) and phrase for phrase in HALLUCINATIONS)
+
+
 def test_known_hallucination_is_dropped_only_without_speech() -> None:
     settings = STTSettings()
     hum = (np.sin(np.arange(2 * WHISPER_RATE) * 2 * np.pi * 50 / WHISPER_RATE) * 3000).astype(np.int16)
     assert drop_reason("Thank you.", 0.3, -0.4, hum, settings) == "hallucination"
     assert drop_reason(" you", 0.3, -0.4, hum, settings) == "hallucination"
+    assert drop_reason("Subtitles by the Amara.org community", 0.3, -0.4, hum, settings) == "hallucination"
     speech = recording("bram_room.wav")
     assert drop_reason("Thank you.", 0.3, -0.4, speech, settings) is None
     assert drop_reason("Is the road safe?", 0.3, -0.4, hum, settings) is None

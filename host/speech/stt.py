@@ -33,10 +33,10 @@ if TYPE_CHECKING:
 MIN_AUDIO_MS = 100.0
 SILENCE_DBFS = -60.0
 # Phrases Whisper produces on silence and noise (it learned them from subtitle credits). Dropped only when the
-# audio shows no speech, so a player who really says "thank you" is still heard.
+# audio shows no speech, so a player who really says "thank you" is still heard. Written as `normalise_words` leaves
+# them ("Amara.org" -> "amara org"), since that is how they are compared.
 HALLUCINATIONS = frozenset(
     {
-        "",
         "you",
         "thank you",
         "thanks",
@@ -52,7 +52,7 @@ HALLUCINATIONS = frozenset(
         "uh",
         "um",
         "hmm",
-        "subtitles by the amaraorg community",
+        "subtitles by the amara org community",
     }
 )
 _NON_SPEECH_MARKUP = re.compile(r"\[[^\]]*\]|\([^)]*\)|♪+")
