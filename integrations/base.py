@@ -9,6 +9,7 @@ The entry point's name is the `game` a server profile names.
 
 from __future__ import annotations
 
+import logging
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -21,6 +22,8 @@ from host.events import Event
 from host.profiles.schema import NpcProfile, ServerProfile
 
 ENTRY_POINT_GROUP = "npc_host.integrations"
+
+log = logging.getLogger(__name__)
 
 Publish = Callable[[Event], Awaitable[None]]
 
@@ -64,22 +67,37 @@ class GameAdapter(ABC):
 
 
 def discover_adapters() -> dict[str, type[GameAdapter]]:
-    """Every installed adapter by game name. A broken plugin is a clear error naming its entry point."""
-    adapters: dict[str, type[GameAdapter]] = {}
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = entry.load()
-        except Exception as exc:
-            raise IntegrationError(f"integration '{entry.name}' ({entry.value}) failed to load: {exc}") from exc
-        if not (isinstance(loaded, type) and issubclass(loaded, GameAdapter)):
-            raise IntegrationError(f"integration '{entry.name}' ({entry.value}) is not a GameAdapter subclass")
-        adapters[entry.name] = loaded
+    """Every installed adapter that loads, by game name. A broken plugin is logged, naming its entry point, and left
+    out: it never stops the other games."""
+    adapters, broken = _load_adapters()
+    for error in broken.values():
+        log.error("%s", error)
     return adapters
 
 
 def adapter_for(game: str) -> type[GameAdapter]:
-    adapters = discover_adapters()
+    adapters, broken = _load_adapters()
+    if game in broken:
+        raise broken[game]
     if game not in adapters:
         known = ", ".join(sorted(adapters)) or "none"
         raise IntegrationError(f"no integration for game '{game}' is installed (installed: {known})")
     return adapters[game]
+
+
+def _load_adapters() -> tuple[dict[str, type[GameAdapter]], dict[str, IntegrationError]]:
+    adapters: dict[str, type[GameAdapter]] = {}
+    broken: dict[str, IntegrationError] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+        except Exception as exc:
+            broken[entry.name] = IntegrationError(f"integration '{entry.name}' ({entry.value}) failed to load: {exc}")
+            continue
+        if not (isinstance(loaded, type) and issubclass(loaded, GameAdapter)):
+            broken[entry.name] = IntegrationError(
+                f"integration '{entry.name}' ({entry.value}) is not a GameAdapter subclass"
+            )
+            continue
+        adapters[entry.name] = loaded
+    return adapters, broken

@@ -74,10 +74,18 @@ def test_unknown_game_lists_the_installed_ones() -> None:
 def test_a_plugin_that_is_not_an_adapter_is_named(site: Path) -> None:
     _install(site, "npc_host_plugin_bad", "bad = npc_host_plugin_bad:NotAnAdapter")
     with pytest.raises(IntegrationError, match=r"integration 'bad' \(npc_host_plugin_bad:NotAnAdapter\) is not"):
-        discover_adapters()
+        adapter_for("bad")
 
 
 def test_a_plugin_that_fails_to_import_is_named(site: Path) -> None:
     _install(site, "npc_host_plugin_broken", "broken = npc_host_plugin_broken_missing:Thing")
     with pytest.raises(IntegrationError, match=r"integration 'broken' .* failed to load"):
-        discover_adapters()
+        adapter_for("broken")
+
+
+def test_a_broken_plugin_never_stops_the_other_games(site: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _install(site, "npc_host_plugin_broken", "broken = npc_host_plugin_broken_missing:Thing")
+    adapters = discover_adapters()
+    assert adapters["minecraft"] is MinecraftAdapter
+    assert "broken" not in adapters
+    assert "integration 'broken'" in caplog.text
