@@ -7,6 +7,7 @@ working directory, or the path in `NPC_HOST_CONFIG`.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from host.errors import ConfigError
 
 LLMBackendName = Literal["embedded", "ollama", "openai"]
 
@@ -128,8 +131,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_file = Path(os.environ.get("NPC_HOST_CONFIG", "npc-host.toml"))
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file()))
 
     @property
     def effective_database_url(self) -> str:
@@ -174,5 +176,15 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc}"))
 
 
+def config_file() -> Path:
+    """`npc-host.toml` in the working directory, or the file named by `NPC_HOST_CONFIG`."""
+    return Path(os.environ.get("NPC_HOST_CONFIG", "npc-host.toml"))
+
+
 def load_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)
+    """The effective settings; a config file that is not TOML is a `ConfigError` naming it and the line. An absent
+    file means no file settings (pointing NPC_HOST_CONFIG at one shields a process from the working directory's)."""
+    try:
+        return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_file()}: not valid TOML: {exc}") from None

@@ -62,3 +62,12 @@ def test_the_config_file_can_be_named(tmp_path: Path, path: str) -> None:
     env = {} if path == "npc-host.toml" else {"NPC_HOST_CONFIG": str(tmp_path / path)}
     result = _config_show(tmp_path, env)
     assert json.loads(result.stdout)["log_level"] == "ERROR"
+
+
+def test_a_config_file_that_is_not_toml_is_named_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "npc-host.toml").write_text('log_level = "INFO"\n[llm\n')
+    result = _config_show(tmp_path, {})
+    assert result.returncode == 2
+    assert result.stderr.startswith("config: npc-host.toml: not valid TOML: ")
+    assert "line 2" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -21,9 +21,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def settings_or_exit() -> Settings:
-    """The effective settings; a bad value is reported by field (`llm.backend: ...`) with exit code 2."""
+    """The effective settings; a bad value is reported by field (`llm.backend: ...`), an unreadable config file by
+    path and line, with exit code 2."""
     try:
         return load_settings()
+    except NpcHostError as exc:  # the config file is not TOML
+        fail(f"config: {exc.message}", 2)
     except ValidationError as exc:
         for err in exc.errors():
             field = ".".join(str(part) for part in err["loc"])
