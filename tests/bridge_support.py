@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
+from websockets.exceptions import ConnectionClosed
 
 from host.demo_assets import load_manifest
 from host.events import PlayerSpeechStarted, PlayerUtterance, Position
@@ -16,10 +17,19 @@ from host.speech.audio import Int16Array, conform, read_wav
 from proximity_audio.bridge_client import BridgeClient
 from proximity_audio.bridge_server import BridgeServer
 from proximity_audio.limits import BridgeLimits
-from proximity_audio.protocol import FRAME_SAMPLES, SAMPLE_RATE
+from proximity_audio.protocol import (
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    Frame,
+    FrameKind,
+    NpcStreamEnd,
+    NpcStreamStart,
+    ServerMessage,
+)
 from proximity_audio.world import SpatialWorld
 
 SERVER = "survival"
+KEEPALIVE_S = 5.0  # a plugin pings while its players are silent; the host closes idle connections
 TOKEN = "bridge-test-token"
 # Tests send recorded speech faster than real time; the rate limit has its own test.
 FAST = BridgeLimits(max_frames_per_second=1000, frame_burst=1000)
@@ -96,3 +106,42 @@ def tone(seconds: float, rate: int, amplitude: int = 16_000) -> Int16Array:
     t = np.arange(int(seconds * rate)) / rate
     samples: Int16Array = np.rint(amplitude * np.sin(2 * np.pi * 330 * t)).astype(np.int16)
     return samples
+
+
+@dataclass
+class Player:
+    """One plugin connection with one player, and everything it received in order (run `listen` and `keepalive`)."""
+
+    client: BridgeClient
+    received: list[ServerMessage | Frame] = field(default_factory=list)
+
+    async def listen(self) -> None:
+        while True:
+            try:
+                item = await self.client.receive()
+            except ConnectionClosed:
+                return
+            self.received.extend(item) if isinstance(item, list) else self.received.append(item)
+
+    async def keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(KEEPALIVE_S)
+            try:
+                await self.client.ping()
+            except ConnectionClosed:
+                return
+
+    def streams(self, npc: str = "bram") -> list[tuple[list[Frame], str | None]]:
+        """The NPC's streams as heard: the mixed frames between each start and its end, and how it ended."""
+        streams: list[tuple[list[Frame], str | None]] = []
+        for item in self.received:
+            if isinstance(item, NpcStreamStart) and item.npc == npc:
+                streams.append(([], None))
+            elif isinstance(item, NpcStreamEnd) and item.npc == npc:
+                streams[-1] = (streams[-1][0], item.reason)
+            elif isinstance(item, Frame) and item.kind is FrameKind.MIXED and streams:
+                streams[-1][0].append(item)
+        return streams
+
+    def frames(self) -> list[Frame]:
+        return [item for item in self.received if isinstance(item, Frame)]

@@ -21,7 +21,6 @@ from typing import TypeVar
 import numpy as np
 import pytest
 import pytest_asyncio
-from websockets.exceptions import ConnectionClosed
 
 from host.bus import Bus, RedisBus, StreamKind, stream_name
 from host.config import BusSettings
@@ -41,12 +40,8 @@ from proximity_audio.protocol import (
     FRAME_MS,
     SAMPLE_RATE,
     Frame,
-    FrameKind,
-    NpcStreamEnd,
-    NpcStreamStart,
-    ServerMessage,
 )
-from tests.bridge_support import recording_48k
+from tests.bridge_support import Player, recording_48k
 from tests.bus_support import Collector, consuming
 from tests.doubles.ollama_server import OllamaWireServer
 from tests.host_process import START_S, HostProcess, closed_port, host_env
@@ -64,7 +59,6 @@ FIRST_REPLY = (
     "Mind the third step on the stairs, it creaks loud enough to wake the whole inn."
 )
 SECOND_REPLY = "Sorry, friend, go on."
-KEEPALIVE_S = 5.0  # a plugin pings while its players are silent; the host closes idle connections
 E = TypeVar("E", bound=Event)
 
 
@@ -76,45 +70,6 @@ def linear_gain(listener: Position) -> float:
 
 def rms(samples: Int16Array) -> float:
     return float(np.sqrt(np.mean(np.square(samples.astype(np.float64))))) if len(samples) else 0.0
-
-
-@dataclass
-class Player:
-    """One plugin connection with one player, and everything it received in order."""
-
-    client: BridgeClient
-    received: list[ServerMessage | Frame] = field(default_factory=list)
-
-    async def listen(self) -> None:
-        while True:
-            try:
-                item = await self.client.receive()
-            except ConnectionClosed:
-                return
-            self.received.extend(item) if isinstance(item, list) else self.received.append(item)
-
-    async def keepalive(self) -> None:
-        while True:
-            await asyncio.sleep(KEEPALIVE_S)
-            try:
-                await self.client.ping()
-            except ConnectionClosed:
-                return
-
-    def streams(self) -> list[tuple[list[Frame], str | None]]:
-        """Bram's streams as heard: the mixed frames between each start and its end, and how it ended."""
-        streams: list[tuple[list[Frame], str | None]] = []
-        for item in self.received:
-            if isinstance(item, NpcStreamStart) and item.npc == "bram":
-                streams.append(([], None))
-            elif isinstance(item, NpcStreamEnd) and item.npc == "bram":
-                streams[-1] = (streams[-1][0], item.reason)
-            elif isinstance(item, Frame) and item.kind is FrameKind.MIXED and streams:
-                streams[-1][0].append(item)
-        return streams
-
-    def frames(self) -> list[Frame]:
-        return [item for item in self.received if isinstance(item, Frame)]
 
 
 @dataclass

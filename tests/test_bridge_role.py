@@ -1,0 +1,195 @@
+"""The voice bridge in the gateway role (in-process hub, no game): one port for several servers, each with its own
+token, and the hub's events reaching the right players: NPC audio, silenced turns, barge-in, positions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from host.bus.streams import StreamKind, stream_for, stream_name
+from host.config import Settings
+from host.events import (
+    EntityPosition,
+    Event,
+    NpcAudio,
+    NpcControl,
+    NpcTurnEnded,
+    NpcTurnStarted,
+    PlayerSpeechStarted,
+    Positions,
+)
+from host.roles.gateway import GatewayRole
+from host.roles.services import HostServices
+from host.speech.audio import int16_to_pcm16
+from proximity_audio.bridge_client import BridgeClient, BridgeRefusedError
+from tests.bridge_support import Player, at, tone
+from tests.bus_support import poll_until
+from tests.host_process import closed_port
+
+WAIT_S = 60.0  # a bound for a loaded machine, never a speed check
+TOKENS = {"north": "north-Bridge-token", "south": "south-Bridge-token"}
+RATE = 22_050
+MARKER_FRAMES = 10  # 0.2 s of audio: exactly ten 20 ms frames
+
+
+def _write_server(root: Path, name: str, bram_x: float) -> None:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "server.toml").write_text(
+        f'name = "{name}"\n\n[bridge]\ntoken_env = "NPC_HOST_TEST_BRIDGE_{name.upper()}"\n'
+    )
+    (folder / "bram.toml").write_text(
+        'id = "bram"\nname = "Bram"\n\n[persona]\ndescription = "An innkeeper."\n\n'
+        f"[world]\nposition = {{ x = {bram_x}, y = 64.0, z = 0.0 }}\nhearing_range = 8.0\nspeaking_range = 16.0\n"
+    )
+
+
+@asynccontextmanager
+async def running_bridge(tmp_path: Path, environ: Mapping[str, str]) -> AsyncIterator[tuple[HostServices, str]]:
+    """The gateway role on the profiles under tmp_path, without game adapters; yields the hub and the bridge URL."""
+    port = closed_port()
+    settings = Settings(
+        profiles_dir=tmp_path / "profiles",
+        data_dir=tmp_path / "data",
+        transcripts_dir=tmp_path / "transcripts",
+        redis_url=None,
+        bridge_host="127.0.0.1",
+        bridge_port=port,
+    )
+    services = await HostServices.open(settings, watch_profiles=False)
+    stop = asyncio.Event()
+    task = asyncio.create_task(GatewayRole(services, adapters={}, environ=environ).run(stop))
+    try:
+        await poll_until(lambda: _reading_audio(services, task), "the gateway reads the audio stream")
+        yield services, f"ws://127.0.0.1:{port}/bridge"
+    finally:
+        stop.set()
+        try:
+            async with asyncio.timeout(WAIT_S):
+                await task
+        finally:
+            await services.aclose()
+
+
+async def _reading_audio(services: HostServices, task: asyncio.Task[None]) -> bool:
+    if task.done():
+        task.result()  # the role failed: raise its error here
+    server = services.registry.server_names()[0]
+    info = await services.bus.stream_info(stream_name(server, StreamKind.AUDIO))
+    return any(group.name == "gateway" and group.consumers for group in info.groups)
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for: {what}")
+        await asyncio.sleep(0.02)
+
+
+def audio(server: str, turn_id: str, seconds: float, *, index: int = 0, ts: float | None = None) -> NpcAudio:
+    pcm = int16_to_pcm16(tone(seconds, RATE))
+    extra = {} if ts is None else {"ts": ts}
+    return NpcAudio(server=server, npc="bram", turn_id=turn_id, index=index, audio=pcm, sample_rate=RATE, **extra)
+
+
+async def _bram_at(url: str, x: float) -> bool:
+    """Whether a plugin connecting now is told that Bram stands at `x`."""
+    async with BridgeClient(url, server="north", token=TOKENS["north"]) as plugin:
+        welcome = await plugin.connect()
+    return [npc.position.x for npc in welcome.npcs] == [x]
+
+
+async def test_one_port_serves_each_server_with_its_own_token(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    for name, x in (("north", 0.0), ("south", 40.0), ("west", 0.0)):
+        _write_server(tmp_path / "profiles", name, x)
+    environ = {"NPC_HOST_TEST_BRIDGE_NORTH": TOKENS["north"], "NPC_HOST_TEST_BRIDGE_SOUTH": TOKENS["south"]}
+    caplog.set_level(logging.INFO)
+    async with running_bridge(tmp_path, environ) as (_, url):
+        for server, x in (("north", 0.0), ("south", 40.0)):
+            async with BridgeClient(url, server=server, token=TOKENS[server]) as plugin:
+                welcome = await plugin.connect()
+                assert [(npc.npc, npc.position.x) for npc in welcome.npcs] == [("bram", x)]
+        for server, token in (("south", TOKENS["north"]), ("west", TOKENS["north"]), ("east", TOKENS["north"])):
+            async with BridgeClient(url, server=server, token=token) as plugin:
+                with pytest.raises(BridgeRefusedError) as refused:
+                    await plugin.connect()
+                assert refused.value.code == 4001, server
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert any("'west'" in error and "NPC_HOST_TEST_BRIDGE_WEST" in error for error in errors)
+    assert not any(token in caplog.text for token in TOKENS.values())
+
+
+async def test_hub_events_reach_the_players_of_their_server(tmp_path: Path) -> None:
+    """Audio from the hub, stale audio, a turn ended as interrupted, a barge-in and an NPC that walks away."""
+    for name in ("north", "south"):
+        _write_server(tmp_path / "profiles", name, 0.0)
+    environ = {"NPC_HOST_TEST_BRIDGE_NORTH": TOKENS["north"], "NPC_HOST_TEST_BRIDGE_SOUTH": TOKENS["south"]}
+    async with running_bridge(tmp_path, environ) as (services, url), asyncio.TaskGroup() as tasks:
+        north, south = (Player(BridgeClient(url, server=name, token=TOKENS[name])) for name in ("north", "south"))
+        for player in (north, south):
+            await player.client.connect()
+            await player.client.join(0, "Alice", at(4, 0))  # 4 blocks from Bram on both servers
+            tasks.create_task(player.listen())
+
+        async def publish(*events: Event) -> None:
+            for event in events:
+                await services.bus.publish(stream_for(event), event)
+
+        def ended(count: int) -> bool:
+            streams = north.streams()
+            return len(streams) == count and streams[-1][1] is not None
+
+        def sounding(count: int) -> bool:
+            streams = north.streams()
+            return len(streams) == count and len(streams[-1][0]) >= 5
+
+        # Audio from before a restart is not played; fresh audio is, to the players of its server only.
+        await publish(audio("north", "old", 1.0, ts=time.time() - 600), audio("north", "t0", 0.2))
+        await until(lambda: ended(1), "the first stream ended")
+
+        # A turn the brain ended as interrupted goes silent, and its late chunks stay silent.
+        await publish(NpcTurnStarted(server="north", npc="bram", player="Alice", turn_id="t1", cause_id="c1"))
+        await publish(audio("north", "t1", 5.0))
+        await until(lambda: sounding(2), "turn 1 sounding")
+        interrupted = NpcTurnEnded(
+            server="north", npc="bram", player="Alice", turn_id="t1", cause_id="c1", reply="", interrupted=True
+        )
+        await publish(interrupted)
+        await until(lambda: ended(2), "turn 1 stopped")
+        await publish(audio("north", "t1", 1.0, index=1), audio("north", "t2", 0.2))
+        await until(lambda: ended(3), "the stream after turn 1")
+
+        # Alice starts speaking: Bram's turn for her stops.
+        await publish(NpcTurnStarted(server="north", npc="bram", player="Alice", turn_id="t3", cause_id="c3"))
+        await publish(audio("north", "t3", 5.0))
+        await until(lambda: sounding(4), "turn 3 sounding")
+        await publish(PlayerSpeechStarted(server="north", player="Alice", position=at(4, 0)))
+        await until(lambda: ended(4), "turn 3 stopped")
+
+        # An operator stops Bram.
+        await publish(audio("north", "t4", 5.0))
+        await until(lambda: sounding(5), "turn 4 sounding")
+        await publish(NpcControl(server="north", npc="bram", action="stop", author="Op_Olga"))
+        await until(lambda: ended(5), "turn 4 stopped")
+
+        # Bram walks 30 blocks away: Alice no longer hears him.
+        moved = EntityPosition(name="bram", kind="npc", x=34.0, y=64.0, z=0.0)
+        await publish(Positions(server="north", entities=[moved]))
+        await poll_until(lambda: _bram_at(url, 34.0), "Bram moved on the bridge")
+        await publish(audio("north", "t5", 0.2))
+        await until(lambda: ended(6), "the stream after Bram moved")
+        for player in (north, south):
+            await player.client.close()
+
+    lengths = [(len(frames), how) for frames, how in north.streams()]
+    assert lengths[:3] == [(MARKER_FRAMES, "finished"), lengths[1], (MARKER_FRAMES, "finished")]
+    assert lengths[1][1] == "stopped" and lengths[1][0] < 5.0 * 50
+    assert [how for _, how in lengths[3:5]] == ["stopped", "stopped"] and lengths[5] == (0, "finished")
+    assert south.frames() == []
