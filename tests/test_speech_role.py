@@ -25,6 +25,7 @@ from host.events import (
     NpcAudio,
     NpcSentence,
     NpcTurnEnded,
+    NpcTurnStarted,
     PlayerSaid,
     PlayerSpeechStarted,
     PlayerUtterance,
@@ -34,11 +35,12 @@ from host.profiles.loader import load_all
 from host.roles.brain import BrainRole
 from host.roles.runner import make_brain
 from host.roles.services import HostServices
+from host.roles.speech import GROUP as SPEECH_GROUP
 from host.roles.speech import SpeechRole
 from host.speech.audio import WHISPER_RATE, conform, int16_to_pcm16, pcm16_to_int16, read_wav, rms_dbfs
 from host.speech.stt import word_error_rate
 from host.voice.hearing import names_in_earshot
-from tests.bus_support import Collector, consuming, wait_until
+from tests.bus_support import Collector, consuming, poll_until, wait_until
 from tests.doubles.ollama_server import OllamaWireServer, split_into_pieces
 
 SERVER = "example"
@@ -62,8 +64,19 @@ class Village:
     turns: Collector
     audio: Collector
 
-    async def publish(self, event: Event) -> None:
-        await self.bus.publish(stream_for(event), event)
+    async def publish(self, event: Event) -> str:
+        return await self.bus.publish(stream_for(event), event)
+
+    async def handled(self, entry_id: str) -> None:
+        """Until the speech role has been handed the turns entry `entry_id` and acked everything it was handed."""
+        stream = stream_name(SERVER, StreamKind.TURNS)
+
+        async def done() -> bool:
+            info = await self.bus.stream_info(stream)
+            group = next((g for g in info.groups if g.name == SPEECH_GROUP), None)
+            return group is not None and group.pending == 0 and _id(group.last_delivered_id) >= _id(entry_id)
+
+        await poll_until(done, f"the speech role handled entry {entry_id}")
 
     async def turn_ended(self) -> NpcTurnEnded:
         await wait_until(lambda: bool(self.ended()), "a turn ended")
@@ -86,6 +99,11 @@ class Village:
         return any(chunk.index == index and chunk.final for chunk in self.chunks(turn_id))
 
 
+def _id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 OpenVillage = Callable[..., AbstractAsyncContextManager[Village]]
 
 
@@ -94,7 +112,9 @@ def open_village(tmp_path: Path, repo_root: Path) -> OpenVillage:
     shutil.copytree(repo_root / "npc_profiles" / SERVER, tmp_path / "profiles" / SERVER)
 
     @asynccontextmanager
-    async def opened(replies: Sequence[str | Sequence[str]], chunk_delay_s: float = 0.0) -> AsyncIterator[Village]:
+    async def opened(
+        replies: Sequence[str | Sequence[str]], chunk_delay_s: float = 0.0, *, brain: bool = True
+    ) -> AsyncIterator[Village]:
         async with OllamaWireServer(replies=replies, chunk_delay_s=chunk_delay_s) as ollama:
             settings = Settings(
                 profiles_dir=tmp_path / "profiles",
@@ -110,7 +130,7 @@ def open_village(tmp_path: Path, repo_root: Path) -> OpenVillage:
                     consuming(services.bus, stream_name(SERVER, StreamKind.SAID), "o", "o1", village.said),
                     consuming(services.bus, stream_name(SERVER, StreamKind.TURNS), "o", "o1", village.turns),
                     consuming(services.bus, stream_name(SERVER, StreamKind.AUDIO), "o", "o1", village.audio),
-                    running(BrainRole(services, make_brain(services)), speech),
+                    running(speech, *([BrainRole(services, make_brain(services))] if brain else [])),
                 ):
                     yield village
             finally:
@@ -204,3 +224,50 @@ def test_whisper_is_told_the_names_of_the_npcs_in_earshot(repo_root: Path) -> No
     assert sorted(names_in_earshot(npcs, SERVER, "Alex", None)) == ["Bram", "Hilde", "Old Birch"]
     far = Position(x=300.0, y=64.0, z=300.0)
     assert names_in_earshot(npcs, SERVER, "Alex", far) == []
+
+
+LONG = "The rooms upstairs are warm and dry, and the stew is hot, and the cider is cold, and the beds are soft enough."
+
+
+def sentence(index: int, turn_id: str = "t1", player: str = "Alex") -> NpcSentence:
+    return NpcSentence(server=SERVER, npc="bram", player=player, turn_id=turn_id, index=index, text=LONG)
+
+
+def ended_event(turn_id: str, *, interrupted: bool, player: str = "Alex") -> NpcTurnEnded:
+    return NpcTurnEnded(
+        server=SERVER, npc="bram", player=player, turn_id=turn_id, cause_id="c", reply=LONG, interrupted=interrupted
+    )
+
+
+async def test_after_a_barge_in_nothing_more_is_spoken_for_that_turn(open_village: OpenVillage) -> None:
+    async with open_village([], brain=False) as village:
+        await village.publish(NpcTurnStarted(server=SERVER, npc="bram", player="Alex", turn_id="t1", cause_id="c"))
+        for index in range(3):
+            await village.publish(sentence(index))
+        await wait_until(lambda: village.spoken("t1", 0), "the first sentence was spoken")
+        await village.publish(PlayerSpeechStarted(server=SERVER, player="Alex"))
+        await wait_until(lambda: ("example", "Alex") in village.speech.barge_ins, "the barge-in was handled")
+        assert village.speech.speaking_turns == set()  # the queued sentences 1 and 2 are dropped
+        await village.handled(await village.publish(sentence(3)))  # the brain had not noticed yet
+        assert village.speech.speaking_turns == set()
+        await village.publish(ended_event("t1", interrupted=True))
+        # Another player's turn, published after all that, is spoken: the role went on working.
+        await village.publish(sentence(0, turn_id="t2", player="Steve"))
+        await wait_until(lambda: village.spoken("t2", 0), "Steve's answer was spoken")
+
+    spoken = {chunk.index for chunk in village.chunks("t1")}
+    assert 0 in spoken
+    assert not spoken & {2, 3}
+
+
+async def test_a_turn_interrupted_before_its_first_sentence_arrived_stays_silent(open_village: OpenVillage) -> None:
+    async with open_village([], brain=False) as village:
+        await village.publish(NpcTurnStarted(server=SERVER, npc="bram", player="Alex", turn_id="t1", cause_id="c"))
+        await village.publish(PlayerSpeechStarted(server=SERVER, player="Alex"))
+        await wait_until(lambda: ("example", "Alex") in village.speech.barge_ins, "the barge-in was handled")
+        await village.handled(await village.publish(sentence(0)))
+        assert village.speech.speaking_turns == set()
+        await village.publish(sentence(0, turn_id="t2"))  # Alex's next turn started after the barge-in: spoken
+        await wait_until(lambda: village.spoken("t2", 0), "the next turn was spoken")
+
+    assert village.chunks("t1") == []

@@ -86,7 +86,7 @@ class SpeechRole:
         self._turns: dict[str, _TurnSpeech] = {}
         self._started = _Recent()  # turn id -> when it started
         self._stopped = _Recent()  # turn ids stopped by a barge-in
-        self._barge_ins: dict[tuple[str, str], float] = {}  # (server, player) -> when they last started speaking
+        self.barge_ins: dict[tuple[str, str], float] = {}  # (server, player) -> when they last started speaking
         self._loading: asyncio.Task[None] | None = None
         self._tasks: asyncio.TaskGroup | None = None
 
@@ -117,6 +117,11 @@ class SpeechRole:
                     self._stop(turn_id)
         finally:
             self._tasks = None
+
+    @property
+    def speaking_turns(self) -> set[str]:
+        """Turns whose sentences are being spoken or queued."""
+        return set(self._turns)
 
     async def ready(self) -> None:
         """Wait until the models are loaded (at once when they are)."""
@@ -159,7 +164,7 @@ class SpeechRole:
         turn = self._turns.get(sentence.turn_id)
         if turn is None:
             started = self._started.get(sentence.turn_id, sentence.ts)
-            if self._barge_ins.get((sentence.server, sentence.player), 0.0) > started:
+            if self.barge_ins.get((sentence.server, sentence.player), 0.0) > started:
                 # The player spoke after this turn began: it was interrupted before its first sentence got here.
                 self._stopped.remember(sentence.turn_id, time.time())
                 return
@@ -216,7 +221,7 @@ class SpeechRole:
     async def on_control(self, event: Event) -> None:
         if not isinstance(event, PlayerSpeechStarted):
             return
-        self._barge_ins[(event.server, event.player)] = event.ts
+        self.barge_ins[(event.server, event.player)] = event.ts
         for turn_id, turn in list(self._turns.items()):
             if (turn.server, turn.player) == (event.server, event.player):
                 log.info("barge-in: %s started speaking; %s stops", event.player, turn.npc)
