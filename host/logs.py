@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from rich.logging import RichHandler
 
 from host.config import MASK, Settings, url_password
+from host.profiles.loader import load_all
 
 
 class SecretMasker(logging.Filter):
@@ -39,8 +41,20 @@ class SecretMasker(logging.Filter):
         return text
 
 
+def profile_secret_envs(profiles_dir: Path) -> list[str]:
+    """The environment variables the server profiles keep secrets in: RCON passwords and voice bridge tokens."""
+    names: list[str] = []
+    for load in load_all(profiles_dir):
+        if load.server is not None and load.server.rcon is not None:
+            names.append(load.server.rcon.password_env)
+        if load.server is not None and load.server.bridge is not None:
+            names.append(load.server.bridge.token_env)
+    return names
+
+
 def secret_values(settings: Settings, password_envs: Iterable[str] = ()) -> list[str]:
-    """The secret values this process knows: URL passwords, the API key, and the RCON passwords named by profiles."""
+    """The secret values this process knows: URL passwords, the API key, and the variables in `password_envs` (see
+    `profile_secret_envs`)."""
     values = [os.environ[name] for name in password_envs if os.environ.get(name)]
     if settings.llm.openai_api_key is not None:
         values.append(settings.llm.openai_api_key.get_secret_value())

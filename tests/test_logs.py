@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from host.config import Settings
-from host.logs import SecretMasker, secret_values
+from host.logs import SecretMasker, profile_secret_envs, secret_values
 
 
 def _settings(**values: object) -> Settings:
@@ -55,3 +56,15 @@ def test_a_secret_inside_a_logged_exception_is_masked() -> None:
         logger.exception("hub lost")
     assert "hunter2" not in lines[0]
     assert "ConnectionError: cannot reach redis://:********@cache:6379/0" in lines[0]
+
+
+def test_the_profiles_rcon_password_and_bridge_token_are_masked(
+    repo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    envs = profile_secret_envs(repo_root / "npc_profiles")
+    assert sorted(envs) == ["NPC_HOST_BRIDGE_TOKEN_EXAMPLE", "NPC_HOST_RCON_PASSWORD_EXAMPLE"]
+    monkeypatch.setenv("NPC_HOST_RCON_PASSWORD_EXAMPLE", "hunter2-rcon")
+    monkeypatch.setenv("NPC_HOST_BRIDGE_TOKEN_EXAMPLE", "hunter2-bridge")
+    logger, lines = _handler(_settings(), tuple(envs))
+    logger.warning("plugin sent %s, rcon has %s", "hunter2-bridge", "hunter2-rcon")
+    assert lines == ["plugin sent ********, rcon has ********"]

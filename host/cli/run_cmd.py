@@ -13,15 +13,9 @@ from host.cli import app
 from host.cli.common import fail, run_or_exit, settings_or_exit
 from host.config import Settings
 from host.errors import NpcHostError
-from host.logs import setup_logging
+from host.logs import profile_secret_envs, setup_logging
 from host.profiles.loader import load_all
 from host.roles.runner import ALL_ROLES, parse_roles, run_roles
-
-
-def _password_envs(settings: Settings) -> list[str]:
-    return [
-        load.server.rcon.password_env for load in load_all(settings.profiles_dir) if load.server and load.server.rcon
-    ]
 
 
 @app.command("run")
@@ -40,7 +34,7 @@ def run(
         fail(f"error: {exc.message}")
     if set(names) != set(ALL_ROLES) and settings.redis_url is None:
         fail("running only some roles needs a shared hub: set NPC_HOST_REDIS_URL")
-    setup_logging(settings, _password_envs(settings))
+    setup_logging(settings, profile_secret_envs(settings.profiles_dir))
     run_or_exit(run_roles(settings, names))
 
 
