@@ -55,7 +55,7 @@ async def test_lines_go_to_the_file_of_their_utc_day(tmp_path: Path) -> None:
 
 async def test_unstamped_lines_get_the_current_time(tmp_path: Path) -> None:
     async with TranscriptWriter(tmp_path, "village") as writer:
-        written = await writer.append(NoteLine(npc="bram", author="admin", text="Be kind to Alice."))
+        [written] = await writer.append(NoteLine(npc="bram", author="admin", text="Be kind to Alice."))
 
     assert written.ts is not None
     result = await read_transcript(transcript_path(tmp_path, "village", written.ts.date()))
@@ -96,3 +96,23 @@ async def test_writer_follows_an_editor_that_replaced_the_file(tmp_path: Path) -
 def test_server_names_cannot_escape_the_transcripts_directory(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="pattern"):
         transcript_path(tmp_path, "../etc", date(2026, 11, 25))
+
+
+async def test_an_exchange_is_written_in_one_piece(tmp_path: Path) -> None:
+    """The player's line and the NPC's answer go out in one write: a crash never keeps one without the other."""
+    said = SpokenLine(ts=DAY, source="chat", speaker="Alice", addressee="bram", text="Any rooms?")
+    answer = SpokenLine(ts=DAY, source="npc", speaker="bram", addressee="Alice", tags={"turn": "t1"}, text="One left.")
+    path = transcript_path(tmp_path, "village", DAY.date())
+    writes: list[bytes] = []
+    async with TranscriptWriter(tmp_path, "village") as writer:
+        original = writer._write
+
+        def counting(day: date, data: bytes) -> None:
+            writes.append(data)
+            original(day, data)
+
+        writer._write = counting  # type: ignore[method-assign]
+        await writer.append(said, answer)
+
+    assert len(writes) == 1
+    assert [p.line for p in (await read_transcript(path)).lines] == [said, answer]

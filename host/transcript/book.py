@@ -22,9 +22,7 @@ class TranscriptBook:
         return self._writers[server]
 
     async def append(self, server: str, *lines: TranscriptLine) -> None:
-        writer = self.writer(server)
-        for line in lines:
-            await writer.append(line)
+        await self.writer(server).append(*lines)
 
     async def has_turn(self, server: str, turn_id: str) -> bool:
         """Whether today's or yesterday's file already holds the NPC line of `turn_id` (read only on redelivery)."""

@@ -46,16 +46,18 @@ class TranscriptWriter:
         self._day: date | None = None
         self._last_fsync = 0.0
 
-    async def append(self, line: TranscriptLine) -> TranscriptLine:
-        """Write `line`, stamping it with the current time if it has none; returns the line as written."""
-        ts = line.ts
-        if ts is None:
-            ts = now_utc()
-            line = line.model_copy(update={"ts": ts})
-        data = (format_line(line) + "\n").encode("utf-8")
+    async def append(self, *lines: TranscriptLine) -> list[TranscriptLine]:
+        """Write `lines` in one write (so a crash never keeps half of an exchange), stamping each with the current
+        time if it has none; they go to the file of the first line's day. Returns the lines as written."""
+        now = now_utc()
+        stamped = [line if line.ts is not None else line.model_copy(update={"ts": now}) for line in lines]
+        if not stamped:
+            return stamped
+        day = stamped[0].ts.date() if stamped[0].ts is not None else now.date()
+        data = "".join(format_line(line) + "\n" for line in stamped).encode("utf-8")
         async with self._lock:
-            await asyncio.to_thread(self._write, ts.date(), data)
-        return line
+            await asyncio.to_thread(self._write, day, data)
+        return stamped
 
     async def aclose(self) -> None:
         async with self._lock:
