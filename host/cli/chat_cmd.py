@@ -13,7 +13,7 @@ from host.cli import app
 from host.cli.common import fail, run_or_exit, settings_or_exit
 from host.config import Settings
 from host.events import PlayerSaid
-from host.logs import setup_logging
+from host.logs import profile_secret_envs, setup_logging
 from host.profiles.schema import NpcProfile
 from host.roles.runner import make_brain
 from host.roles.services import HostServices
@@ -30,7 +30,7 @@ def chat(
 ) -> None:
     """Talk to an NPC in the terminal; its replies stream sentence by sentence."""
     settings = settings_or_exit()
-    setup_logging(settings.model_copy(update={"log_level": "WARNING"}))
+    setup_logging(settings.model_copy(update={"log_level": "WARNING"}), profile_secret_envs(settings.profiles_dir))
     if not run_or_exit(_chat(settings, server, npc, player, once)):
         fail("the NPC gave no reply")
 
