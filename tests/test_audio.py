@@ -169,3 +169,11 @@ def test_loudness_of_silence_and_tone() -> None:
     assert rms_dbfs(np.zeros(100, dtype=np.int16)) == float("-inf")
     assert rms_dbfs(tone(440, 1.0, 16000, 0.5)) == pytest.approx(-9.03, abs=0.1)
     assert remove_dc(np.full(10, 500, dtype=np.int16)).tolist() == [0] * 10
+
+
+def test_nothing_heard_is_written_as_an_empty_stereo_file(tmp_path: Path) -> None:
+    """`npc-host bridge-sim` writes what a player heard: nothing at all when no NPC was within range."""
+    path = tmp_path / "nothing.wav"
+    write_wav(path, np.zeros((0, 2), dtype=np.int16), 48000)
+    with wave.open(str(path)) as wav:
+        assert (wav.getnchannels(), wav.getnframes(), wav.getframerate()) == (2, 0, 48000)

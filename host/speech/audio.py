@@ -186,7 +186,7 @@ def read_wav(path: Path | str) -> Audio:
 
 def write_wav(path: Path | str, samples: Int16Array, rate: int) -> None:
     """Write int16 samples, mono (n,) or interleaved (n, channels), as a 16-bit PCM WAV file."""
-    frames = samples.reshape(len(samples), -1)
+    frames = samples if samples.ndim == 2 else samples.reshape(-1, 1)  # (0, 2): silence, still stereo
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(frames.shape[1])
