@@ -35,10 +35,6 @@ class BridgeListener:
         self._ws_server: Server | None = None
 
     @property
-    def servers(self) -> list[str]:
-        return sorted(self._bridges)
-
-    @property
     def port(self) -> int:
         if self._ws_server is None:
             raise RuntimeError("the bridge is not listening")

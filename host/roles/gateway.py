@@ -211,11 +211,12 @@ class GatewayRole:
 def _stream_handlers(links: list[ServerLink], bridge: VoiceBridge) -> dict[str, Handler]:
     """One consumer per stream, handing each event to every part of the gateway that reads that stream."""
     readers: defaultdict[str, list[Handler]] = defaultdict(list)
+    # The bridge first: it only touches memory, so a barge-in never waits behind an adapter's RCON round trip.
+    for stream, handler in bridge.handlers().items():
+        readers[stream].append(handler)
     for link in links:
         for stream in link.streams:
             readers[stream].append(link.on_event)
-    for stream, handler in bridge.handlers().items():
-        readers[stream].append(handler)
     return {stream: _fan_out(handlers) for stream, handlers in readers.items()}
 
 
