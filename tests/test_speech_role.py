@@ -31,6 +31,7 @@ from host.events import (
     PlayerUtterance,
     Position,
 )
+from host.packaged_models import piper_joe_paths
 from host.profiles.loader import load_all
 from host.roles.brain import BrainRole
 from host.roles.runner import make_brain
@@ -113,7 +114,11 @@ def open_village(tmp_path: Path, repo_root: Path) -> OpenVillage:
 
     @asynccontextmanager
     async def opened(
-        replies: Sequence[str | Sequence[str]], chunk_delay_s: float = 0.0, *, brain: bool = True
+        replies: Sequence[str | Sequence[str]],
+        chunk_delay_s: float = 0.0,
+        *,
+        brain: bool = True,
+        before_start: Callable[[], None] = lambda: None,
     ) -> AsyncIterator[Village]:
         async with OllamaWireServer(replies=replies, chunk_delay_s=chunk_delay_s) as ollama:
             settings = Settings(
@@ -123,6 +128,7 @@ def open_village(tmp_path: Path, repo_root: Path) -> OpenVillage:
                 llm=LLMSettings(backend="ollama", ollama_url=ollama.url, retries=0),
             )
             services = await HostServices.open(settings, watch_profiles=False)
+            before_start()
             speech = SpeechRole(services)
             village = Village(services.bus, speech, Collector(), Collector(), Collector())
             try:
@@ -271,3 +277,26 @@ async def test_a_turn_interrupted_before_its_first_sentence_arrived_stays_silent
         await wait_until(lambda: village.spoken("t2", 0), "the next turn was spoken")
 
     assert village.chunks("t1") == []
+
+
+async def test_a_voice_that_cannot_load_silences_only_its_npc(open_village: OpenVillage, tmp_path: Path) -> None:
+    """Hilde's voice file disappears after her profile was checked: her turn is not spoken, Bram's still is."""
+    model, config = piper_joe_paths()
+    voice = tmp_path / "profiles" / SERVER / "hilde-voice.onnx"
+    shutil.copyfile(model, voice)  # a copy, not a link: the loader resolves links to the packaged file
+    shutil.copyfile(config, voice.with_name(voice.name + ".json"))
+    hilde = tmp_path / "profiles" / SERVER / "hilde.toml"
+    hilde.write_text(hilde.read_text().replace("[voice]\n", '[voice]\nmodel = "hilde-voice.onnx"\n', 1))
+
+    def remove_voice() -> None:
+        voice.unlink()
+
+    async with open_village([], brain=False, before_start=remove_voice) as village:
+        await village.publish(NpcSentence(server=SERVER, npc="hilde", player="Bob", turn_id="h", index=0, text=LONG))
+        await village.publish(ended_event("h", interrupted=False, player="Bob"))
+        await village.publish(sentence(0, turn_id="b"))
+        await village.publish(ended_event("b", interrupted=False))
+        await wait_until(lambda: village.spoken("b", 0), "Bram's sentence was spoken")
+        await wait_until(lambda: not village.speech.speaking_turns, "both turns are over")
+
+    assert village.chunks("h") == []

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from host.bus.streams import StreamKind, consumer_name, stream_for, stream_name
+from host.errors import NpcHostError
 from host.events import (
     Event,
     NpcAudio,
@@ -139,8 +140,11 @@ class SpeechRole:
             for npc in self.services.registry.npcs(server).values()
         }
         log.info("speech: loading %d voice(s)", len(voices))
-        for voice in voices.values():
-            await self.synthesizer.load(voice)
+        for path, voice in voices.items():
+            try:
+                await self.synthesizer.load(voice)
+            except NpcHostError as exc:  # that NPC stays silent; the others still speak
+                log.error("speech: voice %s: %s", path, exc.message)
         log.info("speech: models ready in %.1f s", time.perf_counter() - started)
 
     def _vocabulary(self, utterance: PlayerUtterance) -> list[str]:
@@ -210,6 +214,8 @@ class SpeechRole:
     async def _finish(self, turn: _TurnSpeech, speaker: SentenceSpeaker) -> None:
         try:
             await speaker.finish()
+        except NpcHostError as exc:  # a voice that cannot speak (file gone, bad speaker id) ends this turn only
+            log.error("turn %s of %s: %s", turn.turn_id, turn.npc, exc.message)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if not turn.stopped or (current is not None and current.cancelling()):
