@@ -21,6 +21,7 @@ import numpy as np
 import typer
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
+from rich.markup import escape
 
 import host
 from host.cli import app
@@ -179,7 +180,7 @@ async def _play(services: HostServices, out: Path, realtime: bool) -> list[DemoT
 
     async def heard(said: PlayerSaid) -> None:
         how = "says" if said.source == "voice" else "types"
-        console.print(f'[bold green]{said.player}[/] {how}: "{said.text}"')
+        console.print(f'[bold green]{escape(said.player)}[/] {how}: "{escape(said.text)}"')
 
     async def answered(exchange: VoiceExchange) -> None:
         turns.append(_show(exchange, out, len(turns) + 1))
@@ -220,10 +221,12 @@ def _show(exchange: VoiceExchange, out: Path, number: int) -> DemoTurn:
     if exchange.audio:
         wav = out / f"{number}_{npc.id}.wav"
         write_wav(wav, pcm16_to_int16(exchange.audio), exchange.sample_rate)
-    reply = f'"{exchange.reply}"' if exchange.reply else "..."
+    reply = f'"{escape(exchange.reply)}"' if exchange.reply else "..."
     if exchange.interrupted:
         said, planned = exchange.sentences_said, exchange.sentences_planned
-        reply += f" [yellow](cut off by {exchange.said.player}: {said} of {planned} sentence(s) spoken)[/yellow]"
+        reply += (
+            f" [yellow](cut off by {escape(exchange.said.player)}: {said} of {planned} sentence(s) spoken)[/yellow]"
+        )
     console.print(f"  [bold cyan]{npc.name}[/]: {reply}")
     ms = exchange.timings.since_origin()
     stages = exchange.timings.stages()
