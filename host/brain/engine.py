@@ -65,7 +65,7 @@ class NpcBrain:
         self.store = store
         self.memory = memory
         self.transcripts = transcripts
-        self._llm_for = llm_for
+        self.llm_for = llm_for
         self._options = TurnOptions(
             limits=PromptLimits(context_tokens=context_tokens), first_clause_min_chars=first_clause_min_chars
         )
@@ -185,7 +185,7 @@ class NpcBrain:
                 for item in conversation.exchanges
             ),
         )
-        persona = PersonaTurn(self._llm_for(npc), npc, server, context, self._options)
+        persona = PersonaTurn(self.llm_for(npc), npc, server, context, self._options)
         return StartedTurn(turn_id_for(said, npc_id), npc, persona)
 
     def ended_event(self, said: PlayerSaid, turn: StartedTurn, result: TurnResult) -> NpcTurnEnded:
@@ -230,7 +230,7 @@ class NpcBrain:
         )
         if not created:
             return False
-        summarize = llm_summarizer(self._llm_for(turn.npc), turn.npc.name, said.player)
+        summarize = llm_summarizer(self.llm_for(turn.npc), turn.npc.name, said.player)
         exchange = RememberedExchange(
             player_text=said.text, npc_reply=ended.reply, interrupted=ended.interrupted, turn_id=turn.turn_id
         )

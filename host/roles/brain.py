@@ -30,6 +30,7 @@ from host.memory import NpcNote
 from host.roles.services import HostServices
 from host.transcript.from_events import admin_note_line, control_line, correction_line
 from host.transcript.watcher import NoteWatcher, watch_state_path
+from host.voice.warmup import warm_personas
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class BrainRole:
                 tasks.create_task(bus.consume(said, GROUP, consumer, self.on_said, batch=1, stop=stop))
                 tasks.create_task(bus.consume(control, GROUP, consumer, self.on_control, stop=stop))
                 tasks.create_task(bus.consume(positions, GROUP, consumer, self.on_positions, stop=stop))
+                tasks.create_task(self._warm(server))
                 watcher = NoteWatcher(
                     self.services.settings.transcripts_dir,
                     server,
@@ -64,6 +66,13 @@ class BrainRole:
             await stop.wait()
             for watcher in watchers:
                 watcher.stop()
+
+    async def _warm(self, server: str) -> None:
+        """The embedded model keeps each NPC's persona prefix in this process: fill it before the first player
+        speaks, so no first turn pays the whole prompt (about a second per NPC on two cores)."""
+        spent = await warm_personas(self.brain, server, embedded_only=True)
+        if spent:
+            log.info("warmed %d persona prefix(es) of '%s' in %.0f ms", len(spent), server, sum(spent.values()))
 
     async def publish(self, event: Event) -> None:
         await self.services.bus.publish(stream_for(event), event)

@@ -13,6 +13,7 @@ import contextlib
 import time
 
 from host.brain.engine import NpcBrain
+from host.brain.llm.embedded import EmbeddedLLM
 from host.brain.turn import TurnSentence
 from host.events import PlayerSaid
 
@@ -20,10 +21,13 @@ WARMUP_PLAYER = "Traveler"
 WARMUP_LINE = "Hello there."
 
 
-async def warm_personas(brain: NpcBrain, server: str) -> dict[str, float]:
-    """Warm each NPC of `server` in turn; returns the milliseconds each took (the cold cost now paid up front)."""
+async def warm_personas(brain: NpcBrain, server: str, *, embedded_only: bool = False) -> dict[str, float]:
+    """Warm each NPC of `server` in turn; returns the milliseconds each took (the cold cost now paid up front).
+    `embedded_only` skips NPCs on remote backends, whose servers keep their own caches warm across requests."""
     spent: dict[str, float] = {}
-    for npc_id in brain.registry.npcs(server):
+    for npc_id, npc in brain.registry.npcs(server).items():
+        if embedded_only and not isinstance(brain.llm_for(npc), EmbeddedLLM):
+            continue
         started = time.perf_counter()
         turn = await brain.start(PlayerSaid(server=server, player=WARMUP_PLAYER, text=WARMUP_LINE), npc_id)
         # Closing the stream at the first sentence stops generation; the backend keeps the prefix it read.
