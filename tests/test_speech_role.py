@@ -300,3 +300,20 @@ async def test_a_voice_that_cannot_load_silences_only_its_npc(open_village: Open
         await wait_until(lambda: not village.speech.speaking_turns, "both turns are over")
 
     assert village.chunks("h") == []
+
+
+async def test_a_barge_in_after_the_reply_was_written_still_silences_the_rest(open_village: OpenVillage) -> None:
+    """The LLM finishes long before the reply is heard: a barge-in then must still stop what is not yet spoken."""
+    async with open_village([], brain=False) as village:
+        await village.publish(NpcTurnStarted(server=SERVER, npc="bram", player="Alex", turn_id="t1", cause_id="c"))
+        for index in range(8):
+            await village.publish(sentence(index))
+        await village.publish(ended_event("t1", interrupted=False))  # the whole reply is written
+        await wait_until(lambda: village.spoken("t1", 0), "the first sentence was spoken")
+        await village.publish(PlayerSpeechStarted(server=SERVER, player="Alex"))
+        await wait_until(lambda: ("example", "Alex") in village.speech.barge_ins, "the barge-in was handled")
+        assert village.speech.speaking_turns == set()
+
+    spoken = {chunk.index for chunk in village.chunks("t1")}
+    assert 0 in spoken
+    assert 7 not in spoken

@@ -203,12 +203,14 @@ class SpeechRole:
         await self.services.bus.publish(stream_for(audio), audio)
 
     def _end(self, ended: NpcTurnEnded) -> None:
-        turn = self._turns.pop(ended.turn_id, None)
-        if turn is None or turn.speaker is None:
+        turn = self._turns.get(ended.turn_id)
+        if turn is None:
             return
-        if ended.interrupted:
-            self._stop_turn(turn)
+        if ended.interrupted or turn.speaker is None:
+            self._stop(ended.turn_id)
         else:
+            # The turn stays listed until its last sentence is spoken: the reply is written long before it is
+            # heard, and a barge-in in that time must still silence the rest.
             self._track(self._finish(turn, turn.speaker), f"finish-{ended.turn_id[:8]}")
 
     async def _finish(self, turn: _TurnSpeech, speaker: SentenceSpeaker) -> None:
@@ -221,6 +223,9 @@ class SpeechRole:
             if not turn.stopped or (current is not None and current.cancelling()):
                 raise
             # A barge-in cancelled the speaker's work while this waited for it: the turn is over.
+        finally:
+            if self._turns.get(turn.turn_id) is turn:
+                del self._turns[turn.turn_id]
 
     # --- barge-in --------------------------------------------------------------------------------------------------
 
