@@ -126,6 +126,17 @@ class EntityPosition(Position):
     kind: Literal["player", "npc"] = "player"
 
 
+class NpcTurnCut(Event):
+    """Playback of a turn was cut (barge-in, stop) after the players heard `heard`: the record keeps only that."""
+
+    type: Literal["npc_turn_cut"] = "npc_turn_cut"
+    npc: str
+    player: str
+    turn_id: str
+    heard: str = Field(description="the sentences played to the end, joined; empty when none was")
+    sentences_heard: int = Field(ge=0)
+
+
 class Positions(Event):
     type: Literal["positions"] = "positions"
     entities: list[EntityPosition]
@@ -174,6 +185,7 @@ AnyEvent = Annotated[
     | NpcSentence
     | NpcAudio
     | NpcTurnEnded
+    | NpcTurnCut
     | Positions
     | AdminNote
     | AdminCorrection
@@ -192,6 +204,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         NpcSentence,
         NpcAudio,
         NpcTurnEnded,
+        NpcTurnCut,
         Positions,
         AdminNote,
         AdminCorrection,

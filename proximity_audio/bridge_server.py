@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Hashable
 from types import TracebackType
 
 from pydantic import SecretStr
@@ -116,12 +117,20 @@ class BridgeServer:
 
     # --- NPC audio -----------------------------------------------------------------------------------------------
 
-    def play(self, npc: str, pcm: bytes | Int16Array, rate: int, *, final: bool = True) -> None:
-        """Queue mono PCM16 of `npc` at any rate; it leaves in real time to the players within its speaking range."""
-        self._pacer.enqueue(npc, pcm, rate, final=final)
+    def play(
+        self, npc: str, pcm: bytes | Int16Array, rate: int, *, final: bool = True, mark: Hashable | None = None
+    ) -> None:
+        """Queue mono PCM16 of `npc` at any rate; it leaves in real time to the players within its speaking range.
+        `mark` names the sentence a final chunk ends, for `heard`."""
+        self._pacer.enqueue(npc, pcm, rate, final=final, mark=mark)
 
     def play_event(self, event: NpcAudio) -> None:
-        self.play(event.npc, event.audio, event.sample_rate, final=event.final)
+        mark = (event.turn_id, event.index) if event.final else None
+        self.play(event.npc, event.audio, event.sample_rate, final=event.final, mark=mark)
+
+    def heard(self, npc: str, turn_id: str) -> list[int]:
+        """Indexes of the sentences of `turn_id` (queued by `play_event`) that `npc` has played to the end."""
+        return sorted(mark[1] for mark in self._pacer.heard(npc) if isinstance(mark, tuple) and mark[0] == turn_id)
 
     def stop(self, npc: str) -> bool:
         """Cut `npc`'s voice now (barge-in, admin stop); True if it was talking or had audio queued."""

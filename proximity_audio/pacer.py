@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -36,6 +36,8 @@ class _NpcStream:
     sequence: int = 0
     active: bool = False
     idle_ticks: int = 0
+    # (mark, frames queued when its audio ended): a mark is heard once `sequence` has passed its end.
+    marks: deque[tuple[Hashable, int]] = field(default_factory=deque)
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,11 @@ class Pacer:
         self._stopped: list[str] = []
         self._wake = asyncio.Event()
 
-    def enqueue(self, npc: str, pcm: bytes | Int16Array, rate: int, *, final: bool = True) -> None:
-        """Queue mono PCM16 at any rate; `final` ends a sentence (its tail is flushed and padded to a whole frame)."""
+    def enqueue(
+        self, npc: str, pcm: bytes | Int16Array, rate: int, *, final: bool = True, mark: Hashable | None = None
+    ) -> None:
+        """Queue mono PCM16 at any rate; `final` ends a sentence (its tail is flushed and padded to a whole frame).
+        A `mark` on a final chunk names the sentence, so `heard` can tell once its last frame has left."""
         stream = self._streams.setdefault(npc, _NpcStream())
         if stream.resampler is None or stream.resampler.from_rate != rate:
             stream.resampler = StreamResampler(rate, SAMPLE_RATE)
@@ -77,7 +82,16 @@ class Pacer:
                 stream.frames.extend(
                     stream.framer.push(np.zeros(FRAME_SAMPLES - stream.framer.pending_samples, np.int16))
                 )
+            if mark is not None:
+                stream.marks.append((mark, stream.sequence + len(stream.frames)))
         self._wake.set()
+
+    def heard(self, npc: str) -> list[Hashable]:
+        """The marks of `npc`'s sentences whose every frame has left (call before `stop`)."""
+        stream = self._streams.get(npc)
+        if stream is None:
+            return []
+        return [mark for mark, end in stream.marks if end <= stream.sequence]
 
     def stop(self, npc: str) -> bool:
         """Drop everything queued for `npc`; True if it was sounding or had audio queued."""

@@ -24,6 +24,7 @@ from host.events import (
     Event,
     NpcControl,
     NpcSentence,
+    NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
     PlayerSaid,
@@ -33,6 +34,7 @@ from host.events import (
 from host.roles.brain import GROUP, BrainRole
 from host.roles.runner import make_brain
 from host.roles.services import HostServices
+from host.store import ConversationKey
 from host.transcript.lines import NoteLine, SpokenLine, TranscriptLine
 from host.transcript.reader import read_transcript
 from host.transcript.writer import now_utc
@@ -308,6 +310,44 @@ async def test_barge_in_stops_the_reply_and_records_only_what_was_said(open_vill
         (npc_line,) = await village.npc_lines()
         assert npc_line.text == "Well now, friend."
         assert "interrupted" in npc_line.tags
+
+
+async def test_a_reply_cut_off_in_the_players_ears_is_recorded_as_heard(open_village: OpenVillage) -> None:
+    """The reply was written in full, then the bridge cut playback after the first sentence (`NpcTurnCut`)."""
+    async with open_village([REPLY]) as village:
+        said = await village.say("Any rooms free tonight?")
+        ended = await village.turn_ended(said)
+        assert ended.interrupted is False
+
+        await village.publish(
+            NpcTurnCut(
+                server=SERVER,
+                npc="bram",
+                player="Alex",
+                turn_id=ended.turn_id,
+                heard=REPLY_SENTENCES[0],
+                sentences_heard=1,
+            )
+        )
+
+        async def cut_is_stored() -> bool:
+            stored = await village.role.services.store.conversations.turn_by_cause(f"{said.id}:bram")
+            return stored is not None and stored.interrupted
+
+        await poll_until(cut_is_stored, "the cut reached the database")
+        stored = await village.role.services.store.conversations.turn_by_cause(f"{said.id}:bram")
+        assert stored is not None and stored.npc_reply == REPLY_SENTENCES[0]
+        # Bram remembers having said only what Alex heard.
+        memory = await village.role.brain.memory.conversation(stored_key())
+        assert [exchange.npc_reply for exchange in memory.exchanges] == [REPLY_SENTENCES[0]]
+        full, cut = await village.npc_lines()
+        assert full.text == ended.reply
+        assert (cut.text, cut.tags["turn"], cut.tags["heard"]) == (REPLY_SENTENCES[0], ended.turn_id, "1")
+        assert "interrupted" in cut.tags
+
+
+def stored_key() -> ConversationKey:
+    return ConversationKey(server=SERVER, npc="bram", player="Alex")
 
 
 async def test_a_paused_npc_does_not_answer_until_resumed(open_village: OpenVillage) -> None:

@@ -28,6 +28,7 @@ from host.events import (
     Event,
     NpcAudio,
     NpcSentence,
+    NpcTurnCut,
     NpcTurnEnded,
     PlayerSaid,
     PlayerSpeechStarted,
@@ -35,6 +36,8 @@ from host.events import (
     Position,
 )
 from host.speech.audio import Int16Array, pcm16_to_int16
+from host.transcript.lines import SpokenLine
+from host.transcript.reader import parse_bytes
 from proximity_audio.bridge_client import BridgeClient
 from proximity_audio.protocol import (
     FRAME_MS,
@@ -166,6 +169,7 @@ async def test_players_hear_bram_by_distance_and_side_and_interrupt_him(
         try:
             await host.wait_output("voice bridge listening", START_S)
             await _scene(f"ws://127.0.0.1:{port}/bridge", seen, host)
+            await _first_answer_is_recorded_as_heard(village, seen, host)
         finally:
             host.stop_now()
     assert TOKEN not in host.output()
@@ -225,6 +229,24 @@ async def _scene(url: str, seen: Hub, host: HostProcess) -> None:
     assert rms(a[:, 1]) / rms(c[:, 0]) == pytest.approx(linear_gain(ALICE) / linear_gain(CAROL), rel=0.05)
     # (A plugin hears of every NPC stream, for its other players; Bob's own mix stays empty.)
     assert bob.frames() == [] and len(bob.streams()) == 2
+
+
+async def _first_answer_is_recorded_as_heard(village: Path, seen: Hub, host: HostProcess) -> None:
+    """The reply was written long before Alice cut it off: the record keeps only what she heard, marked interrupted."""
+    first = seen.of(seen.turns, NpcTurnEnded)[0]
+    await until(lambda: bool(seen.of(seen.control, NpcTurnCut)), "the cut announced", host, seen)
+    (cut,) = seen.of(seen.control, NpcTurnCut)
+    assert (cut.turn_id, cut.npc, cut.player) == (first.turn_id, "bram", "Alice")
+    assert cut.sentences_heard < 3 and first.reply.startswith(cut.heard) and len(cut.heard) < len(first.reply)
+
+    def recorded() -> list[SpokenLine]:
+        lines = []
+        for path in (village / "transcripts" / SERVER).glob("*.log"):
+            lines += [p.line for p in parse_bytes(path.read_bytes(), path).lines if isinstance(p.line, SpokenLine)]
+        return [line for line in lines if line.tags.get("turn") == first.turn_id and "interrupted" in line.tags]
+
+    await until(lambda: bool(recorded()), "the cut in the transcript", host, seen)
+    assert recorded()[0].text == cut.heard
 
 
 def _stereo(frames: list[Frame], sequences: list[int]) -> Int16Array:

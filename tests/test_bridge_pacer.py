@@ -88,3 +88,16 @@ async def test_run_ticks_in_real_time_and_sleeps_when_idle() -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def test_heard_names_the_sentences_played_to_the_end() -> None:
+    pacer = Pacer()
+    pacer.enqueue("bram", voice(0.2), PIPER_RATE, mark=("t1", 0))  # 10 frames
+    pacer.enqueue("bram", voice(0.2), PIPER_RATE, mark=("t1", 1))
+    drain(pacer, 9)
+    assert pacer.heard("bram") == []  # the last frame of sentence 0 has not left yet
+    drain(pacer, 1)
+    assert pacer.heard("bram") == [("t1", 0)]
+    drain(pacer, 10)
+    assert pacer.heard("bram") == [("t1", 0), ("t1", 1)]
+    assert pacer.heard("hilde") == []

@@ -15,6 +15,7 @@ from host.events import (
     NpcAudio,
     NpcControl,
     NpcSentence,
+    NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
     PlayerSaid,
@@ -48,6 +49,7 @@ EVENT_STREAM_KINDS: dict[type[Event], StreamKind] = {
     AdminCorrection: StreamKind.CONTROL,
     NpcControl: StreamKind.CONTROL,
     PlayerSpeechStarted: StreamKind.CONTROL,
+    NpcTurnCut: StreamKind.CONTROL,
     AdvisorRecommendation: StreamKind.ADVICE,
 }
 

@@ -15,12 +15,14 @@ from host import metrics
 from host.brain.engine import NpcBrain, StartedTurn
 from host.brain.turn import TurnSentence
 from host.bus.streams import StreamKind, consumer_name, stream_for, stream_name
+from host.errors import NotReadyError
 from host.events import (
     AdminCorrection,
     AdminNote,
     Event,
     NpcControl,
     NpcSentence,
+    NpcTurnCut,
     NpcTurnStarted,
     PlayerSaid,
     PlayerSpeechStarted,
@@ -28,7 +30,7 @@ from host.events import (
 )
 from host.memory import NpcNote
 from host.roles.services import HostServices
-from host.transcript.from_events import admin_note_line, control_line, correction_line
+from host.transcript.from_events import admin_note_line, control_line, correction_line, turn_cut_line
 from host.transcript.watcher import NoteWatcher, watch_state_path
 from host.voice.warmup import warm_personas
 
@@ -137,6 +139,11 @@ class BrainRole:
         elif isinstance(event, AdminNote):
             # Written to the transcript only: the note watcher delivers it to memory like a hand-written note.
             await transcripts.append(event.server, admin_note_line(event))
+        elif isinstance(event, NpcTurnCut):
+            # Cut in the players' ears after the brain had written more: the record keeps what was heard.
+            if not await self.brain.store.conversations.cut_turn(event.turn_id, event.heard):
+                raise NotReadyError(f"turn {event.turn_id} is not recorded yet; the cut is retried")
+            await transcripts.append(event.server, turn_cut_line(event))
         elif isinstance(event, AdminCorrection):
             await self.brain.memory.correct(event.server, event.npc, event.text, turn_id=event.turn_id)
             await transcripts.append(event.server, correction_line(event))

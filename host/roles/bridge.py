@@ -9,7 +9,9 @@ Per server, between the bridge (proximity_audio) and the hub:
 - `control`: `PlayerSpeechStarted` (barge-in) and `NpcControl` "stop" silence the NPC;
 - `positions`: players and NPCs move in the bridge's world. NPCs are placed from the profiles and follow reloads.
 
-A silenced turn stays silent: its chunks still on the way (TTS ran ahead of the barge-in) are dropped.
+A silenced turn stays silent: its chunks still on the way (TTS ran ahead of the barge-in) are dropped. A turn cut
+while it sounded is announced as `NpcTurnCut` with the sentences the players heard to the end: the reply is written
+long before it is heard, so only the bridge knows what was actually said.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from host.bus.delivery import Handler
 from host.bus.streams import StreamKind, stream_for, stream_name
@@ -27,6 +29,8 @@ from host.events import (
     Event,
     NpcAudio,
     NpcControl,
+    NpcSentence,
+    NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
     PlayerSpeechStarted,
@@ -52,6 +56,7 @@ class _Turn:
     player: str
     started: float
     silenced: bool = False
+    sentences: dict[int, str] = field(default_factory=dict)  # index -> text, to say what was heard if cut
 
 
 class ServerVoice:
@@ -93,12 +98,14 @@ class ServerVoice:
             self._turns[event.turn_id] = _Turn(event.npc, event.player, event.ts)
             while len(self._turns) > REMEMBERED_TURNS:
                 self._turns.popitem(last=False)
+        elif isinstance(event, NpcSentence) and (turn := self._turns.get(event.turn_id)) is not None:
+            turn.sentences[event.index] = event.text
         elif isinstance(event, NpcTurnEnded) and event.interrupted:
-            self._silence(event.turn_id)
+            await self._announce(self._silence(event.turn_id))
         elif isinstance(event, PlayerSpeechStarted):
-            self._barge_in(event.player, event.ts)
+            await self._announce(*self._barge_in(event.player, event.ts))
         elif isinstance(event, NpcControl) and event.action == "stop":
-            self._silence_npc(event.npc)
+            await self._announce(self._silence_npc(event.npc))
         elif isinstance(event, Positions):
             self.world.apply(event)
 
@@ -109,43 +116,64 @@ class ServerVoice:
         self._voicing[audio.npc] = audio.turn_id
         self.bridge.play_event(audio)
 
-    def _barge_in(self, player: str, since: float) -> None:
+    def _barge_in(self, player: str, since: float) -> list[NpcTurnCut | None]:
         """Silence every turn answering `player` that began before they started speaking."""
         answering = [
             (turn_id, turn.npc)
             for turn_id, turn in self._turns.items()
             if turn.player == player and turn.started <= since and not turn.silenced
         ]
+        cuts = []
         for turn_id, npc in answering:
-            if self._silence(turn_id):
+            cut = self._silence(turn_id)
+            if cut is not None:
                 log.info("barge-in: %s started speaking; %s stops", player, npc)
+            cuts.append(cut)
+        return cuts
 
-    def _silence(self, turn_id: str) -> bool:
-        """Drop the rest of a turn's audio; True if its NPC was sounding or had it queued."""
+    def _silence(self, turn_id: str) -> NpcTurnCut | None:
+        """Drop the rest of a turn's audio. When its NPC was sounding or had it queued, what the players heard to
+        the end, so the record can keep only that."""
         turn = self._turns.get(turn_id)
         if turn is not None:
             turn.silenced = True
         for npc, voiced in list(self._voicing.items()):
             if voiced == turn_id:
                 del self._voicing[npc]
-                return self.bridge.stop(npc)
-        return False
+                heard = self.bridge.heard(npc, turn_id)
+                if not self.bridge.stop(npc) or turn is None:
+                    return None
+                return NpcTurnCut(
+                    server=self.server,
+                    npc=npc,
+                    player=turn.player,
+                    turn_id=turn_id,
+                    heard=" ".join(turn.sentences[index] for index in heard if index in turn.sentences),
+                    sentences_heard=len(heard),
+                )
+        return None
 
-    def _silence_npc(self, npc: str) -> None:
+    def _silence_npc(self, npc: str) -> NpcTurnCut | None:
         turn_id = self._voicing.get(npc)
-        if turn_id is not None:
-            self._silence(turn_id)
+        cut = self._silence(turn_id) if turn_id is not None else None
         self.bridge.stop(npc)
+        return cut
+
+    async def _announce(self, *cuts: NpcTurnCut | None) -> None:
+        for cut in cuts:
+            if cut is not None:
+                await self._publish(cut)
 
     async def _publish(self, event: Event) -> None:
         await self.services.bus.publish(stream_for(event), event)
 
     async def _on_speech_started(self, event: PlayerSpeechStarted) -> None:
-        self._barge_in(event.player, event.ts)
+        cuts = self._barge_in(event.player, event.ts)
         await self._publish(event)
+        await self._announce(*cuts)
 
     async def _on_plugin_stop(self, npc: str) -> None:
-        self._silence_npc(npc)
+        await self._announce(self._silence_npc(npc))
 
 
 class VoiceBridge:

@@ -77,6 +77,18 @@ class ConversationRepo:
 
         return await self._db.run(op)
 
+    async def cut_turn(self, turn_id: str, heard: str) -> bool:
+        """Keep only what the players heard of turn `turn_id` (playback was cut) and mark it interrupted. False when
+        no such turn is recorded (yet)."""
+
+        async def op(session: AsyncSession) -> bool:
+            result = await session.execute(
+                update(Turn).where(Turn.turn_id == turn_id).values(npc_reply=heard, interrupted=True)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+        return await self._db.run(op)
+
     async def turn_by_cause(self, cause_id: str) -> Exchange | None:
         """The turn caused by event `cause_id`, if one was recorded (how a redelivered event is recognised)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from host.events import AdminCorrection, AdminNote, NpcControl, NpcTurnEnded, PlayerSaid, Position
+from host.events import AdminCorrection, AdminNote, NpcControl, NpcTurnCut, NpcTurnEnded, PlayerSaid, Position
 from host.transcript.lines import LinePosition, NoteLine, SpokenLine
 
 _NOT_TAG_CHARS = re.compile(r"[^a-z0-9_]+")
@@ -75,4 +75,12 @@ def control_line(event: NpcControl) -> SpokenLine:
         addressee=event.npc if event.npc != "*" else None,
         tags={"control": event.action},
         text=text,
+    )
+
+
+def turn_cut_line(event: NpcTurnCut) -> SpokenLine:
+    """`npc bram > Alice [turn=ab12 interrupted heard=1]: "..."` - what the players heard before playback was cut."""
+    tags = {"turn": event.turn_id, "interrupted": "", "heard": str(event.sentences_heard)}
+    return SpokenLine(
+        ts=_ts(event.ts), source="npc", speaker=event.npc, addressee=event.player, tags=tags, text=event.heard
     )
