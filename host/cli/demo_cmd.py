@@ -9,6 +9,7 @@ database and transcripts under the out folder, so it never touches the user's ow
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import shutil
 import tempfile
 import time
@@ -23,7 +24,6 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.markup import escape
 
-import host
 from host.cli import app
 from host.cli.common import fail, run_or_exit, settings_or_exit
 from host.config import Settings
@@ -121,12 +121,15 @@ def demo(
 
 
 def example_profiles() -> Path:
-    """The example village: beside the package in a checkout, else under the working directory."""
-    for root in (Path(host.__file__).resolve().parent.parent, Path.cwd()):
-        candidate = root / "npc_profiles" / SERVER
-        if (candidate / "server.toml").is_file():
-            return candidate
-    fail(f"cannot find npc_profiles/{SERVER} (run the demo from the npc-host checkout)")
+    """The example village, as installed with the package (in a checkout: its `npc_profiles/example`)."""
+    spec = importlib.util.find_spec("npc_profiles")
+    # A namespace package: its search locations are folders (editable installs add a non-folder hook entry too).
+    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
+    for location in locations:
+        village = Path(location) / SERVER
+        if (village / "server.toml").is_file():
+            return village
+    fail(f"the example village (npc_profiles/{SERVER}) is missing from the installation; reinstall npc-host")
 
 
 async def _demo(settings: Settings, out: Path, realtime: bool) -> list[DemoTurn]:

@@ -14,9 +14,12 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
+
+# Imported on the importing thread (see host/speech/vad.py): lazy imports in loader threads deadlock.
+from faster_whisper import WhisperModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from host.config import STTSettings
@@ -25,9 +28,6 @@ from host.events import PlayerSaid, PlayerUtterance
 from host.packaged_models import whisper_tiny_en_dir
 from host.speech.audio import WHISPER_RATE, Int16Array, as_int16, duration_ms, int16_to_float32, remove_dc, rms_dbfs
 from host.speech.vad import WINDOW, SileroStream
-
-if TYPE_CHECKING:
-    from faster_whisper import WhisperModel
 
 # Shorter or quieter audio cannot hold a word; Whisper is not even asked.
 MIN_AUDIO_MS = 100.0
@@ -103,8 +103,6 @@ def load_whisper(path: Path, threads: int) -> WhisperModel:
         if model is None:
             if not (path / "model.bin").is_file():
                 raise TranscriptionError(f"no faster-whisper model in {path} (model.bin missing)", code="stt_model")
-            from faster_whisper import WhisperModel
-
             try:
                 model = WhisperModel(
                     str(path), device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True

@@ -12,9 +12,12 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
+
+# Imported on the importing thread (see host/speech/vad.py): lazy imports in loader threads deadlock.
+from piper import PiperVoice, SynthesisConfig
 from pydantic import BaseModel, ConfigDict, Field
 
 from host.config import TTSSettings
@@ -23,9 +26,6 @@ from host.packaged_models import piper_joe_paths
 from host.profiles.schema import VoiceSpec
 from host.speech.audio import Int16Array, float32_to_int16
 from host.speech.emotions import VoiceParams, voice_params
-
-if TYPE_CHECKING:
-    from piper import PiperVoice
 
 PACKAGED = "packaged"
 
@@ -73,8 +73,6 @@ def load_voice(model: Path, config: Path | None = None) -> PiperVoice:
             for path in (model, config):
                 if not path.is_file():
                     raise VoiceError(f"Piper voice file not found: {path}", code="voice_missing")
-            from piper import PiperVoice
-
             try:
                 voice = PiperVoice.load(model, config_path=config)
             except Exception as exc:  # onnxruntime and json raise many types; the file name is what matters
@@ -144,8 +142,6 @@ class PiperSynthesizer:
 
 
 def _sentences(piper_voice: PiperVoice, text: str, params: VoiceParams) -> Iterator[Int16Array]:
-    from piper import SynthesisConfig
-
     config = SynthesisConfig(
         speaker_id=params.speaker if piper_voice.config.num_speakers > 1 else None,
         length_scale=params.length_scale,

@@ -31,6 +31,10 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+# Imported here, on the importing thread, never lazily inside a loader thread: the VAD and Whisper load in parallel
+# threads, and two threads importing faster_whisper at once deadlock on its module locks.
+from faster_whisper.vad import get_vad_model
+
 from host.config import VADSettings
 from host.speech.audio import WHISPER_RATE, Float32Array, Framer, Int16Array, as_int16, int16_to_float32
 
@@ -50,8 +54,6 @@ QUIET_WINDOWS_BEFORE_SKIP = 16
 @functools.cache
 def silero_session() -> onnxruntime.InferenceSession:
     """The process-wide Silero session (faster-whisper's asset, single-threaded; safe to share across threads)."""
-    from faster_whisper.vad import get_vad_model
-
     session: onnxruntime.InferenceSession = get_vad_model().session
     return session
 
