@@ -112,6 +112,9 @@ CLEANED: list[tuple[str, str]] = [
     ('Alice said, "The old mine is dark.', "The old mine is dark."),
     ('Alice\'s last line: "The mine is home."', "The mine is home."),
     ("Alice, the mine is closed.", "Alice, the mine is closed."),
+    ("Bram, I'm glad you came.", "I'm glad you came."),
+    ("innkeeper, rooms are upstairs.", "Rooms are upstairs."),
+    ("Bramble, the dog, sleeps.", "Bramble, the dog, sleeps."),
 ]
 
 
@@ -135,3 +138,25 @@ def test_sentences_with_nothing_speakable_are_dropped(raw: str, reason: str) -> 
 
 def test_a_cleaned_sentence_keeps_its_emotion() -> None:
     assert GUARD.check(Sentence("Bram: Hello!", "happy")) == Sentence("Hello!", "happy")
+
+
+ASKED = "Old Birch, what do you think of woodcutters?"
+
+
+@pytest.mark.parametrize(
+    ("raw", "dropped"),
+    [
+        ("Old Birch, what do you think of woodcutters?", True),
+        ("What do you think of woodcutters?", True),
+        ("What do you think", True),
+        ("Woodcutters are a plague upon the forest.", False),
+        ("What do I think of woodcutters? They are axes with legs.", False),
+        ("Old", False),
+    ],
+)
+def test_a_sentence_that_parrots_the_players_line_is_dropped(raw: str, dropped: bool) -> None:
+    guard = OutOfCharacterGuard(PROFILE, player_line=ASKED)
+    verdict = guard.check(Sentence(raw))
+    assert isinstance(verdict, DroppedSentence) == dropped
+    if dropped:
+        assert isinstance(verdict, DroppedSentence) and verdict.reason == "echoes the player's line"

@@ -116,13 +116,17 @@ def _strip_stray_quotes(text: str) -> str:
 class OutOfCharacterGuard:
     """Built once per profile; `check` each sentence as it streams."""
 
-    def __init__(self, profile: NpcProfile) -> None:
+    def __init__(self, profile: NpcProfile, player_line: str = "") -> None:
         names = sorted({profile.name, *profile.aliases, "{{char}}", "assistant", "system"}, key=len, reverse=True)
         alternatives = "|".join(re.escape(name) for name in names)
         self._speaker_prefix = re.compile(
             rf"^[\W_]{{0,3}}(?:{alternatives})(?:\s+(?:says|said|replies|answers))?[*_\s]*:[*_\s]*", re.IGNORECASE
         )
+        # Small models open with the NPC's own name as if addressing it ("Bram, I'm glad..."): nobody talks so.
+        own = "|".join(re.escape(name) for name in sorted({profile.name, *profile.aliases}, key=len, reverse=True))
+        self._own_vocative = re.compile(rf"^(?:{own})\s*,\s+(?=\S)", re.IGNORECASE)
         self._secrets = [_words(secret) for secret in profile.persona.secrets if _words(secret)]
+        self._player_words = _words(player_line)
 
     def clean(self, text: str) -> str:
         text = TEMPLATE_TOKENS.sub(" ", _ROLE_HEADER.sub(" ", text))
@@ -130,7 +134,11 @@ class OutOfCharacterGuard:
         text = _SPACES.sub(" ", text).strip()
         while prefix := self._speaker_prefix.match(text) or _BULLET.match(text) or _NARRATED_QUOTE.match(text):
             text = text[prefix.end() :]
-        return _strip_stray_quotes(text.strip())
+        text = _strip_stray_quotes(text.strip())
+        if vocative := self._own_vocative.match(text):
+            text = text[vocative.end() :]
+            text = text[:1].upper() + text[1:]
+        return text
 
     def check(self, sentence: Sentence) -> Sentence | DroppedSentence:
         text = self.clean(sentence.text)
@@ -144,8 +152,19 @@ class OutOfCharacterGuard:
                 return DroppedSentence(sentence.text, f"out of character: {label}")
         if self._leaks_secret(words):
             return DroppedSentence(sentence.text, "repeats a secret")
+        if self._echoes_player(words):
+            return DroppedSentence(sentence.text, "echoes the player's line")
         emotion = sentence.emotion if sentence.emotion not in _ROLE_WORDS else None
         return Sentence(text, emotion)
+
+    def _echoes_player(self, words: list[str]) -> bool:
+        """The model parroting the player's line back (a tiny model's habit) is no answer."""
+        heard = self._player_words
+        if len(heard) < 3 or len(words) < 3 or len(words) > len(heard) + 2:
+            return False
+        said, asked = " " + " ".join(words) + " ", " " + " ".join(heard) + " "
+        # The whole line said back with a word or two around it, or half of it or more repeated word for word.
+        return asked in said or (said in asked and 2 * len(words) >= len(heard))
 
     def _leaks_secret(self, words: list[str]) -> bool:
         spoken = " " + " ".join(words) + " "

@@ -105,7 +105,7 @@ class PersonaTurn:
         self._server = server
         self._context = context
         self._options = options
-        self._guard = OutOfCharacterGuard(profile)
+        self._guard = OutOfCharacterGuard(profile, player_line=context.text)
         self._kept: list[TurnSentence] = []
         self._dropped: list[DroppedSentence] = []
         self._marks: dict[str, float] = {}
