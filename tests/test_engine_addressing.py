@@ -53,7 +53,20 @@ async def test_an_npc_moved_in_game_is_heard_where_it_now_stands(brain: NpcBrain
 async def test_a_paused_npc_neither_hears_nor_answers(brain: NpcBrain) -> None:
     at_the_bar = _said_at(4.5, -2.0, "Bram, a cider please")
     assert brain.addressing(at_the_bar).responders == ("bram",)
-    brain.pause("example", "bram", True)
+    await brain.pause("example", "bram", True)
     assert "bram" not in brain.addressing(at_the_bar).hearers
-    brain.pause("example", "bram", False)
+    await brain.pause("example", "bram", False)
     assert brain.addressing(at_the_bar).responders == ("bram",)
+
+
+async def test_a_pause_holds_in_every_brain_process(brain: NpcBrain) -> None:
+    other = NpcBrain(brain.registry, brain.store, brain.memory, brain.transcripts, _no_llm)  # another process's
+    at_the_bar = _said_at(4.5, -2.0, "Bram, a cider please")
+    await brain.pause("example", "bram", True)
+
+    await other.sync_paused("example")
+    assert other.addressing(at_the_bar).responders == ()
+
+    await brain.pause("example", "bram", False)
+    await other.sync_paused("example")
+    assert other.addressing(at_the_bar).responders == ("bram",)

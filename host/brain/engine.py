@@ -100,11 +100,18 @@ class NpcBrain:
         )
         return npc.model_copy(update={"world": world})
 
-    def pause(self, server: str, npc_id: str, paused: bool) -> None:
+    async def pause(self, server: str, npc_id: str, paused: bool) -> None:
+        """Pause or resume an NPC, in the database so every brain process holds to it."""
+        await self.store.steering.set_paused(server, npc_id, paused)
         if paused:
             self._paused.add((server, npc_id))
         else:
             self._paused.discard((server, npc_id))
+
+    async def sync_paused(self, server: str) -> None:
+        """Take up pauses another brain process applied (read before each line is addressed)."""
+        paused = await self.store.steering.paused_npcs(server)
+        self._paused = {key for key in self._paused if key[0] != server} | {(server, npc) for npc in paused}
 
     def is_paused(self, server: str, npc_id: str) -> bool:
         return (server, npc_id) in self._paused

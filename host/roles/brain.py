@@ -83,6 +83,7 @@ class BrainRole:
         if not isinstance(event, PlayerSaid):
             return
         metrics.EVENTS_HANDLED.labels(type=event.type).inc()
+        await self.brain.sync_paused(event.server)
         addressing = self.brain.addressing(event)
         if not addressing.responders:
             if addressing.hearers:
@@ -150,7 +151,7 @@ class BrainRole:
         elif isinstance(event, NpcControl):
             await transcripts.append(event.server, control_line(event))
             if event.action in ("pause", "resume"):
-                self.brain.pause(event.server, event.npc, event.action == "pause")
+                await self.brain.pause(event.server, event.npc, event.action == "pause")
 
     async def _take_note(self, note: AdminNote) -> None:
         await self.brain.memory.add_note(note.server, note.npc, NpcNote.from_event(note))

@@ -14,7 +14,7 @@ from host.store import records
 from host.store.db import Database
 from host.store.errors import NotFoundError
 from host.store.keys import find_npc_id, insert_ignoring_duplicates, npc_id
-from host.store.models import Correction, Note, Recommendation, Turn, utc_now
+from host.store.models import Correction, Note, Npc, Recommendation, Server, Turn, utc_now
 
 _Row = TypeVar("_Row", Note, Correction, Recommendation)
 
@@ -34,6 +34,21 @@ async def _insert_once(session: AsyncSession, model: type[_Row], values: dict[st
 class SteeringRepo:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def set_paused(self, server: str, npc: str, paused: bool) -> None:
+        async def op(session: AsyncSession) -> None:
+            await session.execute(update(Npc).where(Npc.id == await npc_id(session, server, npc)).values(paused=paused))
+
+        await self._db.run(op)
+
+    async def paused_npcs(self, server: str) -> set[str]:
+        """The NPCs of `server` an operator paused."""
+
+        async def op(session: AsyncSession) -> set[str]:
+            query = select(Npc.name).join(Server).where(Server.name == server, Npc.paused.is_(True))
+            return set((await session.scalars(query)).all())
+
+        return await self._db.run(op)
 
     async def add_note(self, note: records.NewNote) -> records.Note:
         async def op(session: AsyncSession) -> records.Note:
