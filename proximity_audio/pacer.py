@@ -24,6 +24,9 @@ _TICK_S = FRAME_MS / 1000
 # A loop that fell behind catches up (plugins hold a jitter buffer) unless it is more than this many ticks late:
 # then the schedule restarts from now rather than bursting half a second of audio at once.
 _MAX_LAG_TICKS = 25
+# Sentence marks kept per stream. A stream that never idles out (an NPC answering turn after turn) would otherwise
+# keep every mark; a reply has at most 12 sentences, so only marks of replies long over are forgotten.
+MARKS_KEPT = 64
 
 EndReason = Literal["finished", "stopped"]
 
@@ -37,7 +40,7 @@ class _NpcStream:
     active: bool = False
     idle_ticks: int = 0
     # (mark, frames queued when its audio ended): a mark is heard once `sequence` has passed its end.
-    marks: deque[tuple[Hashable, int]] = field(default_factory=deque)
+    marks: deque[tuple[Hashable, int]] = field(default_factory=lambda: deque(maxlen=MARKS_KEPT))
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ class Pacer:
         self._wake.set()
 
     def heard(self, npc: str) -> list[Hashable]:
-        """The marks of `npc`'s sentences whose every frame has left (call before `stop`)."""
+        """The marks of `npc`'s sentences whose every frame has left (call before `stop`); the last `MARKS_KEPT`."""
         stream = self._streams.get(npc)
         if stream is None:
             return []

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 
 from host.speech.audio import PIPER_RATE, Int16Array, rms_dbfs
-from proximity_audio.pacer import PacedTick, Pacer
+from proximity_audio.pacer import MARKS_KEPT, PacedTick, Pacer
 from proximity_audio.protocol import FRAME_SAMPLES
 
 
@@ -101,3 +101,13 @@ def test_heard_names_the_sentences_played_to_the_end() -> None:
     drain(pacer, 10)
     assert pacer.heard("bram") == [("t1", 0), ("t1", 1)]
     assert pacer.heard("hilde") == []
+
+
+def test_an_npc_that_never_falls_silent_keeps_only_its_latest_marks() -> None:
+    pacer = Pacer()
+    sentences = MARKS_KEPT + 40
+    for index in range(sentences):  # 20 ms sentences back to back: the stream never idles out
+        pacer.enqueue("bram", voice(0.02), PIPER_RATE, mark=("t1", index))
+        drain(pacer, 1)
+    heard = pacer.heard("bram")
+    assert heard == [("t1", index) for index in range(sentences - MARKS_KEPT, sentences)]
