@@ -15,8 +15,10 @@ import pytest
 import pytest_asyncio
 
 from host.bus import Bus, RedisBus, StreamKind, stream_name
-from host.config import BusSettings
+from host.config import BusSettings, Settings
+from host.errors import NpcHostError
 from host.events import Event, PlayerSaid
+from host.roles.services import HostServices
 from tests.bus_support import consuming
 from tests.host_process import Finished, HostProcess, closed_port, host_env, run_host
 
@@ -88,6 +90,14 @@ async def test_a_database_nobody_listens_for_is_one_clear_line(workdir: Path) ->
     line = _one_error_line(await run_host(["run"], host_env(workdir, NPC_HOST_DATABASE_URL=url), workdir))
     assert line.startswith("error: cannot connect to "), line
     assert f"127.0.0.1:{port}" in line
+
+
+async def test_a_database_that_fails_to_open_leaves_no_profile_watcher_running(workdir: Path) -> None:
+    url = f"postgresql+asyncpg://postgres:{SECRET}@127.0.0.1:{closed_port()}/npc"
+    settings = Settings(profiles_dir=workdir / "profiles", data_dir=workdir / "data", database_url=url)
+    with pytest.raises(NpcHostError):
+        await HostServices.open(settings)
+    assert [task for task in asyncio.all_tasks() if task is not asyncio.current_task()] == []
 
 
 async def test_running_only_the_brain_needs_redis(workdir: Path) -> None:

@@ -5,6 +5,7 @@ Opened once per process; every connection fails fast with one clear line when it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -31,19 +32,20 @@ class HostServices:
     @classmethod
     async def open(cls, settings: Settings, *, watch_profiles: bool = True) -> HostServices:
         registry = ProfileRegistry(settings.profiles_dir)
-        problems = await registry.start() if watch_profiles else await registry.reload()
-        _report(problems)
-        if not registry.server_names():
-            await registry.stop()
-            raise NpcHostError(f"no server profiles could be loaded from {settings.profiles_dir}", code="no_servers")
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = await Store.open(settings.effective_database_url)
-        try:
+        async with contextlib.AsyncExitStack() as opened:
+            # What opened before a failure is closed again (the profile watcher, the database pool).
+            opened.push_async_callback(registry.stop)
+            problems = await registry.start() if watch_profiles else await registry.reload()
+            _report(problems)
+            if not registry.server_names():
+                raise NpcHostError(
+                    f"no server profiles could be loaded from {settings.profiles_dir}", code="no_servers"
+                )
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            store = await Store.open(settings.effective_database_url)
+            opened.push_async_callback(store.close)
             bus = await make_bus(settings, client_name=consumer_name("host"))
-        except BaseException:
-            await store.close()
-            await registry.stop()
-            raise
+            opened.pop_all()
         return cls(settings, bus, store, registry, TranscriptBook(settings.transcripts_dir))
 
     async def aclose(self) -> None:
