@@ -239,6 +239,9 @@ class BridgeSession:
         if not admission.accepted:
             stats.frames_late += 1
             return
+        # Silence filled in is audio too: without this, sequence numbers that skip 25 at a time would make each frame
+        # 26 frames of VAD work and queued audio.
+        player.limiter.charge(admission.filled)
         stats.frames_in += 1
         stats.frames_filled += admission.filled
         self._mic_ready.set()

@@ -41,3 +41,7 @@ class FrameRateLimiter:
             self._tokens -= 1.0
             return True
         return False
+
+    def charge(self, cost: int) -> None:
+        """Count `cost` more units as let through; the bucket may go into debt, refusing what follows until repaid."""
+        self._tokens -= cost

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -147,6 +149,25 @@ async def test_frames_beyond_the_rate_limit_are_dropped_with_one_error(world: Sp
         assert [r.code for r in replies if isinstance(r, ErrorMessage)] == [ErrorCode.RATE_LIMITED]
         assert server.stats.frames_rate_limited >= 20
         assert server.stats.frames_in + server.stats.frames_rate_limited == 40
+
+
+async def test_silence_filled_into_gaps_counts_against_the_rate_limit(world: SpatialWorld) -> None:
+    """Sequence numbers that skip 25 each frame must not turn every frame into 26 frames of audio."""
+    limits = BridgeLimits(max_frames_per_second=50, frame_burst=5)
+    async with running_bridge(world, limits) as (server, _), client(server) as plugin:
+        await plugin.connect()
+        await plugin.join(0, "Alice", at(2, 0))
+        started = time.monotonic()
+        for frame in range(40):
+            await plugin.send_microphone(0, frame * (limits.max_gap_frames + 1), SILENT)
+        await plugin.ping(nonce=1)
+        while not isinstance(await plugin.receive(), Pong):
+            pass
+        elapsed = time.monotonic() - started
+    audio_frames = server.stats.frames_in + server.stats.frames_filled
+    allowed = limits.frame_burst + limits.max_gap_frames + math.ceil(limits.max_frames_per_second * elapsed)
+    assert server.stats.frames_filled > 0
+    assert audio_frames <= allowed
 
 
 async def test_player_limit_positions_and_leave(world: SpatialWorld) -> None:
