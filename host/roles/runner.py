@@ -87,14 +87,20 @@ async def run_roles(settings: Settings, names: Sequence[str], *, drain_timeout_s
         done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
         stop.set()
         await stopped
-        errors = [error for task in done if task is not stopped and (error := task.exception()) is not None]
         _, pending = await asyncio.wait(tasks, timeout=drain_timeout_s)
         for late in pending:
             log.warning("%s did not drain within %.0fs; cancelling it", late.get_name(), drain_timeout_s)
             late.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*pending, return_exceptions=True)
-        await asyncio.gather(*watchers, return_exceptions=True)
+        for outcome in await asyncio.gather(*watchers, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.error("the queue metrics stopped: %s", outcome)
+        # The role that failed first is the cause; one that failed while draining is still reported, never lost.
+        by_finish = sorted(tasks, key=lambda task: task not in done)
+        errors = [error for task in by_finish if not task.cancelled() and (error := task.exception()) is not None]
+        for later in errors[1:]:
+            log.error("another role failed as well: %s", later)
         if errors:
             raise errors[0]
     finally:
