@@ -1,8 +1,9 @@
 """What a connection still has to send, in two lanes.
 
-Control replies (welcome, errors, pongs) overtake everything. The stream lane keeps NPC audio in order with the
-`npc_stream_start`/`npc_stream_end` messages around it; it holds at most `tick_capacity` ticks of audio, and a plugin
-that reads too slowly loses its oldest audio (counted) instead of stalling the pacer or other plugins.
+Control replies (welcome, errors, pongs) overtake everything; at most `CONTROL_KEPT` wait, later ones are dropped.
+The stream lane keeps NPC audio in order with the `npc_stream_start`/`npc_stream_end` messages around it; it holds at
+most `tick_capacity` ticks of audio, and a plugin that reads too slowly loses its oldest audio (counted) instead of
+stalling the pacer or other plugins.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ class _Audio:
     frames: int
 
 
+# Control replies a connection may have waiting. Errors are rate limited, but pongs answer each ping: a plugin that
+# pings faster than it reads must not grow the queue without end (welcome, the first, always fits).
+CONTROL_KEPT = 64
+
+
 class Outbox:
     def __init__(self, tick_capacity: int) -> None:
         self._control: deque[str] = deque()
@@ -29,6 +35,9 @@ class Outbox:
         self.frames_dropped = 0
 
     def put_control(self, text: str) -> None:
+        """Queue a control reply; dropped when `CONTROL_KEPT` are already waiting."""
+        if len(self._control) >= CONTROL_KEPT:
+            return
         self._control.append(text)
         self._ready.set()
 

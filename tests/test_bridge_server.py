@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from proximity_audio.bridge_client import BridgeClient, BridgeRefusedError
 from proximity_audio.limits import BridgeLimits
+from proximity_audio.outbox import CONTROL_KEPT, Outbox
 from proximity_audio.protocol import (
     HEADER,
     MAGIC,
@@ -260,3 +261,23 @@ async def test_a_peer_that_ignores_pings_is_closed_with_1011(world: SpatialWorld
             writer.close()
         assert opcodes[0] == 0x1 and 0x9 in opcodes  # the welcome, then at least one ping
         assert close_code == CloseCode.KEEPALIVE_TIMEOUT == 1011
+
+
+async def test_a_plugin_that_pings_faster_than_it_reads_gets_a_bounded_number_of_pongs() -> None:
+    outbox = Outbox(tick_capacity=25)
+    outbox.put_control("welcome")
+    for nonce in range(CONTROL_KEPT * 10):
+        outbox.put_control(f"pong {nonce}")
+    sent: list[str | bytes] = []
+
+    async def send(message: str | bytes) -> None:
+        sent.append(message)
+
+    drain = asyncio.create_task(outbox.drain_forever(send))
+    try:
+        await eventually(lambda: len(sent) >= CONTROL_KEPT)
+        await asyncio.sleep(0.05)  # room for anything still queued beyond the bound to show up
+    finally:
+        drain.cancel()
+        await asyncio.gather(drain, return_exceptions=True)
+    assert sent == ["welcome", *(f"pong {nonce}" for nonce in range(CONTROL_KEPT - 1))]
