@@ -239,17 +239,14 @@ class SpeechRole:
                 self._stop(turn_id)
 
     def _stop(self, turn_id: str) -> None:
-        turn = self._turns.pop(turn_id, None)
         self._stopped.remember(turn_id, time.time())
-        if turn is not None:
-            self._stop_turn(turn)
-
-    def _stop_turn(self, turn: _TurnSpeech) -> None:
+        turn = self._turns.pop(turn_id, None)
+        if turn is None:
+            return
         turn.stopped = True
-        self._stopped.remember(turn.turn_id, time.time())
         if turn.speaker is not None:
             turn.speaker.interrupt()
-            self._track(turn.speaker.aclose(), f"stop-{turn.turn_id[:8]}")
+            self._track(turn.speaker.aclose(), f"stop-{turn_id[:8]}")
 
     def _track(self, work: Coroutine[Any, Any, None], name: str) -> None:
         if self._tasks is None:
