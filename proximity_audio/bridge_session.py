@@ -294,8 +294,9 @@ class BridgeSession:
     def _queue_frames(self, frames: list[bytes]) -> None:
         """One tick's frames in as few messages as the size limit allows (50 players: one message, not 50)."""
         dropped = self._outbox.frames_dropped
-        for batch in batches(frames, self._ctx.limits.max_message_bytes):
-            self._outbox.put_frames(b"".join(batch), len(batch))
+        self._outbox.put_tick(
+            [(b"".join(batch), len(batch)) for batch in batches(frames, self._ctx.limits.max_message_bytes)]
+        )
         self._ctx.stats.frames_out += len(frames)
         self._ctx.stats.frames_out_dropped += self._outbox.frames_dropped - dropped
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 class _Audio:
     data: bytes
     frames: int
+    ends_tick: bool  # a tick's frames may need several messages (the size limit); capacity counts ticks
 
 
 # Control replies a connection may have waiting. Errors are rate limited, but pongs answer each ping: a plugin that
@@ -29,7 +30,7 @@ class Outbox:
     def __init__(self, tick_capacity: int) -> None:
         self._control: deque[str] = deque()
         self._stream: deque[str | _Audio] = deque()
-        self._audio_messages = 0
+        self._audio_ticks = 0
         self._capacity = tick_capacity
         self._ready = asyncio.Event()
         self.frames_dropped = 0
@@ -45,16 +46,30 @@ class Outbox:
         self._stream.append(text)
         self._ready.set()
 
-    def put_frames(self, data: bytes, frames: int) -> None:
-        """Queue one binary message holding `frames` frames."""
-        if self._audio_messages >= self._capacity:
-            oldest = next(item for item in self._stream if isinstance(item, _Audio))
-            self._stream.remove(oldest)
-            self._audio_messages -= 1
-            self.frames_dropped += oldest.frames
-        self._stream.append(_Audio(data, frames))
-        self._audio_messages += 1
+    def put_tick(self, messages: Sequence[tuple[bytes, int]]) -> None:
+        """Queue one tick's audio: binary messages, each with the number of frames it holds."""
+        if not messages:
+            return
+        if self._audio_ticks >= self._capacity:
+            self._drop_oldest_tick()
+        *body, (last, last_frames) = messages
+        self._stream.extend(_Audio(data, frames, ends_tick=False) for data, frames in body)
+        self._stream.append(_Audio(last, last_frames, ends_tick=True))
+        self._audio_ticks += 1
         self._ready.set()
+
+    def _drop_oldest_tick(self) -> None:
+        """Drop the audio of the oldest tick still queued; stream messages around it stay."""
+        kept: deque[str | _Audio] = deque()
+        dropping = True
+        for item in self._stream:
+            if dropping and isinstance(item, _Audio):
+                self.frames_dropped += item.frames
+                dropping = not item.ends_tick
+            else:
+                kept.append(item)
+        self._stream = kept
+        self._audio_ticks -= 1
 
     def _next(self) -> str | bytes | None:
         if self._control:
@@ -64,7 +79,8 @@ class Outbox:
         item = self._stream.popleft()
         if isinstance(item, str):
             return item
-        self._audio_messages -= 1
+        if item.ends_tick:
+            self._audio_ticks -= 1
         return item.data
 
     async def drain_forever(self, send: Callable[[str | bytes], Awaitable[None]]) -> None:

@@ -281,3 +281,25 @@ async def test_a_plugin_that_pings_faster_than_it_reads_gets_a_bounded_number_of
         drain.cancel()
         await asyncio.gather(drain, return_exceptions=True)
     assert sent == ["welcome", *(f"pong {nonce}" for nonce in range(CONTROL_KEPT - 1))]
+
+
+async def test_a_plugin_that_reads_too_slowly_loses_its_oldest_ticks_of_audio_not_the_stream_messages() -> None:
+    outbox = Outbox(tick_capacity=3)
+    outbox.put_stream_message("start")
+    for tick in range(5):  # each tick split in two messages by the size limit: capacity counts ticks, not messages
+        outbox.put_tick([(f"tick {tick} a".encode(), 2), (f"tick {tick} b".encode(), 1)])
+    outbox.put_stream_message("end")
+    sent: list[str | bytes] = []
+
+    async def send(message: str | bytes) -> None:
+        sent.append(message)
+
+    drain = asyncio.create_task(outbox.drain_forever(send))
+    try:
+        await eventually(lambda: "end" in sent)
+    finally:
+        drain.cancel()
+        await asyncio.gather(drain, return_exceptions=True)
+    kept = [f"tick {tick} {part}".encode() for tick in (2, 3, 4) for part in "ab"]
+    assert sent == ["start", *kept, "end"]
+    assert outbox.frames_dropped == 2 * 3
