@@ -83,7 +83,8 @@ class ProtocolError(NpcHostError):
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Python's JSON reader takes NaN and Infinity: a NaN coordinate or yaw would make the mixer's gains NaN (noise).
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class WirePosition(_Message):

@@ -81,6 +81,16 @@ def test_valid_messages_parse_into_models() -> None:
         ('{"type": "player_leave"}', ErrorCode.BAD_MESSAGE, "index: Field required"),
         ('{"type": "ping", "nonce": 1, "extra": true}', ErrorCode.BAD_MESSAGE, "extra"),
         ("[" * 100_000, ErrorCode.BAD_MESSAGE, "JSON"),
+        (
+            '{"type": "positions", "players": [{"index": 0, "x": NaN, "y": 64, "z": 0}]}',
+            ErrorCode.BAD_MESSAGE,
+            "players.0.x: Input should be a finite",
+        ),
+        (
+            '{"type": "player_join", "index": 0, "player": "A", "position": {"x": 0, "y": 64, "z": 0, "yaw": Infinity}}',
+            ErrorCode.BAD_MESSAGE,
+            "position.yaw: Input should be a finite number",
+        ),
     ],
 )
 def test_bad_messages_name_the_problem(text: str, code: str, needle: str) -> None:
