@@ -87,7 +87,7 @@ def test_valid_messages_parse_into_models() -> None:
             "players.0.x: Input should be a finite",
         ),
         (
-            '{"type": "player_join", "index": 0, "player": "A", "position": {"x": 0, "y": 64, "z": 0, "yaw": Infinity}}',
+            '{"type": "player_join", "index": 0, "player": "A", "position": {"x": 0, "y": 0, "z": 0, "yaw": Infinity}}',
             ErrorCode.BAD_MESSAGE,
             "position.yaw: Input should be a finite number",
         ),
