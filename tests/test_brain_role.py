@@ -17,7 +17,9 @@ from typing import Literal, NamedTuple
 
 import pytest
 
+from host.brain.engine import StartedTurn
 from host.brain.llm.factory import close_all
+from host.brain.turn import TurnSentence
 from host.bus import Bus, BusUnavailableError, StreamKind, stream_for, stream_name
 from host.config import BusSettings, LLMSettings, Settings
 from host.events import (
@@ -379,3 +381,23 @@ def _control(action: Literal["pause", "resume"]) -> NpcControl:
 
 def _today() -> str:
     return now_utc().date().isoformat()
+
+
+async def test_a_cancelled_answer_leaves_no_turn_speaking_on(open_village: OpenVillage) -> None:
+    long_tail = " ".join(["and the mine went on and on below the hill"] * 6) + "."
+    async with open_village([f"Well now, friend. Let me tell you {long_tail}"], chunk_delay_s=0.2) as village:
+        spoken: list[str] = []
+        first = asyncio.Event()
+
+        async def on_sentence(_turn: StartedTurn, sentence: TurnSentence) -> None:
+            spoken.append(sentence.text)
+            first.set()
+
+        answering = asyncio.create_task(village.role.brain.answer(line("Tell me about the mine."), "bram", on_sentence))
+        await first.wait()
+        answering.cancel()  # the host shutting down mid-turn
+        with pytest.raises(asyncio.CancelledError):
+            await answering
+
+        assert [task.get_name() for task in asyncio.all_tasks() if task.get_name().startswith("turn:")] == []
+        assert spoken == ["Well now, friend."]

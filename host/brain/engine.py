@@ -158,6 +158,9 @@ class NpcBrain:
         finally:
             if self._speaking.get(key) is speaking:
                 del self._speaking[key]
+            if not speaking.done():  # this answer was cancelled (shutdown): the turn must not speak on without it
+                speaking.cancel()
+                await asyncio.wait({speaking})
         if not speaking.cancelled() and (error := speaking.exception()) is not None:
             raise error
         result = turn.persona.result
