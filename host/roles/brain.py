@@ -15,7 +15,7 @@ from host import metrics
 from host.brain.engine import NpcBrain, StartedTurn
 from host.brain.turn import TurnSentence
 from host.bus.streams import StreamKind, consumer_name, stream_for, stream_name
-from host.errors import NotReadyError
+from host.errors import NotReadyError, NpcHostError
 from host.events import (
     AdminCorrection,
     AdminNote,
@@ -72,7 +72,11 @@ class BrainRole:
     async def _warm(self, server: str) -> None:
         """The embedded model keeps each NPC's persona prefix in this process: fill it before the first player
         speaks, so no first turn pays the whole prompt (about a second per NPC on two cores)."""
-        spent = await warm_personas(self.brain, server, embedded_only=True)
+        try:
+            spent = await warm_personas(self.brain, server, embedded_only=True)
+        except NpcHostError as exc:  # only a speed-up: the turns themselves report what is wrong
+            log.warning("persona prefixes of '%s' were not warmed: %s", server, exc.message)
+            return
         if spent:
             log.info("warmed %d persona prefix(es) of '%s' in %.0f ms", len(spent), server, sum(spent.values()))
 
