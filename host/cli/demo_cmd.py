@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
 import shutil
 import tempfile
 import time
@@ -185,8 +186,10 @@ async def _play(services: HostServices, out: Path, realtime: bool) -> list[DemoT
         how = "says" if said.source == "voice" else "types"
         console.print(f'[bold green]{escape(said.player)}[/] {how}: "{escape(said.text)}"')
 
+    numbers = itertools.count(1)
+
     async def answered(exchange: VoiceExchange) -> None:
-        turns.append(_show(exchange, out, len(turns) + 1))
+        turns.append(await _show(exchange, out, next(numbers)))
 
     pipeline = VoicePipeline(
         brain,
@@ -218,12 +221,13 @@ def _next_to(npc: NpcProfile) -> Position:
     return Position(x=spot.x + STAND_OFF, y=spot.y, z=spot.z, dimension=npc.world.dimension)
 
 
-def _show(exchange: VoiceExchange, out: Path, number: int) -> DemoTurn:
+async def _show(exchange: VoiceExchange, out: Path, number: int) -> DemoTurn:
     npc = exchange.npc
     wav: Path | None = None
     if exchange.audio:
         wav = out / f"{number}_{npc.id}.wav"
-        write_wav(wav, pcm16_to_int16(exchange.audio), exchange.sample_rate)
+        # Off the event loop: another turn may be answering (and being timed) while this one is saved.
+        await asyncio.to_thread(write_wav, wav, pcm16_to_int16(exchange.audio), exchange.sample_rate)
     reply = f'"{escape(exchange.reply)}"' if exchange.reply else "..."
     if exchange.interrupted:
         said, planned = exchange.sentences_said, exchange.sentences_planned
