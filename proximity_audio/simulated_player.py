@@ -9,8 +9,6 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from host.events import Position
 from host.speech.audio import Int16Array
 from proximity_audio.bridge_client import BridgeClient, Received, place_heard_audio
@@ -51,7 +49,7 @@ async def simulate_player(
     sources.update(_stream_sources(received))
     heard = place_heard_audio(received.frames, start, player_index=0, listener=position, sources=sources)
     return SimulationResult(
-        heard=heard if len(heard) else np.zeros((0, 2), dtype=np.int16),
+        heard=heard,
         frames=sum(1 for _, f in received.frames if f.kind in (FrameKind.MIXED, FrameKind.NPC_SOURCE)),
         npcs_heard=sorted({m.npc for m in received.messages if isinstance(m, NpcStreamStart)}),
         errors=[m for m in received.messages if isinstance(m, ErrorMessage)],
