@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BRIDGE_PATH = "/bridge"
+# A close frame's reason is at most 123 bytes of UTF-8; a longer one fails the close itself (1011 and a traceback).
+_MAX_REASON_BYTES = 123
 
 
 class BridgeListener:
@@ -94,7 +96,7 @@ class BridgeListener:
         try:
             hello = parse_client_message(first)
         except ProtocolError as exc:
-            await ws.close(CloseCode.HELLO_EXPECTED, exc.message[:120])
+            await ws.close(CloseCode.HELLO_EXPECTED, _close_reason(exc.message))
             return None
         if not isinstance(hello, Hello):
             await ws.close(CloseCode.HELLO_EXPECTED, f"the first message must be hello, got {hello.type}")
@@ -109,3 +111,7 @@ def _only_bridge_path(connection: ServerConnection, request: Request) -> Respons
     if request.path.split("?", 1)[0] != BRIDGE_PATH:
         return connection.respond(HTTPStatus.NOT_FOUND, f"the voice bridge is at {BRIDGE_PATH}\n")
     return None
+
+
+def _close_reason(text: str) -> str:
+    return text.encode()[:_MAX_REASON_BYTES].decode(errors="ignore")

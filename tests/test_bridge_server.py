@@ -80,6 +80,7 @@ async def test_a_wrong_token_or_server_closes_with_4001(world: SpatialWorld, tok
         (json.dumps({"type": "ping"}), CloseCode.HELLO_EXPECTED),
         ("hello?", CloseCode.HELLO_EXPECTED),
         (bytes(16), CloseCode.HELLO_EXPECTED),
+        (json.dumps({"type": "é" * 60}), CloseCode.HELLO_EXPECTED),  # the reason echoed must fit a close frame
     ],
 )
 async def test_a_bad_handshake_closes_with_its_code(world: SpatialWorld, first: str | bytes, code: int) -> None:
