@@ -49,10 +49,12 @@ class HostServices:
         return cls(settings, bus, store, registry, TranscriptBook(settings.transcripts_dir))
 
     async def aclose(self) -> None:
-        await self.bus.aclose()
-        await self.transcripts.aclose()
-        await self.store.close()
-        await self.registry.stop()
+        async with contextlib.AsyncExitStack() as closing:
+            # Run last-pushed first, each even when one before it fails (a hub connection already gone).
+            closing.push_async_callback(self.registry.stop)
+            closing.push_async_callback(self.store.close)
+            closing.push_async_callback(self.transcripts.aclose)
+            closing.push_async_callback(self.bus.aclose)
 
 
 def _report(problems: list[Problem]) -> None:
