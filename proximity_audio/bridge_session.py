@@ -205,8 +205,9 @@ class BridgeSession:
     async def _stop(self, npc: str) -> None:
         if self._ctx.world.npc(npc) is None:
             raise ProtocolError(f"no NPC {npc[:64]!r} on server {self._ctx.server!r}", code=ErrorCode.UNKNOWN_NPC)
-        self._ctx.stop_npc(npc)
+        # The hook first: what the players heard of the reply is known only while its audio is still queued.
         await call_safely("npc-stop", self._ctx.hooks.on_npc_stop, npc)
+        self._ctx.stop_npc(npc)
 
     def _on_binary(self, data: bytes) -> None:
         for frame in iter_frames(data):

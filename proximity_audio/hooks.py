@@ -32,7 +32,7 @@ class BridgeHooks:
 
     on_utterance: OnUtterance
     on_speech_started: OnSpeechStarted = ignore  # the cue for barge-in
-    on_npc_stop: OnNpcStop = ignore  # the plugin asked to stop an NPC (its audio is already cut)
+    on_npc_stop: OnNpcStop = ignore  # the plugin asked to stop an NPC (its audio is cut when the hook returns)
 
 
 async def call_safely(what: str, hook: Callable[[T], Awaitable[None]], argument: T) -> None:

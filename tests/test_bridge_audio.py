@@ -8,8 +8,10 @@ import asyncio
 import numpy as np
 import pytest
 
+from host.events import PlayerUtterance
 from host.speech.audio import PIPER_RATE, Int16Array
 from proximity_audio.bridge_client import BridgeClient, Received
+from proximity_audio.bridge_server import BridgeServer
 from proximity_audio.protocol import ErrorMessage, FrameKind, NpcStreamEnd, NpcStreamStart, OutputMode
 from proximity_audio.simulated_player import SimulationResult, simulate_player
 from proximity_audio.world import SpatialWorld
@@ -108,6 +110,36 @@ async def test_a_plugin_can_stop_an_npc(world: SpatialWorld) -> None:
     assert [e.reason for e in ends(after)] == ["stopped"]
     [error] = [m for m in after.messages if isinstance(m, ErrorMessage)]
     assert error.code == "unknown_npc"
+
+
+async def test_a_plugin_stop_lets_the_hook_tell_which_sentences_were_heard(world: SpatialWorld) -> None:
+    heard_at_stop: list[list[int]] = []
+
+    async def on_npc_stop(npc: str) -> None:
+        heard_at_stop.append(server.heard(npc, "t1"))
+
+    async def ignore_utterance(_: PlayerUtterance) -> None:
+        pass
+
+    server = BridgeServer(
+        world, server=SERVER, token=TOKEN, on_utterance=ignore_utterance, on_npc_stop=on_npc_stop, limits=FAST
+    )
+    await server.start("127.0.0.1", 0)
+    try:
+        async with client(server) as plugin:
+            await plugin.connect()
+            await plugin.join(0, "Alice", at(2, 0))
+            await eventually(lambda: world.player("Alice") is not None)
+            server.play("bram", tone(0.1, PIPER_RATE), PIPER_RATE, mark=("t1", 0))  # 5 frames
+            server.play("bram", tone(3.0, PIPER_RATE), PIPER_RATE, mark=("t1", 1))
+            await plugin.collect_until(lambda r: len(r.frames) >= 10, within_s=10)
+            await plugin.stop_npc("bram")
+            after = await plugin.collect_until(lambda r: bool(ends(r)), within_s=10)
+    finally:
+        await server.close()
+    assert heard_at_stop == [[0]]
+    assert [e.reason for e in ends(after)] == ["stopped"]
+    assert server.queued_frames("bram") == 0
 
 
 async def test_a_tick_for_many_players_is_split_to_respect_the_message_limit(world: SpatialWorld) -> None:
