@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import typer
@@ -53,7 +54,7 @@ async def _status_table(settings: Settings) -> Table:
     bus = await make_bus(settings, client_name="npc-host-status")
     table = Table("stream", "length", "group", "consumers", "pending", "lag", "dead letters")
     try:
-        for load in load_all(settings.profiles_dir):
+        for load in await asyncio.to_thread(load_all, settings.profiles_dir):  # parsing files: off the event loop
             if load.server is None:
                 continue
             for kind in StreamKind:
