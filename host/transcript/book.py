@@ -16,13 +16,10 @@ class TranscriptBook:
         self.root = root
         self._writers: dict[str, TranscriptWriter] = {}
 
-    def writer(self, server: str) -> TranscriptWriter:
+    async def append(self, server: str, *lines: TranscriptLine) -> None:
         if server not in self._writers:
             self._writers[server] = TranscriptWriter(self.root, server)
-        return self._writers[server]
-
-    async def append(self, server: str, *lines: TranscriptLine) -> None:
-        await self.writer(server).append(*lines)
+        await self._writers[server].append(*lines)
 
     async def has_turn(self, server: str, turn_id: str) -> bool:
         """Whether today's or yesterday's file already holds the NPC line of `turn_id` (read only on redelivery)."""
