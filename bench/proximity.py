@@ -23,7 +23,7 @@ import numpy as np
 from bench.report import summarize
 from host.demo_assets import load_manifest
 from host.events import PlayerUtterance, Position
-from host.speech.audio import PIPER_RATE, Int16Array, conform, int16_to_pcm16, read_wav
+from host.speech.audio import PIPER_RATE, Audio, Int16Array, conform, int16_to_pcm16, read_wav
 from host.speech.vad import silero_session
 from proximity_audio.bridge_client import BridgeClient
 from proximity_audio.bridge_server import BridgeServer
@@ -55,8 +55,12 @@ def _world() -> SpatialWorld:
     return world
 
 
+def _recording(name: str) -> Audio:
+    return read_wav(load_manifest().get(name).path)
+
+
 def _speech_48k() -> Int16Array:
-    return conform(read_wav(load_manifest().get("two_questions.wav").path), SAMPLE_RATE)
+    return conform(_recording("two_questions.wav"), SAMPLE_RATE)
 
 
 def _npc_frames(ticks: int) -> list[dict[str, Int16Array]]:
@@ -110,12 +114,11 @@ async def bench_bridge() -> dict[str, Any]:
     async def heard(utterance: PlayerUtterance) -> None:
         utterances.append(utterance)
 
+    speech = np.resize(await asyncio.to_thread(_speech_48k), int(BRIDGE_SECONDS * SAMPLE_RATE))
+    recorded = await asyncio.to_thread(_recording, "bram_room.wav")
+    voice = np.resize(conform(recorded, PIPER_RATE), int(BRIDGE_SECONDS * PIPER_RATE))
     server = BridgeServer(world, server=SERVER, token=TOKEN, on_utterance=heard)
     await server.start("127.0.0.1", 0)
-    speech = np.resize(_speech_48k(), int(BRIDGE_SECONDS * SAMPLE_RATE))
-    voice = np.resize(
-        conform(read_wav(load_manifest().get("bram_room.wav").path), PIPER_RATE), int(BRIDGE_SECONDS * PIPER_RATE)
-    )
     try:
         async with BridgeClient(server.url, server=SERVER, token=TOKEN) as plugin:
             await plugin.connect()

@@ -18,6 +18,7 @@ are those of a live player (see `host/voice/pipeline.py`).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import shutil
@@ -107,7 +108,8 @@ async def _measure(services: HostServices) -> dict[str, Any]:
         npc = npcs[recording.npc or next(iter(npcs))]
         spot = npc.world.position
         position = Position(x=spot.x + 1.5, y=spot.y, z=spot.z, dimension=npc.world.dimension)
-        audio = np.concatenate((conform(read_wav(recording.path), WHISPER_RATE), silence))
+        recorded = await asyncio.to_thread(read_wav, recording.path)
+        audio = np.concatenate((conform(recorded, WHISPER_RATE), silence))
         exchanges += await pipeline.listen(recording.player, position, audio)
 
     spoken = [exchange for exchange in exchanges if exchange.transcript is not None and exchange.audio]
