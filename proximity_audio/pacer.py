@@ -27,6 +27,9 @@ _MAX_LAG_TICKS = 25
 # Sentence marks kept per stream. A stream that never idles out (an NPC answering turn after turn) would otherwise
 # keep every mark; a reply has at most 12 sentences, so only marks of replies long over are forgotten.
 MARKS_KEPT = 64
+# A sentence whose final chunk never comes (its speech role died mid-sentence) ends the stream after this long, rather
+# than keep the pacer ticking and the plugins' stream open until the NPC speaks again.
+_ABANDONED_AFTER_S = 5.0
 
 EndReason = Literal["finished", "stopped"]
 
@@ -65,6 +68,7 @@ class PacedTick:
 class Pacer:
     def __init__(self, *, end_after_idle_ticks: int = 25) -> None:
         self._end_after = end_after_idle_ticks
+        self._abandon_after = max(end_after_idle_ticks, round(_ABANDONED_AFTER_S / _TICK_S))
         self._streams: dict[str, _NpcStream] = {}
         self._stopped: list[str] = []
         self._wake = asyncio.Event()
@@ -130,7 +134,8 @@ class Pacer:
                 stream.idle_ticks = 0
                 continue
             stream.idle_ticks += 1
-            if stream.idle_ticks >= self._end_after and stream.resampler is None and not stream.framer.pending_samples:
+            mid_sentence = stream.resampler is not None
+            if stream.idle_ticks >= (self._abandon_after if mid_sentence else self._end_after):
                 del self._streams[npc]
                 if stream.active:
                     ended.append((npc, "finished"))

@@ -68,6 +68,16 @@ def test_chunks_of_a_sentence_stream_without_losing_samples() -> None:
     assert len(frames) == 25  # 0.5 s at 48 kHz = 24000 samples = 25 frames
 
 
+def test_a_sentence_whose_end_never_comes_ends_the_stream_after_a_while() -> None:
+    pacer = Pacer(end_after_idle_ticks=3)
+    pacer.enqueue("bram", voice(0.5), PIPER_RATE, final=False)
+    early = drain(pacer, 40)  # its audio, then a pause far longer than between two chunks of one sentence
+    assert not any(t.ended for t in early) and pacer.busy
+    late = drain(pacer, 250)  # 5 s without the rest of the sentence: its speaker is gone
+    assert [t.ended for t in late if t.ended] == [[("bram", "finished")]]
+    assert not pacer.busy
+
+
 async def test_run_ticks_in_real_time_and_sleeps_when_idle() -> None:
     pacer = Pacer(end_after_idle_ticks=1)
     seen: list[PacedTick] = []
