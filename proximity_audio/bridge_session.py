@@ -162,6 +162,8 @@ class BridgeSession:
             raise ProtocolError("hello was already accepted on this connection")
 
     def _join(self, join: PlayerJoin) -> None:
+        if any(p.name == join.player and i != join.index for i, p in self._players.items()):
+            raise ProtocolError(f"player {join.player!r} already joined under another index")
         if join.index in self._players:
             self._leave(join.index)
         elif len(self._players) >= self._ctx.limits.max_players:
@@ -169,8 +171,6 @@ class BridgeSession:
                 f"player {join.player!r} refused: {self._ctx.limits.max_players} players already joined",
                 code=ErrorCode.TOO_MANY_PLAYERS,
             )
-        if any(p.name == join.player for p in self._players.values()):
-            raise ProtocolError(f"player {join.player!r} already joined under another index")
         limits = self._ctx.limits
         self._players[join.index] = _Player(
             index=join.index,

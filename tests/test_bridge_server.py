@@ -196,6 +196,22 @@ async def test_player_limit_positions_and_leave(world: SpatialWorld) -> None:
         await eventually(lambda: world.player("Alice") is None)
 
 
+async def test_a_join_refused_for_a_name_in_use_leaves_the_player_on_its_index(world: SpatialWorld) -> None:
+    async with running_bridge(world) as (server, _), client(server) as plugin:
+        await plugin.connect()
+        await plugin.join(0, "Alice", at(2, 0))
+        await plugin.join(1, "Bob", at(3, 0))
+        await plugin.join(0, "Bob", at(4, 0))
+        await plugin.move({0: at(5, 5)})
+        await plugin.ping()
+        replies = []
+        while not isinstance(reply := await plugin.receive(), Pong):
+            replies.append(reply)
+        assert [r.code for r in replies if isinstance(r, ErrorMessage)] == [ErrorCode.BAD_MESSAGE]
+        assert world.player("Alice") == at(5, 5)
+        assert world.player("Bob") == at(3, 0)
+
+
 async def test_an_idle_connection_is_closed_with_4008(world: SpatialWorld) -> None:
     async with running_bridge(world, BridgeLimits(idle_timeout_s=0.3)) as (server, _), client(server) as plugin:
         await plugin.connect()
