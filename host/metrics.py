@@ -1,15 +1,22 @@
-"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths. Served by `npc-host run`."""
+"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths, bridge refusals and drops.
+Served by `npc-host run` with `/healthz` (200 while every role of the process runs, else 503; host/roles/health.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from host.bus import Bus, BusError
 from host.errors import ConfigError
+from host.roles.health import BOARD
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +32,12 @@ TURN_STAGE_SECONDS = Histogram(
 TURNS_TOTAL = Counter("npc_host_turns_total", "NPC turns finished", ["server", "npc", "outcome"])
 EVENTS_HANDLED = Counter("npc_host_events_handled_total", "Events handled by this process", ["type"])
 ERRORS_TOTAL = Counter("npc_host_errors_total", "Errors by machine code", ["code"])
+BRIDGE_FRAMES_DROPPED = Counter(
+    "npc_host_bridge_frames_dropped_total",
+    "Microphone frames dropped by the bridge (backlog: the VAD fell behind)",
+    ["reason"],
+)
+BRIDGE_REFUSED = Counter("npc_host_bridge_refused_total", "Bridge connections refused at the door", ["reason"])
 QUEUE_DEPTH = Gauge("npc_host_queue_depth", "Pending entries per stream and group", ["stream", "group"])
 
 
@@ -33,10 +46,31 @@ def observe_turn(timings_ms: dict[str, float]) -> None:
         TURN_STAGE_SECONDS.labels(stage=stage).observe(ms / 1000.0)
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # a scrape every 15 s is not news
+        pass
+
+
+def metrics_and_health_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """/healthz from this process's role health; every other path is Prometheus' /metrics."""
+    if environ.get("PATH_INFO") != "/healthz":
+        metrics_page: Iterable[bytes] = _METRICS_APP(environ, start_response)
+        return metrics_page
+    report = BOARD.report()
+    body = report.model_dump_json().encode()
+    status = "200 OK" if report.healthy else "503 Service Unavailable"
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+_METRICS_APP = make_wsgi_app()
+
+
 def serve(port: int, host: str) -> None:
-    """Serve /metrics from a daemon thread (prometheus_client's own server)."""
+    """Serve /metrics and /healthz from a daemon thread."""
     try:
-        start_http_server(port, addr=host)
+        server = make_server(host, port, metrics_and_health_app, ThreadingWSGIServer, handler_class=_QuietHandler)
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     except OSError as exc:  # a port in use or an address not on this machine: a setting to fix, not a crash
         raise ConfigError(
             f"cannot serve /metrics on {host}:{port} ({exc.strerror or exc}); set NPC_HOST_METRICS_PORT to a free port"

@@ -2,6 +2,8 @@
 
 A connection's `hello` names its server; the `BridgeServer` of that name checks the token and serves the connection.
 An unknown server name is refused exactly like a wrong token (4001), so a peer cannot probe which servers exist.
+Before any of that, the `Door` decides whether an accepted TCP connection may stay (caps, failed-hello bans), and
+running out of file handles is logged once a minute while new connections wait (proximity_audio/door.py).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from host.speech.vad import silero_session
+from proximity_audio.door import Door, OutOfFileHandles, Ticket, effective_caps, open_file_limit
 from proximity_audio.limits import BridgeLimits
 from proximity_audio.protocol import SUPPORTED_VERSIONS, CloseCode, Hello, ProtocolError, parse_client_message
 
@@ -35,6 +38,9 @@ class BridgeListener:
         self._bridges = {bridge.server_name: bridge for bridge in bridges}
         self.limits = limits or BridgeLimits()
         self._ws_server: Server | None = None
+        self.door: Door | None = None
+        self._out_of_files: OutOfFileHandles | None = None
+        self._tickets: dict[ServerConnection, Ticket] = {}
 
     @property
     def port(self) -> int:
@@ -51,10 +57,46 @@ class BridgeListener:
         """Listen on host:port (0 = any free port); the VAD model loads first, in a thread."""
         await asyncio.to_thread(silero_session)
         limits = self.limits
+        file_limit = open_file_limit()
+        caps = effective_caps(limits, file_limit)
+        if caps.unauthenticated < limits.max_unauthenticated or caps.connections < limits.max_connections:
+            log.warning(
+                "bridge: the open-file limit is %d, so at most %d connections without a hello and %d plugin "
+                "connections are let in (raise it with ulimit -n for more)",
+                file_limit,
+                caps.unauthenticated,
+                caps.connections,
+            )
+        door = self.door = Door(limits, caps)
+        self._out_of_files = OutOfFileHandles(asyncio.get_running_loop())
+        self._out_of_files.install()
+        tickets = self._tickets
+
+        class _AdmittedConnection(ServerConnection):
+            """A connection the door may refuse as soon as TCP accepted it, before any byte is read."""
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                super().connection_made(transport)
+                peer = transport.get_extra_info("peername")
+                address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+                tcp = cast(asyncio.Transport, transport)
+                ticket = door.admit(address, tcp.abort)
+                if ticket is None:
+                    tcp.abort()
+                else:
+                    tickets[self] = ticket
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                ticket = tickets.pop(self, None)
+                if ticket is not None:
+                    door.release(ticket)
+                super().connection_lost(exc)
+
         self._ws_server = await serve(
             self._handle,
             host,
             port,
+            create_connection=_AdmittedConnection,
             process_request=_only_bridge_path,
             compression=None,  # PCM barely compresses; deflate cost most of the CPU at 50 players
             max_size=limits.max_message_bytes,
@@ -68,49 +110,75 @@ class BridgeListener:
             self._ws_server.close()
             await self._ws_server.wait_closed()
             self._ws_server = None
+        if self._out_of_files is not None:
+            self._out_of_files.uninstall()
+            self._out_of_files = None
 
     async def _handle(self, ws: ServerConnection) -> None:
         hello = await self._handshake(ws)
         if hello is None:
             return
         bridge = self._bridges.get(hello.server)
+        ticket = self._tickets.get(ws)
         if bridge is None or not bridge.accepts(hello):
-            log.warning("bridge: refused a plugin with a wrong token or server name")
+            if self.door is not None:
+                self.door.hello_failed(_address(ws), "wrong token or server name")
             await ws.close(CloseCode.BAD_TOKEN, "bad token or server name")
+            return
+        if ticket is not None and self.door is not None and not self.door.authenticate(ticket):
+            await ws.close(CloseCode.TRY_AGAIN_LATER, "the bridge has all the plugin connections it takes")
             return
         await bridge.serve(ws, hello)
 
     async def _handshake(self, ws: ServerConnection) -> Hello | None:
-        """The first message must be a hello with a supported version, else close."""
+        """The first message must be a hello with a supported version, else close (a failed hello for the door)."""
+        try:
+            return await self._read_hello(ws)
+        except ConnectionClosed:
+            return None
+        except _RefusedError as refusal:
+            if self.door is not None:
+                self.door.hello_failed(_address(ws), refusal.reason)
+            await ws.close(refusal.code, _close_reason(refusal.reason))
+            return None
+
+    async def _read_hello(self, ws: ServerConnection) -> Hello:
         try:
             async with asyncio.timeout(self.limits.hello_timeout_s):
                 first = await ws.recv()
         except TimeoutError:
-            await ws.close(CloseCode.HELLO_EXPECTED, "no hello within the hello timeout")
-            return None
-        except ConnectionClosed:
-            return None
+            raise _RefusedError(CloseCode.HELLO_EXPECTED, "no hello within the hello timeout") from None
         if not isinstance(first, str):
-            await ws.close(CloseCode.HELLO_EXPECTED, "the first message must be a JSON hello")
-            return None
+            raise _RefusedError(CloseCode.HELLO_EXPECTED, "the first message must be a JSON hello")
         try:
             hello = parse_client_message(first)
         except ProtocolError as exc:
-            await ws.close(CloseCode.HELLO_EXPECTED, _close_reason(exc.message))
-            return None
+            raise _RefusedError(CloseCode.HELLO_EXPECTED, exc.message) from None
         if not isinstance(hello, Hello):
-            await ws.close(CloseCode.HELLO_EXPECTED, f"the first message must be hello, got {hello.type}")
-            return None
+            raise _RefusedError(CloseCode.HELLO_EXPECTED, f"the first message must be hello, got {hello.type}")
         if not set(hello.protocol_versions) & set(SUPPORTED_VERSIONS):
-            await ws.close(CloseCode.UNSUPPORTED_VERSION, f"supported protocol versions: {list(SUPPORTED_VERSIONS)}")
-            return None
+            raise _RefusedError(
+                CloseCode.UNSUPPORTED_VERSION, f"supported protocol versions: {list(SUPPORTED_VERSIONS)}"
+            )
         return hello
+
+
+class _RefusedError(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
 
 
 def _only_bridge_path(connection: ServerConnection, request: Request) -> Response | None:
     if request.path.split("?", 1)[0] != BRIDGE_PATH:
         return connection.respond(HTTPStatus.NOT_FOUND, f"the voice bridge is at {BRIDGE_PATH}\n")
     return None
+
+
+def _address(ws: ServerConnection) -> str:
+    peer = ws.remote_address
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
 
 def _close_reason(text: str) -> str:

@@ -24,6 +24,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from host.config import VADSettings
+from host.errors import ConfigError
 from host.events import NpcAudio
 from host.speech.audio import Int16Array
 from proximity_audio.bridge_listener import BridgeListener
@@ -31,6 +32,7 @@ from proximity_audio.bridge_session import BridgeSession, SessionContext, npc_in
 from proximity_audio.hearing import BridgeStats
 from proximity_audio.hooks import BridgeHooks, OnNpcStop, OnSpeechStarted, OnUtterance, ignore
 from proximity_audio.limits import BridgeLimits
+from proximity_audio.microphone import FrameBudget
 from proximity_audio.pacer import PacedTick, Pacer
 from proximity_audio.protocol import Hello, LimitsInfo, Welcome
 from proximity_audio.world import SpatialWorld
@@ -54,9 +56,16 @@ class BridgeServer:
         self.world = world
         self.limits = limits or BridgeLimits()
         self._token = token if isinstance(token, SecretStr) else SecretStr(token)
+        if len(self._token.get_secret_value()) < self.limits.min_token_chars:
+            raise ConfigError(
+                f"the bridge token of server '{server}' is shorter than {self.limits.min_token_chars} characters: "
+                "anyone could guess it; generate one with `python -c 'import secrets; print(secrets.token_urlsafe())'`",
+                code="bridge_token",
+            )
         hooks = BridgeHooks(on_utterance, on_speech_started or ignore, on_npc_stop or ignore)
         self._pacer = Pacer()
-        self._context = SessionContext(server, world, self.limits, vad or VADSettings(), hooks, self.stop)
+        budget = FrameBudget(self.limits.max_pending_frames)
+        self._context = SessionContext(server, world, self.limits, vad or VADSettings(), hooks, self.stop, budget)
         self._sessions: set[BridgeSession] = set()
         self._listener: BridgeListener | None = None
         self._pacer_task: asyncio.Task[None] | None = None
@@ -68,6 +77,16 @@ class BridgeServer:
     @property
     def stats(self) -> BridgeStats:
         return self._context.stats
+
+    @property
+    def frames_waiting(self) -> int:
+        """Microphone frames waiting for the VAD, over every connection (bounded by `max_pending_frames`)."""
+        return self._context.budget.waiting
+
+    @property
+    def frames_dropped(self) -> int:
+        """Microphone frames dropped because the VAD fell behind (the oldest waiting ones go first)."""
+        return self._context.budget.dropped
 
     @property
     def connections(self) -> int:

@@ -209,6 +209,17 @@ class RedisBus(Bus):
             parse_dead_letter(entry_id.decode(), dead_letter_stream(stream), fields) for entry_id, fields in entries
         ]
 
+    async def put_health(self, process: str, report: str, ttl_s: float) -> None:
+        key = f"{self.settings.key_prefix}health:{process}"
+        with redis_unavailable_as_bus_error(self.address):
+            await self._client.set(key, report, px=max(int(ttl_s * 1000), 1))
+
+    async def health_reports(self) -> list[str]:
+        with redis_unavailable_as_bus_error(self.address):
+            keys = [key async for key in self._client.scan_iter(match=f"{self.settings.key_prefix}health:*")]
+            values: list[Any] = await self._client.mget(keys) if keys else []
+        return [value.decode() for value in values if isinstance(value, bytes)]
+
     async def _close(self) -> None:
         await self._client.aclose()
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from host.bus.delivery import Handler
 from host.bus.streams import StreamKind, stream_for, stream_name
-from host.errors import NpcHostError
+from host.errors import ConfigError, NpcHostError
 from host.events import (
     Event,
     NpcAudio,
@@ -73,6 +73,7 @@ class ServerVoice:
             on_utterance=self._publish,
             on_speech_started=self._on_speech_started,
             on_npc_stop=self._on_plugin_stop,
+            limits=services.settings.bridge,
             vad=services.settings.vad,
         )
         self._turns: OrderedDict[str, _Turn] = OrderedDict()
@@ -191,8 +192,11 @@ class VoiceBridge:
             if not token:
                 log.error("server '%s' has no voice: the bridge token variable %s is not set", server, spec.token_env)
                 continue
-            self.voices[server] = ServerVoice(services, server, token)
-        self.listener = BridgeListener([voice.bridge for voice in self.voices.values()])
+            try:
+                self.voices[server] = ServerVoice(services, server, token)
+            except ConfigError as exc:
+                log.error("server '%s' has no voice: %s (%s)", server, exc.message, spec.token_env)
+        self.listener = BridgeListener([voice.bridge for voice in self.voices.values()], services.settings.bridge)
 
     def handlers(self) -> dict[str, Handler]:
         """What the bridge reads through the gateway's group, by stream."""
