@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from proximity_audio.bridge_server import BridgeServer
 
 log = logging.getLogger(__name__)
+# websockets logs every connection opened and closed at INFO: a flood of refused sockets would be a flood of lines.
+# Plugins are logged by the bridge itself when their hello is accepted.
+_WEBSOCKETS_LOG = logging.getLogger(f"{__name__}.websockets")
+_WEBSOCKETS_LOG.setLevel(logging.WARNING)
 
 BRIDGE_PATH = "/bridge"
 # A close frame's reason is at most 123 bytes of UTF-8; a longer one fails the close itself (1011 and a traceback).
@@ -97,6 +101,7 @@ class BridgeListener:
             host,
             port,
             create_connection=_AdmittedConnection,
+            logger=_WEBSOCKETS_LOG,
             process_request=_only_bridge_path,
             compression=None,  # PCM barely compresses; deflate cost most of the CPU at 50 players
             max_size=limits.max_message_bytes,
