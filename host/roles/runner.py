@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 ALL_ROLES = ("brain", "gateway", "speech")
 HEALTH_INTERVAL_S = 5.0  # how often the process's health goes to the hub; it is kept there 3 intervals
+LAST_REPORT_TTL_S = 60.0  # the report a process leaves when it stops: `npc-host status` shows why for a minute
 
 
 class Role(Protocol):
@@ -100,10 +101,10 @@ async def supervise(role: Role, stop: asyncio.Event, board: HealthBoard = BOARD)
     board.set(role.name, RoleState.STOPPED)
 
 
-async def send_health(bus: Bus, board: HealthBoard, interval_s: float = HEALTH_INTERVAL_S) -> None:
+async def send_health(bus: Bus, board: HealthBoard, ttl_s: float = 3 * HEALTH_INTERVAL_S) -> None:
     """This process's health on the hub for `npc-host status`; a hub briefly away skips a report."""
     try:
-        await bus.put_health(board.process, board.report().model_dump_json(), ttl_s=3 * interval_s)
+        await bus.put_health(board.process, board.report().model_dump_json(), ttl_s=ttl_s)
     except BusError as exc:
         log.warning("health report not sent to the hub: %s", exc)
 
@@ -112,7 +113,7 @@ async def report_health(
     bus: Bus, board: HealthBoard, stop: asyncio.Event, interval_s: float = HEALTH_INTERVAL_S
 ) -> None:
     while not stop.is_set():
-        await send_health(bus, board, interval_s)
+        await send_health(bus, board, 3 * interval_s)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
 
@@ -144,7 +145,7 @@ async def run_roles(settings: Settings, names: Sequence[str], *, drain_timeout_s
             late.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*pending, return_exceptions=True)
-        await send_health(services.bus, BOARD)  # the last word: stopped, or which role failed
+        await send_health(services.bus, BOARD, LAST_REPORT_TTL_S)  # the last word: stopped, or which role failed
         for outcome in await asyncio.gather(*watchers, return_exceptions=True):
             if isinstance(outcome, Exception):
                 log.error("a watcher stopped: %s", outcome)
