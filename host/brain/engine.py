@@ -188,6 +188,7 @@ class NpcBrain:
         context = TurnContext(
             player=said.player,
             text=said.text,
+            language=said.language,
             notes=tuple(note.text for note in notes),
             summary=conversation.summary,
             recent=tuple(

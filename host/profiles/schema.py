@@ -34,7 +34,10 @@ class PersonaSpec(StrictModel):
     first_message: str = ""
     example_dialogue: list[str] = Field(default=[], description="lines like '{{user}}: ...' / '{{char}}: ...'")
     system_prompt: str = ""
-    post_history_instructions: str = ""
+    post_history_instructions: str = Field("", description="more rules for the persona block (no longer after it)")
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")] | None = Field(
+        None, description="the language the NPC always speaks (a code such as 'de'); default: the player's"
+    )
 
 
 class EmotionVoice(StrictModel):
@@ -71,6 +74,7 @@ class LlmSpec(StrictModel):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_reply_sentences: int = Field(3, ge=1, le=12)
     max_reply_tokens: int = Field(120, ge=8, le=2048)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="fixed sampling seed; default: fresh every turn")
 
 
 class SelectiveLogic(StrEnum):
