@@ -100,6 +100,20 @@ class MinecraftSettings(_Section):
     snbt_text: bool = Field(False, description="true for servers on 1.21.5+: CustomName as an SNBT text component")
 
 
+class VoicePageSettings(_Section):
+    """Players' voice in the browser (docs/voice-page.md); each server opts in with `[voice_page]` in its profile."""
+
+    invite_secret: SecretStr | None = Field(
+        None, description="signs one-time invites; set it when the gateway and admin roles run in separate processes"
+    )
+    ws_url: str | None = Field(
+        None,
+        pattern=r"^wss?://\S+$",
+        description="the voice WebSocket as browsers reach it (behind TLS: wss://host/voice); "
+        "default: ws(s)://<the page's host>:<bridge_port>/voice",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NPC_HOST_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -121,6 +135,7 @@ class Settings(BaseSettings):
     tts: TTSSettings = TTSSettings()
     bus: BusSettings = BusSettings()
     minecraft: MinecraftSettings = MinecraftSettings()
+    voice_page: VoicePageSettings = VoicePageSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -148,6 +163,8 @@ class Settings(BaseSettings):
         data["llm"]["openai_url"] = mask_url(self.llm.openai_url)
         if self.llm.openai_api_key is not None:
             data["llm"]["openai_api_key"] = MASK
+        if self.voice_page.invite_secret is not None:
+            data["voice_page"]["invite_secret"] = MASK
         return data
 
 

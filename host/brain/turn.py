@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from host.brain.guard import DroppedSentence, OutOfCharacterGuard
-from host.brain.llm.base import LLM, GenerationOptions, LLMError, close_stream
 from host.brain.prompt import (
     EXAMPLE_PLAYER,
     Exchange,
@@ -37,6 +36,7 @@ from host.brain.prompt import (
 )
 from host.brain.sentences import Sentence, SentenceSplitter
 from host.brain.tokens import TokenCounter, approx_token_count
+from host.llm.base import LLM, GenerationOptions, LLMError, close_stream
 from host.profiles.schema import NpcProfile, ServerProfile
 
 __all__ = [

@@ -11,13 +11,13 @@ from rich.console import Console
 from rich.table import Table
 
 from host.atomic_json import write_model
-from host.brain.llm.factory import close_all, make_llm
 from host.brain.prompt import PromptLimits
 from host.cli import app
 from host.cli.common import run_or_exit, settings_or_exit
 from host.config import Settings
 from host.eval.runner import EvalReport, load_target, run_eval
 from host.eval.scenes import load_scenes
+from host.llm.factory import close_all, make_llm
 from host.logs import profile_secret_envs, setup_logging
 
 console = Console(highlight=False)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, computed_field
 
-from host.brain.llm.base import LLM
 from host.brain.prompt import Exchange, PromptLimits, TurnContext
 from host.brain.turn import PersonaTurn, TurnOptions
 from host.eval.checks import failed_rules
 from host.eval.scenes import Scene, SceneFile, SceneFileError
+from host.llm.base import LLM
 from host.profiles.loader import load_all
 from host.profiles.schema import NpcProfile, ServerProfile
 
