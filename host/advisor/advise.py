@@ -71,7 +71,8 @@ class NpcBrief:
 
 
 def build_messages(server: str, briefs: Sequence[NpcBrief]) -> list[ChatMessage]:
-    system = ADVISOR_SYSTEM.format(schema=json.dumps(answer_schema(), separators=(",", ":")))
+    schema = answer_schema(brief.profile.id for brief in briefs)
+    system = ADVISOR_SYSTEM.format(schema=json.dumps(schema, separators=(",", ":")))
     sections = [f"Server: {server}"]
     for brief in briefs:
         sections.append(_npc_section(brief))
@@ -100,13 +101,13 @@ async def advise(
     """The validated answer; raises InvalidAnswerError after a retry, LLMError when the endpoint fails. What the
     calls spent is added to `usage`, also when they fail."""
     messages = build_messages(server, briefs)
+    npcs = {brief.profile.id for brief in briefs}
     options = GenerationOptions(
         temperature=spec.temperature,
         max_tokens=spec.max_tokens,
         model=spec.model,
-        json_schema=None if spec.structured_output == "off" else answer_schema(),
+        json_schema=None if spec.structured_output == "off" else answer_schema(npcs),
     )
-    npcs = {brief.profile.id for brief in briefs}
     for attempt in range(2):
         reply = await complete(llm, messages, options)
         usage.calls += 1

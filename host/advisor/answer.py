@@ -5,6 +5,7 @@ their output (OpenAI `response_format`, Ollama `format`, llama.cpp grammars).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
@@ -56,9 +57,13 @@ class AdvisorAnswer(_Strict):
     npcs: list[NpcAdvice] = Field(max_length=64)
 
 
-def answer_schema() -> dict[str, Any]:
-    """The JSON schema of `AdvisorAnswer`, inlined (no `$ref`s: some grammar converters do not follow them)."""
-    return _inline(AdvisorAnswer.model_json_schema())
+def answer_schema(npcs: Iterable[str]) -> dict[str, Any]:
+    """The JSON schema of `AdvisorAnswer` for this pass's NPCs (their ids as an enum, so a constrained backend can
+    only name them), inlined (some grammar converters do not follow `$ref`s) and without descriptions."""
+    schema = _inline(AdvisorAnswer.model_json_schema())
+    npc_item = schema["properties"]["npcs"]["items"]
+    npc_item["properties"]["npc"] = {"type": "string", "enum": sorted(npcs)}
+    return schema
 
 
 def parse_answer(text: str, npcs: set[str]) -> AdvisorAnswer:
@@ -77,7 +82,8 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
             ref = node.get("$ref")
             if isinstance(ref, str):
                 return resolve(definitions[ref.rsplit("/", 1)[-1]])
-            return {key: resolve(value) for key, value in node.items() if key != "title"}
+            # Titles and descriptions only lengthen the prompt; the system message explains the fields.
+            return {key: resolve(value) for key, value in node.items() if key not in ("title", "description")}
         if isinstance(node, list):
             return [resolve(item) for item in node]
         return node

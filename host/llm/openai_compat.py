@@ -100,7 +100,8 @@ class OpenAICompatLLM:
         if options.seed is not None:
             body["seed"] = options.seed
         if options.json_schema is not None and self._structured_output == "json_schema":
-            schema = {"name": "reply", "schema": options.json_schema, "strict": True}
+            # Not "strict": OpenAI's strict mode wants every field required, and optional fields have defaults here.
+            schema = {"name": "reply", "schema": options.json_schema}
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
         elif options.json_schema is not None and self._structured_output == "json_object":
             body["response_format"] = {"type": "json_object", "schema": options.json_schema}
