@@ -57,11 +57,28 @@ def status(
         console = Console()
         console.print(_roles_table(reports))
         console.print(table)
+        passes = run_or_exit(_advisor_passes(settings))
+        if passes is not None:
+            console.print(passes)
     if failed:
         if not quiet:
             for process, role in failed:
                 typer.secho(f"role {role.role} of {process} failed: {role.error}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
+
+
+async def _advisor_passes(settings: Settings) -> Table | None:
+    """The advisor's latest passes (tokens, time, outcome, failure reason), if it ever ran."""
+    from host.cli.advisor_cmd import passes_table
+    from host.store import Store
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await Store.open(settings.effective_database_url)
+    try:
+        passes = await store.advisor.recent_passes(limit=10)
+    finally:
+        await store.close()
+    return passes_table(passes) if passes else None
 
 
 def _roles_table(reports: list[ProcessHealth]) -> Table:

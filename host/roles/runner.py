@@ -19,12 +19,13 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from host import metrics
+from host.advisor.role import AdvisorRole
 from host.brain.engine import NpcBrain
-from host.brain.llm.factory import close_all, make_llm
 from host.bus import Bus, BusError
 from host.bus.streams import StreamKind, stream_name
 from host.config import Settings
 from host.errors import ConfigError, NpcHostError
+from host.llm.factory import close_all, make_llm
 from host.roles.brain import BrainRole
 from host.roles.gateway import GatewayRole
 from host.roles.health import BOARD, HealthBoard, RoleState, describe
@@ -34,7 +35,7 @@ from host.store.memory import DbMemoryStore
 
 log = logging.getLogger(__name__)
 
-ALL_ROLES = ("brain", "gateway", "speech")
+ALL_ROLES = ("brain", "gateway", "speech", "advisor")
 HEALTH_INTERVAL_S = 5.0  # how often the process's health goes to the hub; it is kept there 3 intervals
 LAST_REPORT_TTL_S = 60.0  # the report a process leaves when it stops: `npc-host status` shows why for a minute
 
@@ -72,6 +73,7 @@ def build_roles(services: HostServices, names: Sequence[str]) -> list[Role]:
         "brain": lambda: BrainRole(services, make_brain(services)),
         "gateway": lambda: GatewayRole(services),
         "speech": lambda: SpeechRole(services),
+        "advisor": lambda: AdvisorRole(services),
     }
     return [factories[name]() for name in names]
 
