@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from host import metrics
 from host.log_window import LogWindow
 from proximity_audio.limits import BridgeLimits
 
@@ -104,9 +105,11 @@ class Door:
         """A TCP connection from `address` was accepted: its ticket, or None when it must be aborted."""
         if self._banned(address):
             self.stats.refused_banned += 1
+            metrics.BRIDGE_REFUSED.labels(reason="banned").inc()
             return None
         if self._per_address.get(address, 0) >= self.caps.unauthenticated_per_address:
             self.stats.refused_per_address += 1
+            metrics.BRIDGE_REFUSED.labels(reason="per_address").inc()
             self._warn(
                 ("per-address", address),
                 "bridge: refusing connections from %s: %d of its connections have not sent a hello",
@@ -117,6 +120,7 @@ class Door:
         if len(self._waiting) >= self.caps.unauthenticated:
             oldest = next(iter(self._waiting))
             self.stats.evicted_unauthenticated += 1
+            metrics.BRIDGE_REFUSED.labels(reason="evicted").inc()
             self._warn(
                 "evicting",
                 "bridge: %d connections without a hello; closing the oldest ones to make room",
@@ -135,6 +139,7 @@ class Door:
             return ticket.authenticated
         if self._connections >= self.caps.connections:
             self.stats.refused_connections += 1
+            metrics.BRIDGE_REFUSED.labels(reason="connections").inc()
             self._warn("connections", "bridge: %d plugin connections open; refusing more", self.caps.connections)
             return False
         self._forget_waiting(ticket)
