@@ -156,3 +156,23 @@ async def test_poller_keeps_polling_through_a_hub_outage(rcon: tuple[RconTestSer
     with pytest.raises(StopAsyncIteration):
         await poller.run(publish)
     assert attempts == 2
+
+
+async def test_a_failing_poll_is_logged_once_a_minute_not_every_round(
+    rcon: tuple[RconTestServer, RconClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    _srv, client = rcon
+    poller = PositionPoller("village", client, interval_s=0.001)
+    attempts = 0
+
+    async def publish(_event: Positions) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 50:
+            raise BusUnavailableError("Redis at 127.0.0.1:6379 unreachable for 30s")
+        raise StopAsyncIteration
+
+    with pytest.raises(StopAsyncIteration):
+        await poller.run(publish)
+    warnings = [r for r in caplog.records if "not published" in r.getMessage()]
+    assert attempts == 50 and len(warnings) == 1

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from host.errors import NpcHostError
 from host.events import EntityPosition, Positions
+from host.log_window import LogWindow
 from integrations.minecraft import commands
 from integrations.minecraft.rcon import RconClient
 
@@ -95,6 +96,8 @@ class PositionPoller:
         self.rcon = rcon
         self.interval_s = interval_s
         self.npcs = list(npcs)
+        # RCON down means a failure every round: one line a minute says so (it was 2 lines a second for as long).
+        self._failures = LogWindow(60.0)
 
     async def player(self, name: str) -> EntityPosition | None:
         pos = parse_entity_data(await self.rcon.command(commands.data_get(name, "Pos")))
@@ -124,5 +127,8 @@ class PositionPoller:
             try:
                 await publish(await self.poll_once())
             except NpcHostError as exc:  # RCON, a reply we cannot parse, or the hub past its reconnect window
-                log.warning("positions on %s not published: %s", self.server, exc)
+                swallowed = self._failures.due(exc.code)
+                if swallowed is not None:
+                    more = f" ({swallowed} more since the last such line)" if swallowed else ""
+                    log.warning("positions on %s not published: %s%s", self.server, exc, more)
             await asyncio.sleep(self.interval_s)
