@@ -18,10 +18,10 @@ function lineItem(line) {
   const annotate = el("button", { type: "button", title: "annotate this line", onclick: () => annotateLine(line) }, "✎");
   return el("li", { class: line.source, "data-ref": line.ref },
     el("span", { class: "ts" }, time(line.ts)),
+    me.role === "viewer" ? null : annotate,
     el("span", { class: "src" }, `${line.source} ${who}`),
-    tags ? el("span", { class: "tags" }, `[${tags}]`) : null,
     el("span", { class: "text" }, line.text),
-    me.role === "viewer" ? null : annotate);
+    tags ? el("span", { class: "tags" }, `[${tags}]`) : null);
 }
 
 async function annotateLine(line) {

@@ -85,7 +85,7 @@ function show(view) {
   const status = el("span", { class: "status" });
   const base = `/api/profiles/${view.folder}/${view.name}`;
   if (me.role === "admin") {
-    form.append(el("div", { class: "row" },
+    form.querySelector(".general-errors").before(el("div", { class: "row actions" },
       el("button", { type: "submit" }, "Save"),
       el("button", { type: "button", onclick: async () => {
         const result = await api("POST", `${base}/check`, { values: values(form) });
