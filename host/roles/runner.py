@@ -15,12 +15,13 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from host import metrics
+from host.advisor.role import AdvisorRole
 from host.admin.server import AdminServer
 from host.brain.engine import NpcBrain
-from host.brain.llm.factory import close_all, make_llm
 from host.bus.streams import StreamKind, stream_name
 from host.config import Settings
 from host.errors import ConfigError
+from host.llm.factory import close_all, make_llm
 from host.roles.brain import BrainRole
 from host.roles.gateway import GatewayRole
 from host.roles.health import RoleHealth
@@ -30,7 +31,7 @@ from host.store.memory import DbMemoryStore
 
 log = logging.getLogger(__name__)
 
-ALL_ROLES = ("brain", "gateway", "speech", "admin")
+ALL_ROLES = ("brain", "gateway", "speech", "advisor", "admin")
 
 
 class Role(Protocol):
@@ -78,6 +79,7 @@ def build_roles(services: HostServices, names: Sequence[str], server: AdminServe
         "brain": lambda: BrainRole(services, make_brain(services)),
         "gateway": lambda: GatewayRole(services),
         "speech": lambda: SpeechRole(services),
+        "advisor": lambda: AdvisorRole(services),
         "admin": lambda: AdminRole(server),
     }
     return [factories[name]() for name in names]
