@@ -34,6 +34,9 @@ class LLMSettings(_Section):
     model_path: Path | None = Field(None, description="GGUF file for the embedded backend; default: packaged SmolLM2")
     context_tokens: int = Field(2048, ge=512, le=131072)
     threads: int | None = Field(None, ge=1, le=256)
+    chat_format: str | None = Field(
+        None, description="llama.cpp chat format for a GGUF without a chat template (chatml, gemma, llama-3, ...)"
+    )
     ollama_url: str = "http://127.0.0.1:11434"
     ollama_model: str = "llama3.2:3b"
     openai_url: str = "http://127.0.0.1:8000/v1"
