@@ -1,22 +1,15 @@
-"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths, bridge refusals and drops.
-Served by `npc-host run` with `/healthz` (200 while every role of the process runs, else 503; host/roles/health.py)."""
+"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths, bridge refusals and drops. Every
+`npc-host run` process serves them at /metrics on its admin web server (host/admin/health_routes.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import threading
-from collections.abc import Callable, Iterable
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
-from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client import Counter, Gauge, Histogram
 
 from host.bus import Bus, BusError
-from host.errors import ConfigError
-from host.roles.health import BOARD
 
 log = logging.getLogger(__name__)
 
@@ -44,37 +37,6 @@ QUEUE_DEPTH = Gauge("npc_host_queue_depth", "Pending entries per stream and grou
 def observe_turn(timings_ms: dict[str, float]) -> None:
     for stage, ms in timings_ms.items():
         TURN_STAGE_SECONDS.labels(stage=stage).observe(ms / 1000.0)
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # a scrape every 15 s is not news
-        pass
-
-
-def metrics_and_health_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """/healthz from this process's role health; every other path is Prometheus' /metrics."""
-    if environ.get("PATH_INFO") != "/healthz":
-        metrics_page: Iterable[bytes] = _METRICS_APP(environ, start_response)
-        return metrics_page
-    report = BOARD.report()
-    body = report.model_dump_json().encode()
-    status = "200 OK" if report.healthy else "503 Service Unavailable"
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return [body]
-
-
-_METRICS_APP = make_wsgi_app()
-
-
-def serve(port: int, host: str) -> None:
-    """Serve /metrics and /healthz from a daemon thread."""
-    try:
-        server = make_server(host, port, metrics_and_health_app, ThreadingWSGIServer, handler_class=_QuietHandler)
-        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-    except OSError as exc:  # a port in use or an address not on this machine: a setting to fix, not a crash
-        raise ConfigError(
-            f"cannot serve /metrics on {host}:{port} ({exc.strerror or exc}); set NPC_HOST_METRICS_PORT to a free port"
-        ) from exc
 
 
 async def watch_queues(bus: Bus, streams: list[str], stop: asyncio.Event, interval_s: float = 5.0) -> None:

@@ -8,21 +8,22 @@ Before, a speech role's task group was left with one failed task: nothing consum
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import shutil
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 
-from host import metrics
+from host.admin.app import create_app
+from host.admin.context import AdminContext
+from host.admin.sessions import SessionStore
 from host.config import BusSettings, Settings
 from host.roles import runner
-from host.roles.health import BOARD, HealthBoard, RoleState
+from host.roles.health import HealthBoard, RoleState
 from host.roles.runner import RoleFailedError, supervise
-from tests.host_process import closed_port, host_env, run_host
+from host.roles.services import HostServices
+from tests.host_process import host_env, run_host
 
 
 class FailingRole:
@@ -83,23 +84,29 @@ class SteadyRoleThatQuits:
         return
 
 
-async def test_healthz_answers_503_while_a_role_is_down_and_200_while_all_run() -> None:
-    port = closed_port()
-    metrics.serve(port, "127.0.0.1")
-    BOARD.clear()
+async def test_healthz_answers_503_while_a_role_is_down_and_200_while_all_run(tmp_path: Path, repo_root: Path) -> None:
+    shutil.copytree(repo_root / "npc_profiles" / "example", tmp_path / "profiles" / "example")
+    settings = Settings(
+        profiles_dir=tmp_path / "profiles", data_dir=tmp_path / "data", transcripts_dir=tmp_path / "transcripts"
+    )
+    services = await HostServices.open(settings, watch_profiles=False)
+    board = HealthBoard("test-process")
+    app = create_app(AdminContext(services, board.snapshot, SessionStore(3600)), page=False)
     try:
-        BOARD.set("brain", RoleState.RUNNING)
-        BOARD.set("speech", RoleState.RUNNING)
-        status, body = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/healthz")
-        assert status == 200 and {role["state"] for role in body["roles"]} == {"running"}
-        BOARD.set("speech", RoleState.FAILED, "OSError: [Errno 24] Too many open files")
-        status, body = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/healthz")
-        assert status == 503
-        assert {role["role"]: role["state"] for role in body["roles"]} == {"brain": "running", "speech": "failed"}
-        metrics_page = await asyncio.to_thread(urllib.request.urlopen, f"http://127.0.0.1:{port}/metrics", timeout=10)
-        assert b"npc_host_turns_total" in metrics_page.read()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://health") as http:
+            board.set("brain", RoleState.RUNNING)
+            board.set("speech", RoleState.RUNNING)
+            ok = await http.get("/healthz")
+            assert ok.status_code == 200 and ok.json()["roles"] == {"brain": "running", "speech": "running"}
+            board.set("speech", RoleState.FAILED, "OSError: [Errno 24] Too many open files")
+            down = await http.get("/healthz")
+            assert down.status_code == 503
+            assert down.json()["roles"] == {
+                "brain": "running",
+                "speech": "failed: OSError: [Errno 24] Too many open files",
+            }
     finally:
-        BOARD.clear()
+        await services.aclose()
 
 
 async def test_a_failing_role_stops_the_process_and_status_reports_it(
@@ -112,9 +119,10 @@ async def test_a_failing_role_stops_the_process_and_status_reports_it(
         transcripts_dir=tmp_path / "transcripts",
         redis_url=redis_url,
         bus=BusSettings(key_prefix=redis_prefix),
+        admin_port=0,
     )
     steady = SteadyRole()
-    monkeypatch.setattr(runner, "build_roles", lambda services, names: [FailingRole(), steady])
+    monkeypatch.setattr(runner, "build_roles", lambda services, names, server: [FailingRole(), steady])
     with pytest.raises(RoleFailedError):
         await asyncio.wait_for(runner.run_roles(settings, ["speech", "brain"]), 60)
     assert steady.drained  # the other role was stopped, not left running beside a dead one
@@ -126,11 +134,3 @@ async def test_a_failing_role_stops_the_process_and_status_reports_it(
     assert "role speech of" in result.stderr and "Too many open files" in result.stderr
     quiet = await run_host(["status", "--quiet"], env, tmp_path)
     assert (quiet.code, quiet.stdout, quiet.stderr) == (1, "", "")
-
-
-def _get(url: str) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())

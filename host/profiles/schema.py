@@ -71,6 +71,7 @@ class WorldSpec(StrictModel):
 class LlmSpec(StrictModel):
     backend: Literal["embedded", "ollama", "openai"] | None = Field(None, description="default: the host's")
     model: str | None = Field(None, description="model name or file; default: the backend's")
+    chat_format: str | None = Field(None, description="embedded: chat format of a GGUF without a chat template")
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_reply_sentences: int = Field(3, ge=1, le=12)
     max_reply_tokens: int = Field(120, ge=8, le=2048)

@@ -1,4 +1,5 @@
-"""Each role's health in this process: what `/healthz` answers and what `npc-host status` shows.
+"""Each role's health in this process: what `/healthz` answers (host/admin/health_routes.py, through `snapshot`) and
+what `npc-host status` shows (through the report each process keeps on the hub).
 
 The runner marks a role running when it starts, failed (with the error) when its task ends in an exception or ends
 on its own before the stop signal, and stopped after a clean drain. A process is healthy while every role it runs is
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Mapping
 from enum import StrEnum
 
 from pydantic import BaseModel
@@ -65,6 +67,13 @@ class HealthBoard:
 
     def report(self) -> ProcessHealth:
         return ProcessHealth(process=self.process, reported_at=time.time(), roles=list(self._roles.values()))
+
+    def snapshot(self) -> Mapping[str, str]:
+        """Role -> "running", "stopped" or "failed: <error>": the admin app's `HealthSource` for /healthz."""
+        return {
+            name: f"failed: {role.error}" if role.state is RoleState.FAILED else role.state.value
+            for name, role in self._roles.items()
+        }
 
 
 BOARD = HealthBoard()  # this process's roles

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from host import metrics
+from host.admin.server import AdminServer
 from host.advisor.role import AdvisorRole
 from host.brain.engine import NpcBrain
 from host.bus import Bus, BusError
@@ -35,7 +36,7 @@ from host.store.memory import DbMemoryStore
 
 log = logging.getLogger(__name__)
 
-ALL_ROLES = ("brain", "gateway", "speech", "advisor")
+ALL_ROLES = ("brain", "gateway", "speech", "advisor", "admin")
 HEALTH_INTERVAL_S = 5.0  # how often the process's health goes to the hub; it is kept there 3 intervals
 LAST_REPORT_TTL_S = 60.0  # the report a process leaves when it stops: `npc-host status` shows why for a minute
 
@@ -68,12 +69,25 @@ def make_brain(services: HostServices) -> NpcBrain:
     )
 
 
-def build_roles(services: HostServices, names: Sequence[str]) -> list[Role]:
+class AdminRole:
+    """The operator's page and API on this process's web server (host/admin)."""
+
+    name = "admin"
+
+    def __init__(self, server: AdminServer) -> None:
+        self.server = server
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.server.run(stop)
+
+
+def build_roles(services: HostServices, names: Sequence[str], server: AdminServer) -> list[Role]:
     factories: dict[str, Callable[[], Role]] = {
         "brain": lambda: BrainRole(services, make_brain(services)),
         "gateway": lambda: GatewayRole(services),
         "speech": lambda: SpeechRole(services),
         "advisor": lambda: AdvisorRole(services),
+        "admin": lambda: AdminRole(server),
     }
     return [factories[name]() for name in names]
 
@@ -128,12 +142,13 @@ async def run_roles(settings: Settings, names: Sequence[str], *, drain_timeout_s
         loop.add_signal_handler(sig, stop.set)
     BOARD.clear()
     try:
-        roles = build_roles(services, names)
-        watchers: list[asyncio.Task[None]] = []
-        if settings.metrics_port is not None:
-            metrics.serve(settings.metrics_port, settings.metrics_host)
-            streams = [stream_name(server, kind) for server in services.registry.server_names() for kind in StreamKind]
-            watchers.append(asyncio.create_task(metrics.watch_queues(services.bus, streams, stop), name="queues"))
+        # Every process serves /healthz and /metrics; the admin role adds the operator's page to the same server.
+        server = AdminServer(services, BOARD.snapshot, page="admin" in names)
+        roles = build_roles(services, names, server)
+        streams = [stream_name(name, kind) for name in services.registry.server_names() for kind in StreamKind]
+        watchers = [asyncio.create_task(metrics.watch_queues(services.bus, streams, stop), name="queues")]
+        if "admin" not in names:
+            watchers.append(asyncio.create_task(server.run(stop), name="health-and-metrics"))
         log.info("running roles %s for servers %s", ", ".join(names), ", ".join(services.registry.server_names()))
         tasks = [asyncio.create_task(supervise(role, stop), name=f"role:{role.name}") for role in roles]
         watchers.append(asyncio.create_task(report_health(services.bus, BOARD, stop), name="health"))
@@ -150,7 +165,7 @@ async def run_roles(settings: Settings, names: Sequence[str], *, drain_timeout_s
         await send_health(services.bus, BOARD, LAST_REPORT_TTL_S)  # the last word: stopped, or which role failed
         for outcome in await asyncio.gather(*watchers, return_exceptions=True):
             if isinstance(outcome, Exception):
-                log.error("a watcher stopped: %s", outcome)
+                log.error("%s stopped: %s", "a metrics or health task", outcome)
         # The role that failed first is the cause; one that failed while draining is still reported, never lost.
         by_finish = sorted(tasks, key=lambda task: task not in done)
         errors = [error for task in by_finish if not task.cancelled() and (error := task.exception()) is not None]
