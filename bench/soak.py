@@ -1,7 +1,7 @@
 """Soak benchmark: the host's gateway, speech and brain roles in this process on a copy of the example village, with
 SOAK_PLAYERS bridge players on 127.0.0.1 talking on and off (recorded questions, then silence and pings) and a chat
 line every CHAT_EVERY_S, for NPC_HOST_SOAK_S seconds (default 120; the 30-minute figure is
-`NPC_HOST_SOAK_S=1800 python -m bench soak`).
+`NPC_HOST_SOAK_S=1800 python -m bench soak`). The models load and the personas are warmed before the clock starts.
 
 Every SAMPLE_EVERY_S it samples the process's resident memory and open files; it reports them per minute with the
 turns answered, and fails its own figure (raises, naming the numbers) when either keeps growing after the warm-up:
@@ -35,6 +35,7 @@ from host.roles.runner import make_brain, supervise
 from host.roles.services import HostServices
 from host.roles.speech import SpeechRole
 from host.speech.audio import conform, read_wav
+from host.voice.warmup import warm_personas
 from proximity_audio.bridge_client import BridgeClient
 from proximity_audio.protocol import SAMPLE_RATE
 
@@ -97,10 +98,17 @@ async def run() -> dict[str, Any]:
 
 async def _soak(services: HostServices, duration_s: float) -> dict[str, Any]:
     stop = asyncio.Event()
+    # Models load before the clock starts, as a long-running host has them: the soak measures the steady state.
+    brain = make_brain(services)
+    await warm_personas(brain, SERVER)
+    speech = SpeechRole(services)
+    await speech.whisper.load()
+    for npc in services.registry.npcs(SERVER).values():
+        await speech.synthesizer.load(npc.voice)
     roles = [
         GatewayRole(services, environ={"NPC_HOST_BRIDGE_TOKEN_EXAMPLE": TOKEN}),
-        SpeechRole(services),
-        BrainRole(services, make_brain(services)),
+        speech,
+        BrainRole(services, brain),
     ]
     answered: list[NpcTurnEnded] = []
 
