@@ -128,9 +128,9 @@ async def test_a_failing_role_stops_the_process_and_status_reports_it(
     assert steady.drained  # the other role was stopped, not left running beside a dead one
 
     env = host_env(tmp_path, NPC_HOST_REDIS_URL=redis_url, NPC_HOST_BUS__KEY_PREFIX=redis_prefix)
-    result = await run_host(["status"], env, tmp_path)
+    result = await run_host(["status"], env, tmp_path, timeout_s=240)  # a CLI start takes a minute on a busy machine
     assert result.code == 1, result
     assert "failed" in result.stdout and "speech" in result.stdout
     assert "role speech of" in result.stderr and "Too many open files" in result.stderr
-    quiet = await run_host(["status", "--quiet"], env, tmp_path)
+    quiet = await run_host(["status", "--quiet"], env, tmp_path, timeout_s=240)
     assert (quiet.code, quiet.stdout, quiet.stderr) == (1, "", "")
