@@ -286,32 +286,43 @@ async def test_players_talk_to_npcs_from_the_browser(scene: Scene) -> None:
 
 
 async def _table(scene: Scene) -> None:
-    """The game master places Carol by the table's Bram, invites her, and moves her away while he answers."""
-    import httpx
+    """The game master places Carol by the table's Bram on the map, invites her, and drags her away while he answers."""
+    master = await scene.browser.new_page(viewport={"width": 1100, "height": 760})
+    await master.goto(f"{scene.web}/table/tavern")
+    await until(master, scene.host, "the board", "document.querySelector('#state').dataset.state === 'live'")
+    await master.fill("#player-name", "Carol")
+    await master.click("#add button")  # placed 4 steps south of the centre, where Bram stands (hearing range 8)
+    await master.click("button[data-player=Carol]")
+    await until(
+        master, scene.host, "Carol's invite", "document.querySelector('#invite-url').value.includes('#invite=')"
+    )
+    carol = await scene.open(await master.input_value("#invite-url"))
+    await until(
+        carol, scene.host, "Bram in Carol's earshot", "document.querySelector('#earshot').dataset.npcs === 'bram'"
+    )
+    assert await carol.text_content("#who") == "You are Carol on tavern."
+    await until(carol, scene.host, "Bram's voice on Carol's page", "window.voiceStats.framesReceived >= 50")
+    assert (await stats(carol))["peak"] > 1000
+    await carol.screenshot(path=str(SCREENSHOTS / "voice-page-table.png"), full_page=True)
+    await master.screenshot(path=str(SCREENSHOTS / "table-map.png"))
 
-    async with httpx.AsyncClient(base_url=scene.web) as web:
-        placed = await web.put(
-            "/api/table/tavern/tokens", json={"tokens": [{"name": "Carol", "kind": "player", "x": 2, "z": 0}]}
-        )
-        assert placed.status_code == 200, placed.text
-        invited = await web.post("/api/table/tavern/invites", json={"player": "Carol"})
-        assert invited.status_code == 200, invited.text
-        carol = await scene.open(invited.json()["url"])
-        await until(
-            carol, scene.host, "Bram in Carol's earshot", "document.querySelector('#earshot').dataset.npcs === 'bram'"
-        )
-        assert await carol.text_content("#who") == "You are Carol on tavern."
-        await until(carol, scene.host, "Bram's voice on Carol's page", "window.voiceStats.framesReceived >= 50")
-        assert (await stats(carol))["peak"] > 1000
-        await carol.screenshot(path=str(SCREENSHOTS / "voice-page-table.png"), full_page=True)
-
-        moved = await web.put(
-            "/api/table/tavern/tokens", json={"tokens": [{"name": "Carol", "kind": "player", "x": 200, "z": 0}]}
-        )
-        assert moved.status_code == 200, moved.text
-        await asyncio.sleep(1.0)  # frames already queued or in flight still arrive
-        before = (await stats(carol))["framesReceived"]
-        await asyncio.sleep(2.0)
-        after = await stats(carol)
-        assert after["framesReceived"] == before
-        assert after["streamsEnded"] == 0, "Bram finished before the check: the reply was too short to tell"
+    # Dragged to the map's east edge, 40 steps away: past Bram's speaking range (16), so she hears no more of him.
+    token = await master.locator("g.token[data-name=Carol]").bounding_box()
+    area = await master.locator("#map").bounding_box()
+    assert token is not None and area is not None
+    await master.mouse.move(token["x"] + token["width"] / 2, token["y"] + token["height"] / 2)
+    await master.mouse.down()
+    await master.mouse.move(area["x"] + area["width"] - 2, token["y"] + token["height"] / 2, steps=5)
+    await master.mouse.up()
+    await until(
+        master, scene.host, "Carol moved", "document.querySelector('#state').textContent.includes('Carol moved')"
+    )
+    await asyncio.sleep(1.0)  # frames already queued or in flight still arrive
+    before = (await stats(carol))["framesReceived"]
+    await asyncio.sleep(2.0)
+    after = await stats(carol)
+    assert after["framesReceived"] == before
+    assert after["streamsEnded"] == 0, "Bram finished before the check: the reply was too short to tell"
+    await until(
+        carol, scene.host, "Bram out of Carol's earshot", "document.querySelector('#earshot').dataset.npcs === ''"
+    )

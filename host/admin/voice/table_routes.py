@@ -1,5 +1,5 @@
-"""`/api/table/{server}`: the game master's board for a `table` server (no game server): where players' and NPCs'
-tokens stand on a 2D map, and one-time voice-page invites for the players.
+"""`/table/{server}` (page) and `/api/table/{server}`: the game master's map of a `table` server (no game server):
+where players' and NPCs' tokens stand on a 2D map, and one-time voice-page invites for the players.
 
 A move is published as a `Positions` event, exactly what a game integration publishes, so hearing ranges, who answers
 and each player's mix follow the board as they follow a game. The map is the x-z plane seen from above (y = 0): +x
@@ -10,9 +10,11 @@ The admin app mounts this router behind its operator sign-in (`dependencies`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from importlib import resources
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, params
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from host.errors import NpcHostError
@@ -20,6 +22,8 @@ from host.events import EntityPosition, Event, Positions
 from host.invites import InviteSigner, invite_link
 from host.profiles.registry import ProfileRegistry
 from host.profiles.schema import PlayerName, ServerProfile
+
+STATIC = resources.files("host.admin.voice") / "static"
 
 Publish = Callable[[Event], Awaitable[None]]
 MAX_TOKENS = 512  # players and NPCs on one board
@@ -56,7 +60,7 @@ class Invitation(BaseModel):
 def table_router(
     registry: ProfileRegistry, publish: Publish, signer: InviteSigner, dependencies: Sequence[params.Depends] = ()
 ) -> APIRouter:
-    router = APIRouter(prefix="/api/table", dependencies=list(dependencies), tags=["table"])
+    router = APIRouter(dependencies=list(dependencies), tags=["table"])
     boards: dict[str, dict[str, Token]] = {}  # server -> name -> where the game master last put it
 
     def table(server: str) -> ServerProfile:
@@ -68,7 +72,13 @@ def table_router(
             raise HTTPException(status_code=409, detail=f"server {server!r} is a {profile.game} server, not a table")
         return profile
 
-    @router.get("/{server}")
+    @router.get("/table/{server}", include_in_schema=False)
+    async def map_page(server: str) -> FileResponse:
+        """The game master's map (static; it loads the board from the API below)."""
+        table(server)
+        return FileResponse(str(STATIC / "table.html"), headers={"Cache-Control": "no-cache"})
+
+    @router.get("/api/table/{server}")
     async def board(server: str) -> dict[str, Any]:
         """The NPCs with their ranges, and every token where it stands now (NPCs where their profile puts them until
         the game master moves them)."""
@@ -92,7 +102,7 @@ def table_router(
             "tokens": [token.model_dump() for token in tokens],
         }
 
-    @router.put("/{server}/tokens")
+    @router.put("/api/table/{server}/tokens")
     async def move(server: str, moves: Moves) -> dict[str, Any]:
         table(server)
         npcs = registry.npcs(server)
@@ -108,7 +118,7 @@ def table_router(
         await publish(Positions(server=server, entities=entities))
         return await board(server)
 
-    @router.post("/{server}/invites")
+    @router.post("/api/table/{server}/invites")
     async def invite(server: str, request: InviteRequest) -> Invitation:
         """A one-time voice-page link for a player of this server, to hand over however the table talks."""
         try:
