@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
-from host.brain.llm.base import ChatMessage, GenerationOptions
-from host.brain.llm.ollama_backend import OllamaLLM
-from host.brain.llm.retry import RetryPolicy
 from host.brain.turn import PersonaTurn, TurnContext, TurnEvent, TurnOptions, TurnResult, TurnSentence, run_turn
+from host.llm.base import ChatMessage, GenerationOptions
+from host.llm.ollama_backend import OllamaLLM
+from host.llm.retry import RetryPolicy
 from host.profiles.schema import NpcProfile, ServerProfile
 from tests.doubles.ollama_server import HttpFault, OllamaWireServer, split_into_pieces
 

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from host.brain.addressing import Addressing, address
-from host.brain.llm.base import LLM
 from host.brain.prompt import Exchange, PromptLimits, TurnContext
 from host.brain.summary import llm_summarizer
 from host.brain.turn import PersonaTurn, TurnOptions, TurnResult, TurnSentence
 from host.events import NpcTurnEnded, PlayerSaid, Position, Positions
+from host.llm.base import LLM
 from host.memory import MemoryStore, RememberedExchange
 from host.profiles.registry import ProfileRegistry
 from host.profiles.schema import NpcProfile, Vec3

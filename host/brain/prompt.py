@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from host.brain.llm.base import ChatMessage
 from host.brain.lore import ActiveLore, select_lore
 from host.brain.tokens import TokenCounter, approx_token_count
 from host.errors import NpcHostError
+from host.llm.base import ChatMessage
 from host.profiles.schema import NpcProfile, ServerProfile
 
 # Role markers around every chat message (ChatML: `<|im_start|>role\n` ... `<|im_end|>\n`).

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from host.brain.guard import DroppedSentence, OutOfCharacterGuard
-from host.brain.llm.base import LLM, GenerationOptions, LLMError, close_stream
 from host.brain.prompt import Exchange, PromptLimits, PromptPlan, TurnContext, build_prompt, neutralise
 from host.brain.sentences import Sentence, SentenceSplitter
 from host.brain.tokens import TokenCounter, approx_token_count
+from host.llm.base import LLM, GenerationOptions, LLMError, close_stream
 from host.profiles.schema import NpcProfile, ServerProfile
 
 __all__ = [

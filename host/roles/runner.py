@@ -16,10 +16,10 @@ from typing import Protocol
 
 from host import metrics
 from host.brain.engine import NpcBrain
-from host.brain.llm.factory import close_all, make_llm
 from host.bus.streams import StreamKind, stream_name
 from host.config import Settings
 from host.errors import ConfigError
+from host.llm.factory import close_all, make_llm
 from host.roles.brain import BrainRole
 from host.roles.gateway import GatewayRole
 from host.roles.services import HostServices

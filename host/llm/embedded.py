@@ -21,8 +21,8 @@ from pathlib import Path
 
 import llama_cpp
 
-from host.brain.llm.base import ChatMessage, GenerationOptions, LLMError
-from host.brain.llm.prefix_cache import KvSnapshotLlama, NpcPrefixCache
+from host.llm.base import ChatMessage, GenerationOptions, LLMError
+from host.llm.prefix_cache import KvSnapshotLlama, NpcPrefixCache
 from host.packaged_models import smollm2_path
 
 # The NPCs' KV snapshots together, per model; the cache is shared, so one size for every user of the model.

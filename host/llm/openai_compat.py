@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from host.brain.llm.base import ChatMessage, GenerationOptions, LLMError
-from host.brain.llm.retry import RetryPolicy, stream_with_retry
-from host.brain.llm.transport import (
+from host.config import MASK
+from host.llm.base import ChatMessage, GenerationOptions, LLMError
+from host.llm.retry import RetryPolicy, stream_with_retry
+from host.llm.transport import (
     LineTooLongError,
     LoopBoundClient,
     bounded_lines,
@@ -24,7 +25,6 @@ from host.brain.llm.transport import (
     http_timeout,
     read_error_body,
 )
-from host.config import MASK
 
 
 class _Lenient(BaseModel):

@@ -11,12 +11,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from host.brain.llm.base import LLM
-from host.brain.llm.embedded import EmbeddedLLM
-from host.brain.llm.ollama_backend import OllamaLLM
-from host.brain.llm.openai_compat import OpenAICompatLLM
-from host.brain.llm.retry import RetryPolicy
 from host.config import Settings
+from host.llm.base import LLM
+from host.llm.embedded import EmbeddedLLM
+from host.llm.ollama_backend import OllamaLLM
+from host.llm.openai_compat import OpenAICompatLLM
+from host.llm.retry import RetryPolicy
 from host.profiles.schema import LlmSpec
 
 _shared: dict[tuple[str, str, str], LLM] = {}
