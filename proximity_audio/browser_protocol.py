@@ -20,7 +20,6 @@ from proximity_audio.protocol import (
     ErrorCode,
     LimitsInfo,
     NpcInfo,
-    NpcStop,
     Ping,
     ProtocolError,
     _describe,
@@ -49,9 +48,11 @@ class Chat(_Message):
     text: str = Field(min_length=1, max_length=MAX_CHAT_CHARS)
 
 
-BrowserMessage = Annotated[BrowserHello | Chat | NpcStop | Ping, Field(discriminator="type")]
+# No npc_stop: a page's player stops an NPC answering them by speaking (barge-in); stopping NPCs that talk to others
+# is the game's or an operator's call.
+BrowserMessage = Annotated[BrowserHello | Chat | Ping, Field(discriminator="type")]
 _browser_adapter: TypeAdapter[BrowserMessage] = TypeAdapter(BrowserMessage)
-BROWSER_TYPES = ("browser_hello", "chat", "npc_stop", "ping")
+BROWSER_TYPES = ("browser_hello", "chat", "ping")
 
 
 class BrowserWelcome(_Message):

@@ -154,6 +154,8 @@ async def test_a_page_is_its_player_and_nobody_else(page: Page) -> None:
         assert (await next_of(ws, "error"))["code"] == ErrorCode.UNKNOWN_TYPE
         await ws.send(json.dumps({"type": "positions", "players": [{"index": 0, "x": 500, "y": 64, "z": 0}]}))
         assert (await next_of(ws, "error"))["code"] == ErrorCode.UNKNOWN_TYPE
+        await ws.send(json.dumps({"type": "npc_stop", "npc": "bram"}))  # only by speaking, and only its own answer
+        assert (await next_of(ws, "error"))["code"] == ErrorCode.UNKNOWN_TYPE
         await ws.send(encode_frame(FrameKind.MICROPHONE, 1, 0, SILENT))  # another index
         assert (await next_of(ws, "error"))["code"] == ErrorCode.UNKNOWN_PLAYER
         await ws.send(json.dumps({"type": "chat", "text": "Bram, a room please"}))

@@ -281,6 +281,8 @@ async def test_players_talk_to_npcs_from_the_browser(scene: Scene) -> None:
     await expired.screenshot(path=str(SCREENSHOTS / "voice-page-refused.png"))
     for page in (alice, bob, again, expired):
         await page.close()
+    for url in (alice_url, bob_url):  # invites are secrets until used: never in the host's output
+        assert url.split("#invite=")[1] not in scene.host.output()
 
     await _table(scene)
 
