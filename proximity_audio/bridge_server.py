@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Mapping
 from types import TracebackType
 
 from pydantic import SecretStr
@@ -54,8 +54,11 @@ class BridgeServer:
         on_chat: OnChat | None = None,
         limits: BridgeLimits | None = None,
         vad: VADSettings | None = None,
+        npc_names: Callable[[], Mapping[str, str]] = dict,
     ) -> None:
+        """`npc_names`: NPC id -> the name players know it by, for voice pages (ids are shown without it)."""
         self.world = world
+        self._npc_names = npc_names
         self.limits = limits or BridgeLimits()
         # None: no companion plugin may connect (voice pages only).
         self._token = SecretStr(token) if isinstance(token, str) else token
@@ -218,7 +221,10 @@ class BridgeServer:
 
     def _page_welcome(self, player: str) -> BrowserWelcome:
         npcs = [npc_info(placement) for placement in self.world.npcs]
-        return BrowserWelcome(server=self.server_name, player=player, limits=self._limits_info(), npcs=npcs)
+        names = {npc: name for npc, name in self._npc_names().items() if self.world.npc(npc) is not None}
+        return BrowserWelcome(
+            server=self.server_name, player=player, limits=self._limits_info(), npcs=npcs, npc_names=names
+        )
 
     def _welcome(self, hello: Hello) -> Welcome:
         return Welcome(

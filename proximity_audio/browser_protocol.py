@@ -63,6 +63,7 @@ class BrowserWelcome(_Message):
     audio: AudioFormatInfo = AudioFormatInfo()
     limits: LimitsInfo
     npcs: list[NpcInfo] = Field(default_factory=list)
+    npc_names: dict[str, str] = Field(default_factory=dict, description="NPC id -> the name players know it by")
 
 
 class Earshot(_Message):

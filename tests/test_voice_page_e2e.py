@@ -238,6 +238,7 @@ async def test_players_talk_to_npcs_from_the_browser(scene: Scene) -> None:
     assert await alice.text_content("#who") == "You are Alice on example."
     assert "#invite" not in alice.url  # nothing secret left in the address bar
     await until(alice, scene.host, "Bram in earshot", "document.querySelector('#earshot').dataset.npcs === 'bram'")
+    assert await alice.text_content("#earshot") == "In earshot: Bram"
 
     # Alice asks aloud; the host heard her, and her page shows it and plays Bram's answer.
     await until(

@@ -83,6 +83,7 @@ class ServerVoice:
             on_npc_stop=self._on_plugin_stop,
             on_chat=self._publish,
             vad=services.settings.vad,
+            npc_names=self._npc_names,
         )
         self._turns: OrderedDict[str, _Turn] = OrderedDict()
         self._voicing: dict[str, str] = {}  # NPC -> the turn whose audio it was last given
@@ -121,6 +122,9 @@ class ServerVoice:
             await self._announce(self._silence_npc(event.npc))
         elif isinstance(event, Positions):
             self.world.apply(event)
+
+    def _npc_names(self) -> dict[str, str]:
+        return {npc_id: npc.name for npc_id, npc in self.services.registry.npcs(self.server).items()}
 
     def _show_npc_line(self, sentence: NpcSentence) -> None:
         """The NPC's words on the voice pages of the players within its speaking range."""

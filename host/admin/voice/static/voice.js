@@ -21,6 +21,8 @@ let context = null;
 let mixNode = null;
 let transmitting = true; // open mic; push-to-talk clears it until the button is held
 let sequence = 0;
+let npcNames = {};
+const named = (npc) => npcNames[npc] || npc;
 
 function setState(state, text) {
   $("state").dataset.state = state;
@@ -84,6 +86,7 @@ function connect(url) {
 function onControl(message) {
   switch (message.type) {
     case "browser_welcome":
+      npcNames = message.npc_names || {};
       $("who").textContent = `You are ${message.player} on ${message.server}.`;
       setState("live", "Connected.");
       $("start-section").hidden = true;
@@ -95,16 +98,16 @@ function onControl(message) {
       $("earshot").textContent = !message.position_known
         ? "The game has not told us where you are yet."
         : message.npcs.length
-          ? `In earshot: ${message.npcs.join(", ")}`
+          ? `In earshot: ${message.npcs.map(named).join(", ")}`
           : "No character is close enough to hear you.";
       $("earshot").dataset.npcs = message.npcs.join(",");
       break;
     case "npc_stream_start":
-      $("speaking").textContent = `${message.npc} is speaking.`;
+      $("speaking").textContent = `${named(message.npc)} is speaking.`;
       break;
     case "npc_stream_end":
       stats.streamsEnded += 1;
-      $("speaking").textContent = message.reason === "stopped" ? `${message.npc} stopped.` : "";
+      $("speaking").textContent = message.reason === "stopped" ? `${named(message.npc)} stopped.` : "";
       break;
     case "line":
       addLine(message);
