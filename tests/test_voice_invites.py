@@ -19,7 +19,7 @@ from host.events import Event, PlayerSaid
 from host.invites import InviteRedeemer, InviteRefusedError, InviteSigner, invite_link, page_origin
 from host.profiles.schema import RconSpec, ServerProfile, VoicePageSpec
 from integrations.minecraft.adapter import MinecraftAdapter
-from integrations.minecraft.voice_invites import DISABLED, voice_invite
+from integrations.minecraft.voice_invites import COOLDOWN_S, DISABLED, InviteCooldown, voice_invite
 from tests.doubles.rcon_server import MinecraftWorld, Player, RconTestServer
 
 SECRET = SecretStr("invite-test-secret")
@@ -85,6 +85,16 @@ def test_an_invite_is_refused_when_forged_expired_or_used_twice() -> None:
         redeemer.redeem(token)
 
 
+def test_a_player_gets_one_link_per_cooldown() -> None:
+    now = [0.0]
+    cooldown = InviteCooldown(clock=lambda: now[0])
+    assert cooldown.allow("Alice") and cooldown.allow("Bob")
+    now[0] = COOLDOWN_S - 1
+    assert not cooldown.allow("Alice")
+    now[0] = COOLDOWN_S
+    assert cooldown.allow("Alice")
+
+
 def test_links_and_origins() -> None:
     assert invite_link("https://npc.example.org/voice/", "t.s") == "https://npc.example.org/voice/#invite=t.s"
     assert page_origin("https://NPC.example.org:8443/voice/") == "https://npc.example.org:8443"
@@ -132,12 +142,14 @@ async def test_voice_in_chat_and_joins_send_links_the_npcs_never_hear(
     with log.open("a") as fh:
         fh.write("[12:00:01] [Server thread/INFO]: <Alice> !voice\n")
         fh.write("[12:00:02] [Server thread/INFO]: Bob joined the game\n")
-        fh.write("[12:00:03] [Server thread/INFO]: <Alice> hello Bram\n")
+        fh.write("[12:00:03] [Server thread/INFO]: <Alice> !voice\n")  # again at once: no second link
+        fh.write("[12:00:04] [Server thread/INFO]: <Alice> hello Bram\n")
     async with asyncio.timeout(10):
         links = await rcon.wait_for_commands(r"^tellraw \w+ .*open_url", 2)
         while not isinstance(said := await events.get(), PlayerSaid):
             pass
     assert [_link(command)[0] for command in links] == ["Alice", "Bob"]
+    assert len([command for command in rcon.commands if command.startswith("tellraw")]) == 2
     assert said.text == "hello Bram"  # the first line the NPCs hear: `!voice` was not one
     redeemer = InviteRedeemer(InviteSigner(SECRET))
     tokens = [str(_link(command)[1]["clickEvent"]["value"]).split("#invite=")[1] for command in links]  # type: ignore[index]

@@ -51,7 +51,7 @@ from integrations.minecraft.log_formats import ChatLine, PlayerJoined
 from integrations.minecraft.log_tail import LogTail
 from integrations.minecraft.positions import PositionPoller
 from integrations.minecraft.rcon import RconError, RconUnavailableError
-from integrations.minecraft.voice_invites import is_voice_command, voice_invite
+from integrations.minecraft.voice_invites import InviteCooldown, is_voice_command, voice_invite
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class MinecraftAdapter(GameAdapter):
         self.poller = PositionPoller(server.name, self.rcon, interval_s=tuning.positions_interval_s)
         self.log_poll_interval_s = tuning.log_poll_interval_s
         self.invites = InviteSigner(invite_secret(settings.voice_page.invite_secret))
+        self.invite_cooldown = InviteCooldown()
         self.players: dict[str, Position] = {}
         self._publish: Publish | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -196,7 +197,7 @@ class MinecraftAdapter(GameAdapter):
                 await self._tell(player, "reloading profiles")
 
     async def _invite(self, player: str) -> None:
-        if not commands.PLAYER_NAME.fullmatch(player):
+        if not commands.PLAYER_NAME.fullmatch(player) or not self.invite_cooldown.allow(player):
             return
         snbt = self.settings.minecraft.snbt_text
         for command in voice_invite(self.server, player, self.invites, snbt_text=snbt):
