@@ -45,7 +45,7 @@ class LLMSettings(_Section):
 
 class STTSettings(_Section):
     model_path: Path | None = Field(None, description="faster-whisper model directory; default: packaged tiny.en")
-    language: str = "en"
+    language: str = Field("en", description="the players' language; 'auto' detects it (needs a multilingual model)")
     beam_size: int = Field(1, ge=1, le=10)
     threads: int = Field(2, ge=1, le=64)
     no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0, description="above this (with low log-prob): no speech")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from host import metrics
+from host.advisor.role import AdvisorRole
 from host.brain.engine import NpcBrain
 from host.bus.streams import StreamKind, stream_name
 from host.config import Settings
@@ -28,7 +29,7 @@ from host.store.memory import DbMemoryStore
 
 log = logging.getLogger(__name__)
 
-ALL_ROLES = ("brain", "gateway", "speech")
+ALL_ROLES = ("brain", "gateway", "speech", "advisor")
 
 
 class Role(Protocol):
@@ -64,6 +65,7 @@ def build_roles(services: HostServices, names: Sequence[str]) -> list[Role]:
         "brain": lambda: BrainRole(services, make_brain(services)),
         "gateway": lambda: GatewayRole(services),
         "speech": lambda: SpeechRole(services),
+        "advisor": lambda: AdvisorRole(services),
     }
     return [factories[name]() for name in names]
 
