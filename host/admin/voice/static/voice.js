@@ -129,18 +129,31 @@ function addLine(line) {
   while ($("transcript").children.length > 200) $("transcript").firstElementChild.remove();
 }
 
-async function startAudio() {
+async function startAudio(granted) {
   const volume = new GainNode(context, { gain: Number($("volume").value) });
   $("volume").oninput = () => volume.gain.setTargetAtTime(Number($("volume").value), context.currentTime, 0.02);
   mixNode = new AudioWorkletNode(context, "playback-processor", { numberOfInputs: 0, outputChannelCount: [2] });
   mixNode.connect(volume).connect(context.destination);
 
-  const stream = await navigator.mediaDevices.getUserMedia({
+  const stream = granted || (await navigator.mediaDevices.getUserMedia({
     audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-  });
+  }));
+  let source;
+  try {
+    source = context.createMediaStreamSource(stream);
+  } catch {
+    // Some browsers take a microphone only into a context at the device's own rate: rebuild the audio graph there
+    // (both worklets resample to and from 48 kHz).
+    await context.close();
+    context = new AudioContext({ latencyHint: "interactive" });
+    await context.audioWorklet.addModule("static/capture-worklet.js");
+    await context.audioWorklet.addModule("static/playback-worklet.js");
+    await context.resume();
+    return startAudio(stream);
+  }
   const capture = new AudioWorkletNode(context, "capture-processor");
   // Connected to the output through a muted gain, so every browser keeps pulling the capture node.
-  context.createMediaStreamSource(stream).connect(capture).connect(new GainNode(context, { gain: 0 })).connect(context.destination);
+  source.connect(capture).connect(new GainNode(context, { gain: 0 })).connect(context.destination);
   capture.port.onmessage = (event) => onMicFrame(event.data);
   setMode(document.querySelector("input[name=mode]:checked").value);
 }
