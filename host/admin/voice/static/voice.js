@@ -12,7 +12,7 @@ const PING_EVERY_MS = 20000;
 const $ = (id) => document.getElementById(id);
 
 // What the page has heard, for the level meter and for tests (`window.voiceStats`).
-const stats = { framesReceived: 0, peak: 0, framesSent: 0, streamsEnded: 0 };
+const stats = { framesReceived: 0, peak: 0, framesSent: 0 };
 window.voiceStats = stats;
 
 let invite = null;
@@ -106,7 +106,6 @@ function onControl(message) {
       $("speaking").textContent = `${named(message.npc)} is speaking.`;
       break;
     case "npc_stream_end":
-      stats.streamsEnded += 1;
       $("speaking").textContent = message.reason === "stopped" ? `${named(message.npc)} stopped.` : "";
       break;
     case "line":
@@ -199,7 +198,7 @@ function onAudio(data) {
 
 function setMode(mode) {
   const ptt = mode === "ptt";
-  $("talk").disabled = !ptt;
+  $("talk").disabled = !ptt || !mixNode; // usable once connected
   transmitting = !ptt;
 }
 
