@@ -239,5 +239,6 @@ def player_said(utterance: PlayerUtterance, transcript: Transcript) -> PlayerSai
         confidence=transcript.confidence,
         utterance_id=utterance.id,
         speech_end_ts=utterance.speech_end_ts,
+        endpoint_ts=utterance.ts,
         stt_ms=transcript.ms,
     )
