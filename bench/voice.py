@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import summarize
-from host.brain.llm.embedded import EmbeddedLLM
-from host.brain.llm.factory import close_all, make_llm
 from host.config import Settings
 from host.demo_assets import Recording, load_manifest
 from host.events import Position
+from host.llm.embedded import EmbeddedLLM
+from host.llm.factory import close_all, make_llm
 from host.roles.services import HostServices
 from host.speech.audio import conform, read_wav, without_trailing_silence
 from host.voice.scene import SceneTurn, VoiceScene, free_port

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from host.events import PlayerPaused, PlayerSpeechStarted, PlayerUtterance
+from host.events import PlayerPaused, PlayerSaid, PlayerSpeechStarted, PlayerUtterance
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -21,6 +21,7 @@ OnUtterance = Callable[[PlayerUtterance], Awaitable[None]]
 OnSpeechStarted = Callable[[PlayerSpeechStarted], Awaitable[None]]
 OnSpeechPaused = Callable[[PlayerPaused], Awaitable[None]]
 OnNpcStop = Callable[[str], Awaitable[None]]
+OnChat = Callable[[PlayerSaid], Awaitable[None]]
 
 
 async def ignore(_: object) -> None:
@@ -34,6 +35,7 @@ class BridgeHooks:
     on_utterance: OnUtterance
     on_speech_started: OnSpeechStarted = ignore  # the cue for barge-in
     on_npc_stop: OnNpcStop = ignore  # the plugin asked to stop an NPC (its audio is cut when the hook returns)
+    on_chat: OnChat = ignore  # a voice page's player typed a line
     on_speech_paused: OnSpeechPaused = ignore  # the cue for speculative STT
 
 
