@@ -23,6 +23,7 @@ from host.events import (
     NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerPaused,
     PlayerSaid,
     PlayerSpeechStarted,
     PlayerUtterance,
@@ -56,6 +57,7 @@ SAMPLES: list[Event] = [
     AdminCorrection(server="s1", npc="innkeeper", author="op", turn_id="t1", text="We are closed."),
     NpcControl(server="s1", npc="innkeeper", action="move", position=HERE),
     AdvisorRecommendation(server="s1", npc="innkeeper", steering=["be terse"], facts=["Alex is a miner"]),
+    PlayerPaused(server="s1", player="Alex", utterance_id="u1", position=HERE, audio=PCM, speech_end_ts=12.5),
 ]
 
 

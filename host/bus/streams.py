@@ -18,6 +18,7 @@ from host.events import (
     NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerPaused,
     PlayerSaid,
     PlayerSpeechStarted,
     PlayerUtterance,
@@ -39,6 +40,7 @@ class StreamKind(StrEnum):
 
 EVENT_STREAM_KINDS: dict[type[Event], StreamKind] = {
     PlayerUtterance: StreamKind.UTTERANCES,
+    PlayerPaused: StreamKind.UTTERANCES,
     PlayerSaid: StreamKind.SAID,
     NpcTurnStarted: StreamKind.TURNS,
     NpcSentence: StreamKind.TURNS,
