@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from host.brain.action_prompt import action_rules
 from host.brain.llm.base import ChatMessage
 from host.brain.lore import ActiveLore, select_lore
 from host.brain.tokens import TokenCounter, approx_token_count
@@ -155,6 +156,7 @@ def persona_block(profile: NpcProfile, server: ServerProfile) -> str:
     if profile.voice.emotions:
         tags = ", ".join(f"[{emotion}]" for emotion in sorted(profile.voice.emotions))
         rules.append(f"You may start a sentence with one of these tags to show your mood: {tags}.")
+    rules.extend(action_rules(profile))  # actions the profile allows: host/brain/action_prompt.py
     parts.append("Rules:\n" + _bullets(rules))
     if persona.example_dialogue:
         parts.append("How you talk:\n" + "\n".join(_example_line(line, name) for line in persona.example_dialogue))

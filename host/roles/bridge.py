@@ -189,7 +189,10 @@ class VoiceBridge:
                 continue
             token = environ.get(spec.token_env, "")
             if not token:
-                log.error("server '%s' has no voice: the bridge token variable %s is not set", server, spec.token_env)
+                # Once per start, and not an error: a text-only server with a copied [bridge] section still works.
+                log.info(
+                    "server '%s': voice is off (bridge token variable %s not set); chat works", server, spec.token_env
+                )
                 continue
             self.voices[server] = ServerVoice(services, server, token)
         self.listener = BridgeListener([voice.bridge for voice in self.voices.values()])
