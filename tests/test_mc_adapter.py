@@ -140,6 +140,7 @@ async def test_events_for_other_servers_or_npcs_are_ignored(scene: Scene) -> Non
 async def test_server_restart_mid_conversation(scene: Scene) -> None:
     scene.world.entities.clear()  # the world loses the bodies with the restart
     await scene.server.restart()
+    await scene.commands_matching(r"run summon minecraft:villager", 2)  # the first command after it re-summons
     await scene.adapter.handle(
         NpcSentence(server="village", npc="bram", player="Alice", turn_id="t1", index=1, text="Where was I?")
     )

@@ -13,9 +13,9 @@ import contextlib
 import time
 
 from host.brain.engine import NpcBrain
-from host.brain.llm.embedded import EmbeddedLLM
 from host.brain.turn import TurnSentence
 from host.events import PlayerSaid
+from host.llm.embedded import EmbeddedLLM
 
 WARMUP_PLAYER = "Traveler"
 WARMUP_LINE = "Hello there."

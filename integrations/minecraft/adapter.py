@@ -29,6 +29,7 @@ from host.events import (
     PlayerSaid,
     Position,
 )
+from host.invites import InviteSigner, invite_secret
 from host.profiles.schema import NpcProfile, ServerProfile
 from integrations.base import GameAdapter, Publish
 from integrations.minecraft import commands
@@ -52,17 +53,18 @@ from integrations.minecraft.bodies import NpcBodies, body_position
 from integrations.minecraft.connection import rcon_client
 from integrations.minecraft.delivery import ChatDelivery
 from integrations.minecraft.give_ledger import GiveLedger
-from integrations.minecraft.log_formats import ChatLine
+from integrations.minecraft.log_formats import ChatLine, PlayerJoined
 from integrations.minecraft.log_tail import LogTail
 from integrations.minecraft.positions import PositionPoller
 from integrations.minecraft.probe import probe_commands
 from integrations.minecraft.rcon import CommandRunner, RconError, RconUnavailableError
 from integrations.minecraft.replies import CommandRejectedError, run_checked
+from integrations.minecraft.voice_invites import is_voice_command, voice_invite
 
 log = logging.getLogger(__name__)
 
 ALL_NPCS = "*"  # NpcControl.npc of a `reload`, which concerns every NPC of the server
-_OPERATOR_LEFT = frozenset({"no_player"})
+_PLAYER_LEFT = frozenset({"no_player"})
 MAX_ACTED_TURNS = 256
 
 
@@ -112,6 +114,7 @@ class MinecraftAdapter(GameAdapter):
             ledger=GiveLedger(settings.data_dir / "minecraft" / server.name / "given.json"),
         )
         self._acted_turns: OrderedDict[str, None] = OrderedDict()  # turn ends whose actions ran (redeliveries)
+        self.invites = InviteSigner(invite_secret(settings.voice_page.invite_secret))
         self._publish: Publish | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
@@ -170,6 +173,9 @@ class MinecraftAdapter(GameAdapter):
         """One chat line from the log: an admin command, or something a player said near (or to) the NPCs."""
         if is_admin_command(text):
             await self._admin(player, text)
+            return
+        if is_voice_command(text):  # the link is the player's alone: never chat the NPCs hear
+            await self._invite(player)
             return
         # Walked up and spoke at once: who heard the line depends on where the player stands now.
         position = await self._locate(player)
@@ -275,23 +281,33 @@ class MinecraftAdapter(GameAdapter):
                 await self._emit(NpcControl(server=server, npc=ALL_NPCS, action="reload", author=player))
                 await self._tell(player, "reloading profiles")
 
+    async def _invite(self, player: str) -> None:
+        if not commands.PLAYER_NAME.fullmatch(player):
+            return
+        snbt = self.settings.minecraft.snbt_text
+        for command in voice_invite(self.server, player, self.invites, snbt_text=snbt):
+            await run_checked(self.rcon.command, "tellraw", command, expected=_PLAYER_LEFT)
+
     async def _tell(self, player: str, text: str) -> None:
         if not commands.PLAYER_NAME.fullmatch(player):
             return
         for command in commands.tellraw_player(player, text):
-            await run_checked(self.rcon.command, "tellraw", command, expected=_OPERATOR_LEFT)
+            await run_checked(self.rcon.command, "tellraw", command, expected=_PLAYER_LEFT)
 
     async def _probe(self, run: CommandRunner) -> None:
         await probe_commands(run, self.server.name)
 
     async def _capture_chat(self, tail: LogTail) -> None:
+        offer = self.server.voice_page is not None and self.server.voice_page.offer_on_join
         async for line in tail.events():
-            if isinstance(line, ChatLine):
-                try:
+            try:
+                if isinstance(line, ChatLine):
                     await self.on_chat(line.player, line.text)
-                except NpcHostError as exc:  # RCON down, or the hub gone past its reconnect window
-                    # One lost line must not end chat capture for the rest of the process's life.
-                    log.warning("chat from %s not handled: %s", line.player, exc)
+                elif isinstance(line, PlayerJoined) and offer:
+                    await self._invite(line.player)
+            except NpcHostError as exc:  # RCON down, or the hub gone past its reconnect window
+                # One lost line must not end chat capture for the rest of the process's life.
+                log.warning("%s of %s not handled: %s", line.kind, line.player, exc)
 
     async def _emit(self, event: Event) -> None:
         if self._publish is None:

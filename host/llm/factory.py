@@ -11,12 +11,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from host.brain.llm.base import LLM
-from host.brain.llm.embedded import EmbeddedLLM
-from host.brain.llm.ollama_backend import OllamaLLM
-from host.brain.llm.openai_compat import OpenAICompatLLM
-from host.brain.llm.retry import RetryPolicy
 from host.config import Settings
+from host.llm.base import LLM
+from host.llm.embedded import EmbeddedLLM
+from host.llm.ollama_backend import OllamaLLM
+from host.llm.openai_compat import OpenAICompatLLM
+from host.llm.retry import RetryPolicy
 from host.profiles.schema import LlmSpec
 
 _shared: dict[tuple[str, str, str], LLM] = {}
@@ -46,9 +46,10 @@ def make_llm(settings: Settings, llm_spec: LlmSpec | None = None) -> LLM:
             ),
         )
     path = Path(named) if named else llm.model_path
+    chat_format = (llm_spec.chat_format if llm_spec is not None else None) or llm.chat_format
     return _shared_instance(
-        ("embedded", str(path or "packaged"), str(llm.context_tokens)),
-        lambda: EmbeddedLLM(path, context_tokens=llm.context_tokens, threads=llm.threads),
+        ("embedded", str(path or "packaged"), f"{llm.context_tokens}/{chat_format or 'template'}"),
+        lambda: EmbeddedLLM(path, context_tokens=llm.context_tokens, threads=llm.threads, chat_format=chat_format),
     )
 
 
