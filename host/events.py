@@ -137,6 +137,7 @@ class NpcTurnEnded(Event):
     reply: str = Field(description="what was actually said (after guard and interruption)")
     interrupted: bool = False
     timings_ms: dict[str, float] = {}
+    actions: list[str] = Field([], max_length=3, description="action tags the NPC asked for (host/npc_actions.py)")
 
 
 class EntityPosition(Position):
@@ -177,10 +178,24 @@ class AdminCorrection(Event):
     text: str
 
 
+class NpcActed(Event):
+    """What became of an action an NPC was asked for (by its reply's tags or an operator): the game adapter's
+    verdict, so the transcript shows every action, the refused ones too."""
+
+    type: Literal["npc_acted"] = "npc_acted"
+    npc: str
+    player: str = Field(description="whom the action concerns: the player answered, or the operator")
+    action: str = Field(max_length=64, description="the request as parsed, e.g. 'give 2 bread'")
+    outcome: Literal["performed", "refused", "failed"]
+    reason: str | None = Field(None, max_length=64, description="why it was refused or failed (a short code)")
+    requested_by: Literal["npc", "operator"] = "npc"
+    turn_id: str | None = None
+
+
 class NpcControl(Event):
     type: Literal["npc_control"] = "npc_control"
     npc: str
-    action: Literal["pause", "resume", "mute", "unmute", "move", "stop", "say", "reload"]
+    action: Literal["pause", "resume", "mute", "unmute", "move", "stop", "say", "reload", "act"]
     position: Position | None = None
     text: str | None = None
     author: str = "system"
@@ -213,6 +228,7 @@ AnyEvent = Annotated[
     | AdminNote
     | AdminCorrection
     | NpcControl
+    | NpcActed
     | AdvisorRecommendation,
     Field(discriminator="type"),
 ]
@@ -233,6 +249,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AdminNote,
         AdminCorrection,
         NpcControl,
+        NpcActed,
         AdvisorRecommendation,
     )
 }

@@ -225,6 +225,7 @@ class NpcBrain:
             reply=result.reply,
             interrupted=result.outcome == "interrupted",
             timings_ms={stage: round(ms, 1) for stage, ms in timings.items()},
+            actions=list(result.actions),
         )
 
     async def record(self, said: PlayerSaid, turn: StartedTurn, ended: NpcTurnEnded) -> bool:

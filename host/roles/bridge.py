@@ -236,7 +236,12 @@ class VoiceBridge:
             if profile.bridge is not None:
                 token = environ.get(profile.bridge.token_env) or None
                 if token is None:
-                    log.error("server '%s': the bridge token variable %s is not set", server, profile.bridge.token_env)
+                    # Once per start, and not an error: a text-only server with a copied [bridge] section still works.
+                    log.info(
+                        "server '%s': voice is off (bridge token variable %s not set); chat works",
+                        server,
+                        profile.bridge.token_env,
+                    )
             pages = profile.voice_page is not None and profile.voice_page.enabled
             if pages and profile.voice_page is not None:
                 origins.add(page_origin(profile.voice_page.public_url))
