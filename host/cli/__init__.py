@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "host.cli.bridge_cmd",
     "host.cli.eval_cmd",
     "host.cli.advisor_cmd",
+    "host.cli.admin_cmd",
 )
 
 
