@@ -18,6 +18,8 @@ FILES = {
     "capture-worklet.js": "text/javascript",
     "playback-worklet.js": "text/javascript",
     "voice.css": "text/css",
+    "table.js": "text/javascript",  # the game master's map (table_routes.py)
+    "table.css": "text/css",
 }
 
 
