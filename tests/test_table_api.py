@@ -54,7 +54,7 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, HostServ
     )
     services = await HostServices.open(settings, watch_profiles=False)
     app = FastAPI()
-    for router in player_voice_routers(services, [Depends(_operator)]):
+    for router in player_voice_routers(lambda: services, [Depends(_operator)]):
         app.include_router(router)
     transport = httpx.ASGITransport(app=app)
     try:

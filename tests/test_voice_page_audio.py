@@ -69,7 +69,8 @@ CAPTURE = """async (rate) => {
 @pytest_asyncio.fixture(loop_scope="function")
 async def page() -> AsyncIterator[Page]:
     app = FastAPI()
-    app.include_router(voice_router(Settings()))
+    settings = Settings()
+    app.include_router(voice_router(lambda: settings))
     port = closed_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())

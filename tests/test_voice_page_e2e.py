@@ -30,7 +30,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from pydantic import SecretStr
 
 from host.admin.voice.routes import voice_router
-from host.admin.voice.table_routes import table_router
+from host.admin.voice.table_routes import TableServices, table_router
 from host.bus import RedisBus, stream_for
 from host.config import BusSettings, Settings, VoicePageSettings
 from host.events import Event
@@ -159,8 +159,9 @@ async def scene(tmp_path: Path, repo_root: Path, redis_url: str, redis_prefix: s
             await bus.publish(stream_for(event), event)
 
         app = FastAPI()
-        app.include_router(voice_router(settings))
-        app.include_router(table_router(registry, publish, InviteSigner(SecretStr(SECRET))))
+        table = TableServices(registry, publish, InviteSigner(SecretStr(SECRET)))
+        app.include_router(voice_router(lambda: settings))
+        app.include_router(table_router(lambda: table))
         web_server, web_task = await serve_web(app, web_port)
         env = host_env(
             tmp_path,

@@ -10,6 +10,7 @@ The admin app mounts this router behind its operator sign-in (`dependencies`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -79,15 +80,23 @@ async def _read(request: Request, model: type[M]) -> M:
         raise HTTPException(status_code=422, detail=f"{where}: {first['msg']}") from None
 
 
-def table_router(
-    registry: ProfileRegistry, publish: Publish, signer: InviteSigner, dependencies: Sequence[params.Depends] = ()
-) -> APIRouter:
+@dataclass(frozen=True)
+class TableServices:
+    """What the table's routes work with: the profiles, the hub, and the invite signer."""
+
+    registry: ProfileRegistry
+    publish: Publish
+    signer: InviteSigner
+
+
+def table_router(services: Callable[[], TableServices], dependencies: Sequence[params.Depends] = ()) -> APIRouter:
+    """`services` is read per request (the admin app builds its routes before its services exist)."""
     router = APIRouter(dependencies=list(dependencies), tags=["table"])
     boards: dict[str, dict[str, Token]] = {}  # server -> name -> where the game master last put it
 
     def table(server: str) -> ServerProfile:
         try:
-            profile = registry.server(server)
+            profile = services().registry.server(server)
         except NpcHostError:
             raise HTTPException(status_code=404, detail=f"no server {server[:64]!r}") from None
         if profile.game != "table":
@@ -105,7 +114,7 @@ def table_router(
         """The NPCs with their ranges, and every token where it stands now (NPCs where their profile puts them until
         the game master moves them)."""
         table(server)
-        npcs = registry.npcs(server)
+        npcs = services().registry.npcs(server)
         placed = boards.get(server, {})
         tokens = [
             placed.get(npc.id) or Token(name=npc.id, kind="npc", x=npc.world.position.x, z=npc.world.position.z)
@@ -128,7 +137,7 @@ def table_router(
     async def move(server: str, request: Request) -> dict[str, Any]:
         moves = await _read(request, Moves)
         table(server)
-        npcs = registry.npcs(server)
+        npcs = services().registry.npcs(server)
         unknown = [t.name for t in moves.tokens if t.kind == "npc" and t.name not in npcs]
         if unknown:
             raise HTTPException(status_code=422, detail=f"no NPC {', '.join(unknown[:10])} on {server!r}")
@@ -138,7 +147,7 @@ def table_router(
         for token in moves.tokens:
             placed[token.name] = token
         entities = [EntityPosition(name=t.name, kind=t.kind, x=t.x, y=0.0, z=t.z, yaw=t.yaw) for t in moves.tokens]
-        await publish(Positions(server=server, entities=entities))
+        await services().publish(Positions(server=server, entities=entities))
         return await board(server)
 
     @router.post("/api/table/{server}/invites", openapi_extra={"requestBody": _body_schema(InviteRequest)})
@@ -146,13 +155,13 @@ def table_router(
         """A one-time voice-page link for a player of this server, to hand over however the table talks."""
         wanted = await _read(request, InviteRequest)
         try:
-            profile = registry.server(server)
+            profile = services().registry.server(server)
         except NpcHostError:
             raise HTTPException(status_code=404, detail=f"no server {server[:64]!r}") from None
         page = profile.voice_page
         if page is None or not page.enabled:
             raise HTTPException(status_code=409, detail=f"server {server!r} has no enabled [voice_page]")
-        token = signer.mint(server, wanted.player, page.invite_minutes)
+        token = services().signer.mint(server, wanted.player, page.invite_minutes)
         return Invitation(url=invite_link(page.public_url, token), minutes=page.invite_minutes)
 
     return router
