@@ -25,6 +25,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from host.config import VADSettings
+from host.errors import ConfigError
 from host.events import NpcAudio
 from host.speech.audio import Int16Array
 from proximity_audio.bridge_listener import BridgeListener
@@ -42,6 +43,7 @@ from proximity_audio.hooks import (
     ignore,
 )
 from proximity_audio.limits import BridgeLimits
+from proximity_audio.microphone import FrameBudget
 from proximity_audio.pacer import PacedTick, Pacer
 from proximity_audio.protocol import CloseCode, Hello, LimitsInfo, Welcome
 from proximity_audio.world import SpatialWorld
@@ -75,6 +77,12 @@ class BridgeServer:
         self.limits = limits or BridgeLimits()
         # None: no companion plugin may connect (voice pages only).
         self._token = SecretStr(token) if isinstance(token, str) else token
+        if self._token is not None and len(self._token.get_secret_value()) < self.limits.min_token_chars:
+            raise ConfigError(
+                f"the bridge token of server '{server}' is shorter than {self.limits.min_token_chars} characters: "
+                "anyone could guess it; generate one with `python -c 'import secrets; print(secrets.token_urlsafe())'`",
+                code="bridge_token",
+            )
         hooks = BridgeHooks(
             on_utterance,
             on_speech_started or ignore,
@@ -83,7 +91,8 @@ class BridgeServer:
             on_speech_paused or ignore,
         )
         self._pacer = Pacer()
-        self._context = SessionContext(server, world, self.limits, vad or VADSettings(), hooks, self.stop)
+        budget = FrameBudget(self.limits.max_pending_frames)
+        self._context = SessionContext(server, world, self.limits, vad or VADSettings(), hooks, self.stop, budget)
         self._sessions: set[BridgeSession] = set()
         self._pages: dict[str, BrowserSession] = {}  # player -> their open voice page
         self._listener: BridgeListener | None = None
@@ -96,6 +105,16 @@ class BridgeServer:
     @property
     def stats(self) -> BridgeStats:
         return self._context.stats
+
+    @property
+    def frames_waiting(self) -> int:
+        """Microphone frames waiting for the VAD, over every connection (bounded by `max_pending_frames`)."""
+        return self._context.budget.waiting
+
+    @property
+    def frames_dropped(self) -> int:
+        """Microphone frames dropped because the VAD fell behind (the oldest waiting ones go first)."""
+        return self._context.budget.dropped
 
     @property
     def connections(self) -> int:

@@ -242,7 +242,12 @@ class MinecraftAdapter(GameAdapter):
     async def _admin(self, player: str, text: str) -> None:
         try:
             command = parse_admin_command(player, text, self.server, self.profiles.keys())
-        except (AdminCommandError, AdminRefusedError) as exc:
+        except AdminRefusedError as exc:
+            # Who tried what, for the operators; repr escapes whatever control characters the line carries.
+            log.warning("%s: refused %r from %r: %s", self.server.name, text[:200], player, exc.message)
+            await self._tell(player, exc.message)
+            return
+        except AdminCommandError as exc:
             await self._tell(player, exc.message)
             return
         server = self.server.name
