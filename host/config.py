@@ -34,6 +34,9 @@ class LLMSettings(_Section):
     model_path: Path | None = Field(None, description="GGUF file for the embedded backend; default: packaged SmolLM2")
     context_tokens: int = Field(2048, ge=512, le=131072)
     threads: int | None = Field(None, ge=1, le=256)
+    chat_format: str | None = Field(
+        None, description="llama.cpp chat format for a GGUF without a chat template (chatml, gemma, llama-3, ...)"
+    )
     ollama_url: str = "http://127.0.0.1:11434"
     ollama_model: str = "llama3.2:3b"
     openai_url: str = "http://127.0.0.1:8000/v1"
@@ -45,7 +48,7 @@ class LLMSettings(_Section):
 
 class STTSettings(_Section):
     model_path: Path | None = Field(None, description="faster-whisper model directory; default: packaged tiny.en")
-    language: str = "en"
+    language: str = Field("en", description="the players' language; 'auto' detects it (needs a multilingual model)")
     beam_size: int = Field(1, ge=1, le=10)
     threads: int = Field(2, ge=1, le=64)
     no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0, description="above this (with low log-prob): no speech")
@@ -100,6 +103,20 @@ class MinecraftSettings(_Section):
     snbt_text: bool = Field(False, description="true for servers on 1.21.5+: CustomName as an SNBT text component")
 
 
+class VoicePageSettings(_Section):
+    """Players' voice in the browser (docs/voice-page.md); each server opts in with `[voice_page]` in its profile."""
+
+    invite_secret: SecretStr | None = Field(
+        None, description="signs one-time invites; set it when the gateway and admin roles run in separate processes"
+    )
+    ws_url: str | None = Field(
+        None,
+        pattern=r"^wss?://\S+$",
+        description="the voice WebSocket as browsers reach it (behind TLS: wss://host/voice); "
+        "default: ws(s)://<the page's host>:<bridge_port>/voice",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NPC_HOST_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -111,8 +128,10 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(None, description="SQLAlchemy async URL; default: SQLite file in data_dir")
     redis_url: SecretStr | None = Field(None, description="Redis URL; unset = in-process event hub")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    metrics_port: int | None = Field(None, ge=1, le=65535, description="serve Prometheus /metrics on this port")
-    metrics_host: str = Field("127.0.0.1", description="address /metrics listens on (0.0.0.0 in containers)")
+    admin_host: str = Field("127.0.0.1", description="address of the admin web server (0.0.0.0 in containers)")
+    admin_port: int = Field(8750, ge=0, le=65535, description="admin page, /healthz and /metrics; 0 = any free port")
+    admin_session_hours: float = Field(12.0, gt=0, le=24 * 30, description="a sign-in lasts this long")
+    admin_secure_cookie: bool = Field(False, description="mark the session cookie Secure (behind HTTPS)")
     bridge_host: str = Field("127.0.0.1", description="address the voice-mod bridge listens on")
     bridge_port: int = Field(8765, ge=1, le=65535)
     llm: LLMSettings = LLMSettings()
@@ -121,6 +140,7 @@ class Settings(BaseSettings):
     tts: TTSSettings = TTSSettings()
     bus: BusSettings = BusSettings()
     minecraft: MinecraftSettings = MinecraftSettings()
+    voice_page: VoicePageSettings = VoicePageSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -148,6 +168,8 @@ class Settings(BaseSettings):
         data["llm"]["openai_url"] = mask_url(self.llm.openai_url)
         if self.llm.openai_api_key is not None:
             data["llm"]["openai_api_key"] = MASK
+        if self.voice_page.invite_secret is not None:
+            data["voice_page"]["invite_secret"] = MASK
         return data
 
 

@@ -66,6 +66,7 @@ class PlayerSaid(Event):
     source: Literal["voice", "chat"] = "chat"
     position: Position | None = None
     confidence: float | None = Field(None, ge=0.0, le=1.0)
+    language: str | None = Field(None, description="the language STT heard, when it is not English")
     utterance_id: str | None = None
     speech_end_ts: float | None = None
     stt_ms: float | None = None

@@ -1,4 +1,5 @@
-"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths. Served by `npc-host run`."""
+"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths. Every `npc-host run` process
+serves them at /metrics on its admin web server (host/admin/health_routes.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import asyncio
 import contextlib
 import logging
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 from host.bus import Bus, BusError
-from host.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +31,6 @@ QUEUE_DEPTH = Gauge("npc_host_queue_depth", "Pending entries per stream and grou
 def observe_turn(timings_ms: dict[str, float]) -> None:
     for stage, ms in timings_ms.items():
         TURN_STAGE_SECONDS.labels(stage=stage).observe(ms / 1000.0)
-
-
-def serve(port: int, host: str) -> None:
-    """Serve /metrics from a daemon thread (prometheus_client's own server)."""
-    try:
-        start_http_server(port, addr=host)
-    except OSError as exc:  # a port in use or an address not on this machine: a setting to fix, not a crash
-        raise ConfigError(
-            f"cannot serve /metrics on {host}:{port} ({exc.strerror or exc}); set NPC_HOST_METRICS_PORT to a free port"
-        ) from exc
 
 
 async def watch_queues(bus: Bus, streams: list[str], stop: asyncio.Event, interval_s: float = 5.0) -> None:

@@ -52,7 +52,7 @@ async def _write_conversation(services: HostServices) -> None:
 
 
 async def _npc_prompt(services: HostServices, npc: str, player: str, text: str) -> str:
-    """Run `npc`'s next turn through the brain; the system messages its model received, joined."""
+    """Run `npc`'s next turn through the brain; every message its model received, joined."""
     async with OllamaWireServer(replies=["Welcome, friend."]) as npc_model:
         llm = OllamaLLM(npc_model.url, "npc", retry=RetryPolicy(retries=0))
         store = services.store
@@ -64,7 +64,7 @@ async def _npc_prompt(services: HostServices, npc: str, player: str, text: str) 
         await brain.answer(PlayerSaid(server="example", player=player, text=text), npc, ignore)
         await llm.aclose()
         messages: list[dict[str, Any]] = npc_model.chat_bodies[0]["messages"]
-    return "\n".join(m["content"] for m in messages if m["role"] == "system")
+    return "\n".join(m["content"] for m in messages)
 
 
 async def test_a_pass_steers_the_next_prompt_of_that_npc_only(tmp_path: Path) -> None:

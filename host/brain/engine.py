@@ -191,6 +191,7 @@ class NpcBrain:
         context = TurnContext(
             player=said.player,
             text=said.text,
+            language=said.language,
             notes=tuple(note.text for note in notes),
             advice=advice_lines(advice, advice_budget),
             summary=conversation.summary,

@@ -24,7 +24,9 @@ _COMMAND_MODULES = (
     "host.cli.run_cmd",
     "host.cli.demo_cmd",
     "host.cli.bridge_cmd",
+    "host.cli.eval_cmd",
     "host.cli.advisor_cmd",
+    "host.cli.admin_cmd",
 )
 
 

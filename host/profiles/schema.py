@@ -34,7 +34,10 @@ class PersonaSpec(StrictModel):
     first_message: str = ""
     example_dialogue: list[str] = Field(default=[], description="lines like '{{user}}: ...' / '{{char}}: ...'")
     system_prompt: str = ""
-    post_history_instructions: str = ""
+    post_history_instructions: str = Field("", description="more rules for the persona block (no longer after it)")
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")] | None = Field(
+        None, description="the language the NPC always speaks (a code such as 'de'); default: the player's"
+    )
 
 
 class EmotionVoice(StrictModel):
@@ -68,9 +71,11 @@ class WorldSpec(StrictModel):
 class LlmSpec(StrictModel):
     backend: Literal["embedded", "ollama", "openai"] | None = Field(None, description="default: the host's")
     model: str | None = Field(None, description="model name or file; default: the backend's")
+    chat_format: str | None = Field(None, description="embedded: chat format of a GGUF without a chat template")
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_reply_sentences: int = Field(3, ge=1, le=12)
     max_reply_tokens: int = Field(120, ge=8, le=2048)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="fixed sampling seed; default: fresh every turn")
 
 
 class SelectiveLogic(StrEnum):
@@ -125,6 +130,18 @@ class BridgeSpec(StrictModel):
     token_env: EnvVarName = Field(description="name of the environment variable holding the voice bridge's token")
 
 
+class VoicePageSpec(StrictModel):
+    """Players' voice in the browser: `!voice` in game chat answers with a one-time link to the voice page."""
+
+    public_url: str = Field(
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="the voice page as players reach it, e.g. https://npc.example.org/voice/ (behind TLS)",
+    )
+    enabled: bool = Field(True, description="false: `!voice` answers that voice in the browser is off")
+    offer_on_join: bool = Field(False, description="send the link to every player who joins the game")
+    invite_minutes: float = Field(5.0, gt=0.0, le=60.0, description="how long a link stays valid (once)")
+
+
 class NpcDefaults(StrictModel):
     """Values every NPC of the server inherits unless its own file sets them."""
 
@@ -170,11 +187,20 @@ class AdvisorSpec(StrictModel):
 
 class ServerProfile(StrictModel):
     name: ServerName
-    game: Literal["minecraft"] = "minecraft"
+    game: Literal["minecraft", "table"] = Field(
+        "minecraft", description="'table': no game server; the game master places the tokens on the admin page's map"
+    )
     rcon: RconSpec | None = None
     bridge: BridgeSpec | None = Field(None, description="the voice-mod bridge; without it the server has no voice")
+    voice_page: VoicePageSpec | None = Field(None, description="players' voice in the browser (one-time links)")
     log_path: str | None = Field(None, description="the server's logs/latest.log, for chat capture")
     operators: list[PlayerName] = []
     lore: list[LoreEntry] = []
     defaults: NpcDefaults = NpcDefaults()
     advisor: AdvisorSpec | None = Field(None, description="scheduled advisor passes; None: no advisor")
+
+    @model_validator(mode="after")
+    def _table_has_no_game(self) -> ServerProfile:
+        if self.game == "table" and (self.rcon is not None or self.log_path is not None):
+            raise ValueError("a 'table' server has no game server: remove [rcon] and log_path")
+        return self
