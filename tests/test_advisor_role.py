@@ -71,3 +71,20 @@ async def test_a_second_pass_of_the_same_server_in_one_process_is_refused(tmp_pa
             held.set()
             assert (await first).outcome == "ok"
             await passes.aclose()
+
+
+async def test_the_redis_lock_outlives_its_lease_while_held_then_is_freed(redis_url: str, redis_prefix: str) -> None:
+    from host.advisor.shared_state import RedisState
+
+    holder, other = RedisState(redis_url, redis_prefix), RedisState(redis_url, redis_prefix)
+    try:
+        async with holder.pass_lock("example", lease_s=1.0):
+            await asyncio.sleep(2.5)  # past the 1 s lease: renewed meanwhile
+            with pytest.raises(PassBusyError, match="another process"):
+                async with other.pass_lock("example", lease_s=1.0):
+                    pass
+        async with other.pass_lock("example", lease_s=1.0):  # released by its holder on the way out
+            pass
+    finally:
+        await holder.aclose()
+        await other.aclose()
