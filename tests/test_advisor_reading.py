@@ -61,3 +61,13 @@ def test_chunks_stay_within_their_size_and_keep_every_line() -> None:
     assert all(len(part) <= 1000 for part in parts)
     assert "\n".join(parts).split("\n") == lines
     assert chunks(["y" * 5000], 1000) == ["y" * 1000]  # one huge line is cut, not sent whole
+
+
+async def test_a_day_ending_without_a_newline_does_not_stall_the_next_days(tmp_path: Path) -> None:
+    yesterday = transcript_path(tmp_path, "example", date(2026, 12, 2))
+    yesterday.parent.mkdir(parents=True)
+    yesterday.write_text("NOTE @bram: Alice owes an ale.")  # typed by hand, no newline at the end
+    _write_day(tmp_path, date(2026, 12, 3), 1)
+    new = await read_new_lines(tmp_path, "example", None, max_bytes=1 << 20)
+    assert [type(line).__name__ for line in new.lines] == ["NoteLine", "SpokenLine"]
+    assert new.cursor.day == "2026-12-03"
