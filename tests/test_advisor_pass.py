@@ -261,3 +261,25 @@ def test_advice_lines_fit_the_budget_highest_priority_first_and_cannot_break_out
     assert lines[0] == "Careful, you broke character: You said you were an AI."
     assert len(lines) == 2 and lines[1].startswith("Remember: Alice owes two coins)")
     assert "<|im_start|>" not in lines[1] and "\n" not in lines[1] and "]" not in lines[1]
+
+
+async def test_an_unset_api_key_variable_fails_the_pass_naming_it(tmp_path: Path) -> None:
+    async with OllamaWireServer(replies=DIGESTS) as condense:
+        table = f"""
+[advisor]
+[advisor.model]
+backend = "openai"
+url = "http://127.0.0.1:9/v1"
+api_key_env = "NPC_HOST_TEST_UNSET_ADVISOR_KEY"
+[advisor.condense]
+backend = "ollama"
+url = "{condense.url}"
+"""
+        settings = settings_for(tmp_path, village_with_advisor(tmp_path, table))
+        async with services_for(settings) as services:
+            await _write_conversation(services)
+            passes = AdvisorPasses(services, LocalState())
+            result = await passes.run("example")
+            await passes.aclose()
+    assert (result.outcome, result.reason) == ("failed", "config")
+    assert "NPC_HOST_TEST_UNSET_ADVISOR_KEY" in (result.detail or "")
