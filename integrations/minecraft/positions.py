@@ -5,8 +5,8 @@ The server runs the `data get` once per player and RCON concatenates the answers
 front is the player's display name; a scoreboard team's prefix or suffix decorates it, and only then is `list`
 asked (once per new decoration) for the plain names to match. Facing and dimension come from the same command with
 `Rotation` and `Dimension`, read for all players every `detail_interval_s` (at least `DETAIL_SPACING` polls apart)
-and whenever a new player appears, since they matter less often than where a player walks. A line from a player whose position is older than `stale_after_s`
-gets a fresh one-player read before anyone decides who heard it.
+and whenever a new player appears, since they matter less often than where a player walks. A line from a player
+whose position is older than `stale_after_s` gets a fresh one-player read before anyone decides who heard it.
 
 While RCON is down the poller waits for the client's next reconnect attempt, logs the outage once and its end once,
 and the poll interval stretches with RCON's latency so positions never take more than half of the connection.
