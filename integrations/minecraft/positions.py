@@ -109,6 +109,7 @@ def _name_in(display: str, names: Sequence[str]) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+MAX_DISPLAY_NAMES = 512
 DETAIL_SPACING = 4  # facing and dimension at most every 4 position polls' worth of time
 
 
@@ -243,6 +244,8 @@ class PositionPoller:
             if name is None:
                 log.debug("display name %r matches no single online player; skipped", display[:40])
                 return None
+            if len(self._display_names) >= MAX_DISPLAY_NAMES:
+                self._display_names.clear()  # decorations of players long gone; the live ones are matched again
             self._display_names[display] = name
         return self._display_names[display]
 
