@@ -279,7 +279,7 @@ async def test_pause_shows_in_the_state_and_the_npc_stops_answering(admin_host: 
         await admin_host.say("bram", "Bram? Are you there?")
         await admin_host.say("birch", "Birch, after Bram: are you there?")
         await admin_host.wait_for(lambda: "after Bram" in admin_host.transcript_text(), "birch hearing the line")
-        await admin_host.wait_for(lambda: admin_host.transcript_text().rstrip().endswith('hot."'), "birch's answer")
+        await admin_host.wait_for(lambda: admin_host.transcript_text().rstrip().endswith('yours."'), "birch's answer")
         text = admin_host.transcript_text()
         after_pause = text[text.rindex("[control=pause]") :]
         # The line for bram came first and was handled before birch's (one said stream, in order): no answer.

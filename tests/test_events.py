@@ -24,6 +24,7 @@ from host.events import (
     NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerPaused,
     PlayerSaid,
     PlayerSpeechStarted,
     PlayerUtterance,
@@ -58,6 +59,7 @@ SAMPLES: list[Event] = [
     NpcControl(server="s1", npc="innkeeper", action="move", position=HERE),
     NpcActed(server="s1", npc="innkeeper", player="Alex", action="give 2 bread", outcome="refused", reason="limit"),
     AdvisorRecommendation(server="s1", npc="innkeeper", steering=["be terse"], facts=["Alex is a miner"]),
+    PlayerPaused(server="s1", player="Alex", utterance_id="u1", position=HERE, audio=PCM, speech_end_ts=12.5),
 ]
 
 

@@ -19,6 +19,7 @@ from host.events import (
     NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerPaused,
     PlayerSaid,
     PlayerSpeechStarted,
     PlayerUtterance,
@@ -40,6 +41,7 @@ class StreamKind(StrEnum):
 
 EVENT_STREAM_KINDS: dict[type[Event], StreamKind] = {
     PlayerUtterance: StreamKind.UTTERANCES,
+    PlayerPaused: StreamKind.UTTERANCES,
     PlayerSaid: StreamKind.SAID,
     NpcTurnStarted: StreamKind.TURNS,
     NpcSentence: StreamKind.TURNS,

@@ -167,14 +167,20 @@ class GatewayRole:
         *,
         adapters: Mapping[str, type[GameAdapter]] | None = None,
         environ: Mapping[str, str] = os.environ,
+        games: bool = True,
     ) -> None:
-        """`adapters` by game name (default: the installed integrations); secrets are read from `environ`."""
+        """`adapters` by game name (default: the installed integrations); secrets are read from `environ`.
+        `games=False` runs the voice bridge alone (the demo's and the bench's scenes have no game to drive)."""
         self.services = services
+        self.games = games
         self.adapters = dict(adapters) if adapters is not None else discover_adapters()
         self.environ = environ
+        self.bridge = VoiceBridge(services, environ)
 
     def links(self) -> list[ServerLink]:
-        links = []
+        links: list[ServerLink] = []
+        if not self.games:
+            return links
         registry = self.services.registry
         warn_shared_targets([registry.server(server) for server in registry.server_names()])
         for server in registry.server_names():
@@ -195,7 +201,7 @@ class GatewayRole:
         bus, registry = self.services.bus, self.services.registry
         consumer = consumer_name(self.name)
         links = self.links()
-        bridge = VoiceBridge(self.services, self.environ)
+        bridge = self.bridge
         reloaded = asyncio.Event()
         registry.on_reload.append(reloaded.set)
         try:
