@@ -242,7 +242,7 @@ class VoiceBridge:
                 token = environ.get(profile.bridge.token_env) or None
                 if token is None:
                     # Once per start, and not an error: a text-only server with a copied [bridge] section still works.
-                    log.info(
+                    log.warning(
                         "server '%s': voice is off (bridge token variable %s not set); chat works",
                         server,
                         profile.bridge.token_env,
