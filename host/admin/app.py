@@ -10,21 +10,22 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from host.admin import auth_routes, health_routes, live_routes, profile_routes, steering_routes
-from host.admin.auth import UNSAFE_METHODS, Viewer, same_origin
+from host.admin.auth import UNSAFE_METHODS, Viewer, operator, same_origin
 from host.admin.context import AdminContext
 from host.admin.feed import LiveFeed
+from host.admin.voice.routes import voice_router
+from host.admin.voice.table_routes import table_router
+from host.bus import stream_for
+from host.events import Event
+from host.invites import InviteSigner, invite_secret
 
 STATIC = resources.files("host.admin") / "static"
-
-# The players' voice page (host/admin/voice/) adds its router here; it serves players, not operators, so its routes
-# carry their own checks (one-time invite tokens) instead of a session.
-PLAYER_PAGE_ROUTERS: list[APIRouter] = []
 
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -48,6 +49,19 @@ class _SameOriginWrites(BaseHTTPMiddleware):
         return response
 
 
+def _include_voice_page(app: FastAPI, context: AdminContext) -> None:
+    """The players' voice page (host/admin/voice/) serves players, not operators: it needs no session, its one-time
+    invite is its key. The table's game-master board is steering, so it needs an operator."""
+    services = context.services
+    app.include_router(voice_router(services.settings))
+
+    async def publish(event: Event) -> None:
+        await services.bus.publish(stream_for(event), event)
+
+    signer = InviteSigner(invite_secret(services.settings.voice_page.invite_secret))
+    app.include_router(table_router(services.registry, publish, signer, dependencies=[Depends(operator)]))
+
+
 def create_app(context: AdminContext, feed: LiveFeed | None = None, *, page: bool = True) -> FastAPI:
     app = FastAPI(
         title="npc-host admin",
@@ -67,8 +81,7 @@ def create_app(context: AdminContext, feed: LiveFeed | None = None, *, page: boo
         raise ValueError("the operator's page needs the live feed")
     for router in (auth_routes.router, live_routes.router, steering_routes.router, profile_routes.router):
         app.include_router(router)
-    for router in PLAYER_PAGE_ROUTERS:
-        app.include_router(router)
+    _include_voice_page(app, context)
 
     @app.get("/api/openapi.json", include_in_schema=False)
     async def openapi(_: Viewer) -> dict[str, Any]:
