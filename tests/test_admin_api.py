@@ -21,6 +21,7 @@ from host.admin.app import create_app
 from host.admin.context import AdminContext
 from host.admin.feed import LiveFeed
 from host.config import Settings
+from host.store import NewRecommendation
 from tests.admin_support import PASSWORDS, SERVER, AdminHost, admin_host, signed_in
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -29,7 +30,7 @@ __all__ = ["admin_host"]
 PUBLIC = {("POST", "/api/session"), ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/")}
 # The players' voice page: static files and where to connect; its one-time invite is the key, not a session.
 PUBLIC |= {("GET", "/voice"), ("GET", "/voice/"), ("GET", "/voice/static/{name}"), ("GET", "/voice/config.json")}
-SAMPLE_PARAMS = {"server": SERVER, "npc": "bram", "folder": SERVER, "name": "bram.toml"}
+SAMPLE_PARAMS = {"server": SERVER, "npc": "bram", "folder": SERVER, "name": "bram.toml", "recommendation_id": "1"}
 
 
 def _fill(path: str) -> str:
@@ -286,7 +287,8 @@ async def test_pause_shows_in_the_state_and_the_npc_stops_answering(admin_host: 
         await admin_host.say("birch", "Birch, after Bram: are you there?")
         await admin_host.wait_for(lambda: "after Bram" in admin_host.transcript_text(), "birch hearing the line")
         await admin_host.wait_for(
-            lambda: re.search(r'npc birch > Kai .*"Aye.*\n$', admin_host.transcript_text()) is not None, "birch's answer"
+            lambda: re.search(r'npc birch > Kai .*"Aye.*\n$', admin_host.transcript_text()) is not None,
+            "birch's answer",
         )
         text = admin_host.transcript_text()
         after_pause = text[text.rindex("[control=pause]") :]
@@ -294,3 +296,26 @@ async def test_pause_shows_in_the_state_and_the_npc_stops_answering(admin_host: 
         assert "npc birch > Kai" in after_pause
         assert "npc bram" not in after_pause
         await client.post(f"/api/npcs/{SERVER}/bram/control", json={"action": "resume"}, headers={"X-CSRF-Token": csrf})
+
+
+async def test_an_operator_accepts_a_pending_recommendation_once_and_a_viewer_cannot(admin_host: AdminHost) -> None:
+    store = await admin_host.open_store()
+    try:
+        pending = await store.steering.add_recommendation(
+            NewRecommendation(server=SERVER, npc="hilde", steering=["Mention the east field tracks."], status="pending")
+        )
+    finally:
+        await store.close()
+    path = f"/api/recommendations/{pending.id}/decision"
+    async with signed_in(admin_host, "vic") as (viewer, viewer_csrf):
+        assert (
+            await viewer.post(path, json={"accept": True}, headers={"X-CSRF-Token": viewer_csrf})
+        ).status_code == 403
+    async with signed_in(admin_host, "otto") as (client, csrf):
+        listed = (await client.get(f"/api/npcs/{SERVER}/hilde/recommendations")).json()
+        assert [(r["id"], r["status"]) for r in listed] == [(pending.id, "pending")]
+        accepted = await client.post(path, json={"accept": True}, headers={"X-CSRF-Token": csrf})
+        assert accepted.status_code == 200
+        assert accepted.json()["status"] == "active" and accepted.json()["decided_by"] == "otto"
+        again = await client.post(path, json={"accept": False}, headers={"X-CSRF-Token": csrf})
+        assert again.status_code == 409

@@ -115,8 +115,15 @@ function npcCard(server, npc) {
 
 async function loadAdvice(details, server, npc) {
   const list = await api("GET", `/api/npcs/${encodeURIComponent(server)}/${encodeURIComponent(npc)}/recommendations`);
-  details.querySelector(".advice").replaceChildren(...(list.length ? list.map((r) =>
-    el("p", {}, `${time(r.created_at)}: ${[...r.steering, ...r.facts, ...r.warnings].join("; ")}${r.mood ? ` (mood: ${r.mood})` : ""}`))
+  const decide = async (id, accept) => {
+    await act("POST", `/api/recommendations/${id}/decision`, { accept });
+    await loadAdvice(details, server, npc);
+  };
+  details.querySelector(".advice").replaceChildren(...(list.length ? list.map((r) => el("div", { class: "recommendation", "data-recommendation": r.id },
+    el("p", {}, `${time(r.created_at)} [${r.status}]: ${[...r.steering, ...r.facts, ...r.warnings].join("; ")}${r.mood ? ` (mood: ${r.mood})` : ""}`),
+    r.status === "pending" && me.role !== "viewer" ? el("div", { class: "row" },
+      el("button", { type: "button", onclick: () => decide(r.id, true) }, "Accept"),
+      el("button", { type: "button", onclick: () => decide(r.id, false) }, "Reject")) : null))
     : [el("p", {}, "none yet")]));
 }
 
