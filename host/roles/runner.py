@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from host import metrics
-from host.advisor.role import AdvisorRole
 from host.admin.server import AdminServer
+from host.advisor.role import AdvisorRole
 from host.brain.engine import NpcBrain
 from host.bus.streams import StreamKind, stream_name
 from host.config import Settings
