@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 from collections.abc import Iterator, Sequence
 from types import SimpleNamespace
 from typing import cast
@@ -319,3 +320,16 @@ async def test_an_operator_accepts_a_pending_recommendation_once_and_a_viewer_ca
         assert accepted.json()["status"] == "active" and accepted.json()["decided_by"] == "otto"
         again = await client.post(path, json={"accept": False}, headers={"X-CSRF-Token": csrf})
         assert again.status_code == 409
+
+
+async def test_sigterm_stops_the_host_cleanly_with_a_live_page_open(admin_host: AdminHost) -> None:
+    """Last in this module: it ends the module's host."""
+    async with signed_in(admin_host, "vic") as (client, _):
+        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    url = admin_host.url.replace("http", "ws") + "api/live"
+    async with websockets.connect(url, additional_headers={"Cookie": cookie}) as socket:
+        await asyncio.sleep(0.3)
+        admin_host.process.signal(signal.SIGTERM)
+        assert await admin_host.process.wait_exit() == 0, admin_host.process.output()[-3000:]
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            await socket.recv()

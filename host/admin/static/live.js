@@ -16,7 +16,7 @@ function lineItem(line) {
   const who = line.addressee ? `${line.speaker} > ${line.addressee}` : line.speaker;
   const tags = Object.entries(line.tags).map(([k, v]) => (v ? `${k}=${v}` : k)).join(" ");
   const annotate = el("button", { type: "button", title: "annotate this line", onclick: () => annotateLine(line) }, "✎");
-  return el("li", { class: line.source, "data-ref": line.ref },
+  return el("li", { class: `line-${line.source}`, "data-ref": line.ref },
     el("span", { class: "ts" }, time(line.ts)),
     me.role === "viewer" ? null : annotate,
     el("span", { class: "src" }, `${line.source} ${who}`),
