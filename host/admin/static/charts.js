@@ -30,6 +30,7 @@ function current(name, by) { return (now) => sumBy(now, name, by); }
 
 const PANELS = [
   { id: "latency-stage", title: "Turn latency by stage (average, ms)", point: averageMs("npc_host_turn_stage_seconds", "stage") },
+  { id: "voice-stage", title: "Voice: end of speech to each stage (average, ms)", point: averageMs("npc_host_voice_stage_seconds", "stage") },
   { id: "latency-npc", title: "Turn total latency by NPC (average, ms)", point: averageMs("npc_host_npc_turn_seconds", "npc") },
   { id: "turns", title: "Turns per minute by outcome (completed, interrupted)", point: rate("npc_host_turns_total", "outcome") },
   { id: "queues", title: "Queue depth (pending entries per stream)", point: current("npc_host_queue_depth", "stream") },
