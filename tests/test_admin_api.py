@@ -322,6 +322,22 @@ async def test_an_operator_accepts_a_pending_recommendation_once_and_a_viewer_ca
         assert again.status_code == 409
 
 
+async def test_say_as_the_npc_is_performed_as_its_own_line(admin_host: AdminHost) -> None:
+    async with signed_in(admin_host, "otto") as (client, csrf):
+        said = await client.post(
+            f"/api/npcs/{SERVER}/hilde/say", json={"text": "The gate closes at dusk."}, headers={"X-CSRF-Token": csrf}
+        )
+        assert said.status_code == 200
+
+        async def in_the_live_view() -> bool:
+            servers = (await client.get("/api/servers")).json()
+            hilde = next(npc for npc in servers[0]["npcs"] if npc["id"] == "hilde")
+            return hilde["last_reply"] == "The gate closes at dusk."
+
+        await admin_host.wait_for(in_the_live_view, "hilde's last line in the live view")
+    assert re.search(r'npc hilde > otto \[turn=\w+\]: "The gate closes at dusk\."', admin_host.transcript_text())
+
+
 async def test_sigterm_stops_the_host_cleanly_with_a_live_page_open(admin_host: AdminHost) -> None:
     """Last in this module: it ends the module's host."""
     async with signed_in(admin_host, "vic") as (client, _):
