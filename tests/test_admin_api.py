@@ -338,6 +338,20 @@ async def test_say_as_the_npc_is_performed_as_its_own_line(admin_host: AdminHost
     assert re.search(r'npc hilde > otto \[turn=\w+\]: "The gate closes at dusk\."', admin_host.transcript_text())
 
 
+async def test_an_admin_adds_a_user_who_then_signs_in_and_an_operator_cannot(admin_host: AdminHost) -> None:
+    new_user = {"name": "newbie", "password": "newbie-password", "role": "viewer"}
+    async with signed_in(admin_host, "otto") as (operator, csrf):
+        assert (await operator.post("/api/users", json=new_user, headers={"X-CSRF-Token": csrf})).status_code == 403
+    async with signed_in(admin_host, "ada") as (client, csrf):
+        made = await client.post("/api/users", json=new_user, headers={"X-CSRF-Token": csrf})
+        assert made.status_code == 201 and "password" not in made.text
+        assert (await client.post("/api/users", json=new_user, headers={"X-CSRF-Token": csrf})).status_code == 409
+        assert "newbie" in [user["name"] for user in (await client.get("/api/users")).json()]
+    async with httpx.AsyncClient(base_url=admin_host.url, timeout=30) as fresh:
+        answer = await fresh.post("/api/session", json={"name": "newbie", "password": "newbie-password"})
+        assert answer.status_code == 200 and answer.json()["role"] == "viewer"
+
+
 async def test_sigterm_stops_the_host_cleanly_with_a_live_page_open(admin_host: AdminHost) -> None:
     """Last in this module: it ends the module's host."""
     async with signed_in(admin_host, "vic") as (client, _):
