@@ -7,7 +7,7 @@ import asyncio
 import json
 import re
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from types import SimpleNamespace
 from typing import cast
 
@@ -350,6 +350,21 @@ async def test_an_admin_adds_a_user_who_then_signs_in_and_an_operator_cannot(adm
     async with httpx.AsyncClient(base_url=admin_host.url, timeout=30) as fresh:
         answer = await fresh.post("/api/session", json={"name": "newbie", "password": "newbie-password"})
         assert answer.status_code == 200 and answer.json()["role"] == "viewer"
+
+
+async def test_oversized_bodies_are_refused_declared_or_streamed(admin_host: AdminHost) -> None:
+    big = b"x" * (10 * 1024 * 1024)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(big), 1 << 20):
+            yield big[start : start + (1 << 20)]
+
+    async with signed_in(admin_host, "ada") as (client, csrf):
+        headers = {"X-CSRF-Token": csrf, "Content-Type": "application/json"}
+        declared = await client.post("/api/session", content=big, headers=headers)
+        assert declared.status_code == 413
+        streamed = await client.put(f"/api/profiles/{SERVER}/bram.toml", content=chunks(), headers=headers)
+        assert streamed.status_code == 413
 
 
 async def test_sigterm_stops_the_host_cleanly_with_a_live_page_open(admin_host: AdminHost) -> None:
