@@ -20,11 +20,7 @@ from host.admin import auth_routes, health_routes, live_routes, profile_routes, 
 from host.admin.auth import UNSAFE_METHODS, Viewer, operator, same_origin
 from host.admin.context import AdminContext
 from host.admin.feed import LiveFeed
-from host.admin.voice.routes import voice_router
-from host.admin.voice.table_routes import table_router
-from host.bus import stream_for
-from host.events import Event
-from host.invites import InviteSigner, invite_secret
+from host.admin.voice import player_voice_routers
 
 STATIC = resources.files("host.admin") / "static"
 
@@ -81,25 +77,13 @@ class _SameOriginWrites(BaseHTTPMiddleware):
         if request.method in UNSAFE_METHODS and not same_origin(request):
             return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
         response = await call_next(request)
-        response.headers["Content-Security-Policy"] = _CSP
+        # A route may set a stricter policy of its own (the voice page connects to the voice bridge's WebSocket).
+        response.headers.setdefault("Content-Security-Policy", _CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         if request.url.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
         return response
-
-
-def _include_voice_page(app: FastAPI, context: AdminContext) -> None:
-    """The players' voice page (host/admin/voice/) serves players, not operators: it needs no session, its one-time
-    invite is its key. The table's game-master board is steering, so it needs an operator."""
-    services = context.services
-    app.include_router(voice_router(services.settings))
-
-    async def publish(event: Event) -> None:
-        await services.bus.publish(stream_for(event), event)
-
-    signer = InviteSigner(invite_secret(services.settings.voice_page.invite_secret))
-    app.include_router(table_router(services.registry, publish, signer, dependencies=[Depends(operator)]))
 
 
 def create_app(context: AdminContext, feed: LiveFeed | None = None, *, page: bool = True) -> FastAPI:
@@ -122,7 +106,9 @@ def create_app(context: AdminContext, feed: LiveFeed | None = None, *, page: boo
         raise ValueError("the operator's page needs the live feed")
     for router in (auth_routes.router, live_routes.router, steering_routes.router, profile_routes.router):
         app.include_router(router)
-    _include_voice_page(app, context)
+    # The players' voice page serves players, not operators: its invite is its key. The table map is the operators'.
+    for router in player_voice_routers(lambda: context.services, [Depends(operator)]):
+        app.include_router(router)
 
     @app.get("/api/openapi.json", include_in_schema=False)
     async def openapi(_: Viewer) -> dict[str, Any]:
