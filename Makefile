@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export ORT_DISABLE_TELEMETRY := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test bench lint install install-dev services clean
+.PHONY: demo test bench lint install install-dev services browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ demo: install
 services:
 	bash scripts/ensure-services.sh
 
-test: install-dev services
+# The admin page's browser tests: Debian's chromium, driven by the playwright package (no browser download).
+browser:
+	bash scripts/ensure-chromium.sh
+
+test: install-dev services browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: install-dev services

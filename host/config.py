@@ -128,8 +128,10 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(None, description="SQLAlchemy async URL; default: SQLite file in data_dir")
     redis_url: SecretStr | None = Field(None, description="Redis URL; unset = in-process event hub")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    metrics_port: int | None = Field(None, ge=1, le=65535, description="serve Prometheus /metrics on this port")
-    metrics_host: str = Field("127.0.0.1", description="address /metrics listens on (0.0.0.0 in containers)")
+    admin_host: str = Field("127.0.0.1", description="address of the admin web server (0.0.0.0 in containers)")
+    admin_port: int = Field(8750, ge=0, le=65535, description="admin page, /healthz and /metrics; 0 = any free port")
+    admin_session_hours: float = Field(12.0, gt=0, le=24 * 30, description="a sign-in lasts this long")
+    admin_secure_cookie: bool = Field(False, description="mark the session cookie Secure (behind HTTPS)")
     bridge_host: str = Field("127.0.0.1", description="address the voice-mod bridge listens on")
     bridge_port: int = Field(8765, ge=1, le=65535)
     llm: LLMSettings = LLMSettings()

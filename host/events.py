@@ -170,12 +170,16 @@ class NpcControl(Event):
 
 
 class AdvisorRecommendation(Event):
+    """The advisor stored a recommendation for an NPC (docs/advisor.md); `status` "pending" waits for an operator."""
+
     type: Literal["advisor_recommendation"] = "advisor_recommendation"
     npc: str
     steering: list[str] = []
     facts: list[str] = []
     mood: str | None = None
     warnings: list[str] = []
+    recommendation_id: int | None = None
+    status: Literal["pending", "active"] = "active"
 
 
 AnyEvent = Annotated[

@@ -1,4 +1,5 @@
-"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths. Served by `npc-host run`."""
+"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths. Every `npc-host run` process
+serves them at /metrics on its admin web server (host/admin/health_routes.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import asyncio
 import contextlib
 import logging
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 from host.bus import Bus, BusError
-from host.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +33,6 @@ def observe_turn(timings_ms: dict[str, float]) -> None:
         TURN_STAGE_SECONDS.labels(stage=stage).observe(ms / 1000.0)
 
 
-def serve(port: int, host: str) -> None:
-    """Serve /metrics from a daemon thread (prometheus_client's own server)."""
-    try:
-        start_http_server(port, addr=host)
-    except OSError as exc:  # a port in use or an address not on this machine: a setting to fix, not a crash
-        raise ConfigError(
-            f"cannot serve /metrics on {host}:{port} ({exc.strerror or exc}); set NPC_HOST_METRICS_PORT to a free port"
-        ) from exc
-
-
 async def watch_queues(bus: Bus, streams: list[str], stop: asyncio.Event, interval_s: float = 5.0) -> None:
     """Keep `npc_host_queue_depth` current: pending entries per stream and consumer group.
 
@@ -60,3 +50,22 @@ async def watch_queues(bus: Bus, streams: list[str], stop: asyncio.Event, interv
                 QUEUE_DEPTH.labels(stream=stream, group=group.name).set(group.pending)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
+
+
+ADVISOR_PASSES = Counter(
+    "npc_host_advisor_passes_total", "Advisor passes by outcome (ok, failed)", ["server", "outcome"]
+)
+ADVISOR_FAILURES = Counter("npc_host_advisor_failures_total", "Failed advisor passes by reason", ["server", "reason"])
+ADVISOR_TOKENS = Counter(
+    "npc_host_advisor_tokens_total",
+    "Tokens the advisor spent, by stage and direction",
+    ["server", "stage", "direction"],
+)
+ADVISOR_CACHE_HITS = Counter("npc_host_advisor_digest_cache_hits_total", "Digests reused from the cache", ["server"])
+ADVISOR_PASS_SECONDS = Histogram(
+    "npc_host_advisor_pass_seconds",
+    "Wall time of an advisor pass",
+    ["server"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600),
+)
+ADVISOR_RECOMMENDATIONS = Counter("npc_host_advisor_recommendations_total", "Recommendations stored", ["server"])

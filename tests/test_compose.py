@@ -60,11 +60,11 @@ def test_host_environment_is_read_by_the_host_settings(
     assert settings.llm.backend == "ollama"
     assert settings.llm.ollama_url == "http://ollama:11434"
     assert settings.profiles_dir == Path("/srv/npc_profiles")
-    assert settings.metrics_port is not None
-    # Prometheus scrapes the port the host serves metrics on.
+    assert settings.admin_host == "0.0.0.0"
+    # Prometheus scrapes the port the host serves /metrics on.
     prometheus = yaml.safe_load((COMPOSE.parent / "deploy/prometheus/prometheus.yml").read_text())
     targets = prometheus["scrape_configs"][0]["static_configs"][0]["targets"]
-    assert f"host:{settings.metrics_port}" in targets
+    assert f"host:{settings.admin_port}" in targets
 
 
 def test_example_rcon_password_variable_matches_the_example_server(compose: dict[str, Any]) -> None:

@@ -25,6 +25,8 @@ _COMMAND_MODULES = (
     "host.cli.demo_cmd",
     "host.cli.bridge_cmd",
     "host.cli.eval_cmd",
+    "host.cli.advisor_cmd",
+    "host.cli.admin_cmd",
 )
 
 

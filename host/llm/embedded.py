@@ -249,6 +249,8 @@ def _completion_pieces(
         max_tokens=options.max_tokens,
         stop=list(options.stop) or None,
         seed=options.seed,
+        # A schema becomes a llama.cpp grammar: the model can only write JSON of that shape.
+        response_format=None if options.json_schema is None else {"type": "json_object", "schema": options.json_schema},
     )
     if isinstance(chunks, dict):
         raise TypeError("llama-cpp-python returned a whole reply for a streamed request")

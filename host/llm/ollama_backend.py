@@ -69,6 +69,7 @@ class OllamaLLM:
                 stream=True,
                 options=self.request_options(options),
                 keep_alive=self._keep_alive,
+                format=options.json_schema,  # Ollama constrains the reply to this schema (None: free text)
             )
             async for part in parts:
                 if part.message.content:

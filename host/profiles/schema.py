@@ -150,6 +150,41 @@ class NpcDefaults(StrictModel):
     world: dict[str, object] = {}
 
 
+class AdvisorModelSpec(StrictModel):
+    """A model the advisor calls. Without `url` the host's URL for that backend is used ([llm] settings)."""
+
+    backend: Literal["embedded", "ollama", "openai"]
+    model: str | None = Field(None, description="model name (or GGUF file for embedded); default: the host's")
+    url: str | None = Field(None, description="Ollama URL or OpenAI-compatible base URL ending in /v1")
+    api_key_env: EnvVarName | None = Field(None, description="environment variable holding the API key (openai)")
+    structured_output: Literal["json_schema", "json_object", "off"] = Field(
+        "json_schema",
+        description="openai only: json_schema (OpenAI, vLLM, llama.cpp's server), json_object (llama-cpp-python's "
+        "server: json_object with a schema), off (prompt only)",
+    )
+    temperature: float = Field(0.2, ge=0.0, le=2.0)
+    max_tokens: int = Field(800, ge=16, le=8192)
+    timeout_s: float = Field(120.0, gt=0, le=3600)
+
+
+class AdvisorSpec(StrictModel):
+    """The advisor's schedule and models for one server (docs/advisor.md)."""
+
+    enabled: bool = True
+    every_minutes: float = Field(10.0, ge=0.5, le=24 * 60, description="a pass at least this often")
+    after_lines: int = Field(40, ge=1, le=100_000, description="or sooner, once this many new lines were written")
+    approval: bool = Field(False, description="an operator accepts or rejects each recommendation first")
+    model: AdvisorModelSpec = Field(description="the advisor model: a bigger one, on Ollama or an OpenAI-compatible")
+    condense: AdvisorModelSpec = Field(
+        AdvisorModelSpec(backend="embedded", temperature=0.2, max_tokens=120),
+        description="the light model that condenses transcripts; default: the packaged one, in its own instance",
+    )
+    chunk_chars: int = Field(3000, ge=200, le=100_000, description="transcript text condensed per model call")
+    digest_chars: int = Field(1200, ge=100, le=20_000, description="longest digest per NPC given to the advisor")
+    max_bytes_per_pass: int = Field(262_144, ge=4096, description="transcript read per pass; the rest waits")
+    advice_tokens: int = Field(120, ge=16, le=2048, description="token budget of the advice layer in NPC prompts")
+
+
 class ServerProfile(StrictModel):
     name: ServerName
     game: Literal["minecraft", "table"] = Field(
@@ -162,6 +197,7 @@ class ServerProfile(StrictModel):
     operators: list[PlayerName] = []
     lore: list[LoreEntry] = []
     defaults: NpcDefaults = NpcDefaults()
+    advisor: AdvisorSpec | None = Field(None, description="scheduled advisor passes; None: no advisor")
 
     @model_validator(mode="after")
     def _table_has_no_game(self) -> ServerProfile:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from host import metrics
+from host.advisor.role import AdvisorRole
+from host.admin.server import AdminServer
 from host.brain.engine import NpcBrain
 from host.bus.streams import StreamKind, stream_name
 from host.config import Settings
@@ -22,13 +24,14 @@ from host.errors import ConfigError
 from host.llm.factory import close_all, make_llm
 from host.roles.brain import BrainRole
 from host.roles.gateway import GatewayRole
+from host.roles.health import RoleHealth
 from host.roles.services import HostServices
 from host.roles.speech import SpeechRole
 from host.store.memory import DbMemoryStore
 
 log = logging.getLogger(__name__)
 
-ALL_ROLES = ("brain", "gateway", "speech")
+ALL_ROLES = ("brain", "gateway", "speech", "advisor", "admin")
 
 
 class Role(Protocol):
@@ -59,11 +62,25 @@ def make_brain(services: HostServices) -> NpcBrain:
     )
 
 
-def build_roles(services: HostServices, names: Sequence[str]) -> list[Role]:
+class AdminRole:
+    """The operator's page and API on this process's web server (host/admin)."""
+
+    name = "admin"
+
+    def __init__(self, server: AdminServer) -> None:
+        self.server = server
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.server.run(stop)
+
+
+def build_roles(services: HostServices, names: Sequence[str], server: AdminServer) -> list[Role]:
     factories: dict[str, Callable[[], Role]] = {
         "brain": lambda: BrainRole(services, make_brain(services)),
         "gateway": lambda: GatewayRole(services),
         "speech": lambda: SpeechRole(services),
+        "advisor": lambda: AdvisorRole(services),
+        "admin": lambda: AdminRole(server),
     }
     return [factories[name]() for name in names]
 
@@ -75,14 +92,18 @@ async def run_roles(settings: Settings, names: Sequence[str], *, drain_timeout_s
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        roles = build_roles(services, names)
-        watchers: list[asyncio.Task[None]] = []
-        if settings.metrics_port is not None:
-            metrics.serve(settings.metrics_port, settings.metrics_host)
-            streams = [stream_name(server, kind) for server in services.registry.server_names() for kind in StreamKind]
-            watchers.append(asyncio.create_task(metrics.watch_queues(services.bus, streams, stop), name="queues"))
+        health = RoleHealth()
+        # Every process serves /healthz and /metrics; the admin role adds the operator's page to the same server.
+        server = AdminServer(services, health.snapshot, page="admin" in names)
+        roles = build_roles(services, names, server)
+        streams = [stream_name(name, kind) for name in services.registry.server_names() for kind in StreamKind]
+        watchers = [asyncio.create_task(metrics.watch_queues(services.bus, streams, stop), name="queues")]
+        if "admin" not in names:
+            watchers.append(asyncio.create_task(server.run(stop), name="health-and-metrics"))
         log.info("running roles %s for servers %s", ", ".join(names), ", ".join(services.registry.server_names()))
         tasks = [asyncio.create_task(role.run(stop), name=f"role:{role.name}") for role in roles]
+        for role, task in zip(roles, tasks, strict=True):
+            health.watch(role.name, task)
         stopped = asyncio.create_task(stop.wait(), name="stop-signal")
         done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
         stop.set()
@@ -95,7 +116,7 @@ async def run_roles(settings: Settings, names: Sequence[str], *, drain_timeout_s
             await asyncio.gather(*pending, return_exceptions=True)
         for outcome in await asyncio.gather(*watchers, return_exceptions=True):
             if isinstance(outcome, Exception):
-                log.error("the queue metrics stopped: %s", outcome)
+                log.error("%s stopped: %s", "a metrics or health task", outcome)
         # The role that failed first is the cause; one that failed while draining is still reported, never lost.
         by_finish = sorted(tasks, key=lambda task: task not in done)
         errors = [error for task in by_finish if not task.cancelled() and (error := task.exception()) is not None]
