@@ -171,6 +171,10 @@ REAL_FAILURES: list[tuple[str, str]] = [
     ("How can I assist you today?", "out of character: assistant mode"),
     ("If you have any other questions, just ask.", "out of character: assistant mode"),
     ("I hope this helps!", "out of character: assistant mode"),
+    (
+        "This function takes a list of items and returns a new list with all items sorted.",
+        "out of character: assistant mode",
+    ),
     ("Dear Alice, I'm glad you came to the inn.", "out of character: writes a letter"),
     ("Sincerely, Bram.", "out of character: writes a letter"),
     ("Here's a possible response.", "answer format"),
