@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from host.errors import NpcHostError
 
@@ -57,19 +57,49 @@ class PlayerUtterance(Event):
     speech_end_ts: float | None = Field(None, description="wall time the speaker went silent (latency origin)")
 
 
+class PlayerPaused(Event):
+    """A player paused mid-utterance (`vad.pause_ms` of silence): the utterance as it will be if they do not go on.
+    The speech role transcribes it speculatively, so STT runs while the endpoint wait does; the `PlayerUtterance`
+    whose `id` is `utterance_id` follows when the silence lasts, a later `PlayerPaused` when the player goes on."""
+
+    BINARY_FIELDS: ClassVar[tuple[str, ...]] = ("audio",)
+    type: Literal["player_paused"] = "player_paused"
+    player: str
+    utterance_id: str
+    position: Position | None = None
+    audio: bytes = Field(repr=False)
+    sample_rate: int = Field(16000, gt=0)
+    speech_end_ts: float | None = None
+
+
+# What a player says is cut to this many characters where it enters the host (docs/events.md): a 60,000-character
+# chat line would not fit any prompt, and the NPC still answers the beginning.
+MAX_PLAYER_TEXT_CHARS = 1000
+
+
 class PlayerSaid(Event):
-    """Text a player said: typed in chat or transcribed from an utterance."""
+    """Text a player said: typed in chat or transcribed from an utterance. Longer text than `MAX_PLAYER_TEXT_CHARS`
+    is cut to that length and marked `cut`."""
 
     type: Literal["player_said"] = "player_said"
     player: str
     text: str
+    cut: bool = Field(False, description="the player said more than MAX_PLAYER_TEXT_CHARS; the rest was dropped")
     source: Literal["voice", "chat"] = "chat"
     position: Position | None = None
     confidence: float | None = Field(None, ge=0.0, le=1.0)
     language: str | None = Field(None, description="the language STT heard, when it is not English")
     utterance_id: str | None = None
     speech_end_ts: float | None = None
+    endpoint_ts: float | None = Field(None, description="when the bridge ended the utterance (its VAD's end silence)")
     stt_ms: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cut_long_text(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("text"), str) and len(data["text"]) > MAX_PLAYER_TEXT_CHARS:
+            return {**data, "text": data["text"][:MAX_PLAYER_TEXT_CHARS], "cut": True}
+        return data
 
 
 class PlayerSpeechStarted(Event):
@@ -86,6 +116,7 @@ class NpcTurnStarted(Event):
     player: str
     turn_id: str
     cause_id: str = Field(description="id of the PlayerSaid (or admin event) that caused the turn")
+    speech_end_ts: float | None = Field(None, description="the end of the player's speech, for a spoken line")
 
 
 class NpcSentence(Event):
@@ -120,6 +151,7 @@ class NpcTurnEnded(Event):
     reply: str = Field(description="what was actually said (after guard and interruption)")
     interrupted: bool = False
     timings_ms: dict[str, float] = {}
+    actions: list[str] = Field([], max_length=3, description="action tags the NPC asked for (host/npc_actions.py)")
 
 
 class EntityPosition(Position):
@@ -160,10 +192,24 @@ class AdminCorrection(Event):
     text: str
 
 
+class NpcActed(Event):
+    """What became of an action an NPC was asked for (by its reply's tags or an operator): the game adapter's
+    verdict, so the transcript shows every action, the refused ones too."""
+
+    type: Literal["npc_acted"] = "npc_acted"
+    npc: str
+    player: str = Field(description="whom the action concerns: the player answered, or the operator")
+    action: str = Field(max_length=64, description="the request as parsed, e.g. 'give 2 bread'")
+    outcome: Literal["performed", "refused", "failed"]
+    reason: str | None = Field(None, max_length=64, description="why it was refused or failed (a short code)")
+    requested_by: Literal["npc", "operator"] = "npc"
+    turn_id: str | None = None
+
+
 class NpcControl(Event):
     type: Literal["npc_control"] = "npc_control"
     npc: str
-    action: Literal["pause", "resume", "mute", "unmute", "move", "stop", "say", "reload"]
+    action: Literal["pause", "resume", "mute", "unmute", "move", "stop", "say", "reload", "act"]
     position: Position | None = None
     text: str | None = None
     author: str = "system"
@@ -184,6 +230,7 @@ class AdvisorRecommendation(Event):
 
 AnyEvent = Annotated[
     PlayerUtterance
+    | PlayerPaused
     | PlayerSaid
     | PlayerSpeechStarted
     | NpcTurnStarted
@@ -195,6 +242,7 @@ AnyEvent = Annotated[
     | AdminNote
     | AdminCorrection
     | NpcControl
+    | NpcActed
     | AdvisorRecommendation,
     Field(discriminator="type"),
 ]
@@ -203,6 +251,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.model_fields["type"].default: cls
     for cls in (
         PlayerUtterance,
+        PlayerPaused,
         PlayerSaid,
         PlayerSpeechStarted,
         NpcTurnStarted,
@@ -214,6 +263,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AdminNote,
         AdminCorrection,
         NpcControl,
+        NpcActed,
         AdvisorRecommendation,
     )
 }

@@ -1,5 +1,5 @@
-"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths. Every `npc-host run` process
-serves them at /metrics on its admin web server (host/admin/health_routes.py)."""
+"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths, bridge refusals and drops. Every
+`npc-host run` process serves them at /metrics on its admin web server (host/admin/health_routes.py)."""
 
 from __future__ import annotations
 
@@ -22,15 +22,35 @@ TURN_STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=_LATENCY_BUCKETS,
 )
+VOICE_STAGE_SECONDS = Histogram(
+    "npc_host_voice_stage_seconds",
+    "Time from the end of a player's speech to each milestone of the NPC's spoken answer: endpoint (the bridge ended "
+    "the utterance), stt (transcript), first_token, first_sentence, first_audio (its first frame left the bridge)",
+    ["server", "npc", "stage"],
+    buckets=_LATENCY_BUCKETS,
+)
+SPECULATIVE_STT_TOTAL = Counter(
+    "npc_host_speculative_stt_total", "Utterances transcribed: from the speculation (reused) or afresh", ["outcome"]
+)
 TURNS_TOTAL = Counter("npc_host_turns_total", "NPC turns finished", ["server", "npc", "outcome"])
 EVENTS_HANDLED = Counter("npc_host_events_handled_total", "Events handled by this process", ["type"])
 ERRORS_TOTAL = Counter("npc_host_errors_total", "Errors by machine code", ["code"])
+BRIDGE_FRAMES_DROPPED = Counter(
+    "npc_host_bridge_frames_dropped_total",
+    "Microphone frames dropped by the bridge (backlog: the VAD fell behind)",
+    ["reason"],
+)
+BRIDGE_REFUSED = Counter("npc_host_bridge_refused_total", "Bridge connections refused at the door", ["reason"])
 QUEUE_DEPTH = Gauge("npc_host_queue_depth", "Pending entries per stream and group", ["stream", "group"])
 
 
 def observe_turn(timings_ms: dict[str, float]) -> None:
     for stage, ms in timings_ms.items():
         TURN_STAGE_SECONDS.labels(stage=stage).observe(ms / 1000.0)
+
+
+def observe_voice_stage(server: str, npc: str, stage: str, speech_end_ts: float, at: float) -> None:
+    VOICE_STAGE_SECONDS.labels(server=server, npc=npc, stage=stage).observe(max(at - speech_end_ts, 0.0))
 
 
 async def watch_queues(bus: Bus, streams: list[str], stop: asyncio.Event, interval_s: float = 5.0) -> None:
