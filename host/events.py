@@ -110,6 +110,13 @@ class PlayerSpeechStarted(Event):
     position: Position | None = None
 
 
+class PlayerLeft(Event):
+    """A player left the game (the server's log) or the voice bridge: what the host kept about them is forgotten."""
+
+    type: Literal["player_left"] = "player_left"
+    player: str
+
+
 class NpcTurnStarted(Event):
     type: Literal["npc_turn_started"] = "npc_turn_started"
     npc: str
@@ -233,6 +240,7 @@ AnyEvent = Annotated[
     | PlayerPaused
     | PlayerSaid
     | PlayerSpeechStarted
+    | PlayerLeft
     | NpcTurnStarted
     | NpcSentence
     | NpcAudio
@@ -254,6 +262,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PlayerPaused,
         PlayerSaid,
         PlayerSpeechStarted,
+        PlayerLeft,
         NpcTurnStarted,
         NpcSentence,
         NpcAudio,

@@ -1,5 +1,5 @@
-"""Per-player state that expires with the player: a value not set again within `idle_s` is forgotten (the player left
-or went quiet), and at most `max_players` are kept (the least recently set go first), so a long-running host with
+"""Per-player state that expires with the player: `forget` drops a player who left (the roles call it on the hub's
+`PlayerLeft`), a value not set again within `idle_s` is forgotten (the player went quiet), and at most `max_players` are kept (the least recently set go first), so a long-running host with
 thousands of passing players holds only the ones still around."""
 
 from __future__ import annotations

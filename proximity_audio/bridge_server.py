@@ -37,6 +37,7 @@ from proximity_audio.hooks import (
     BridgeHooks,
     OnChat,
     OnNpcStop,
+    OnPlayerLeft,
     OnSpeechPaused,
     OnSpeechStarted,
     OnUtterance,
@@ -63,6 +64,7 @@ class BridgeServer:
         on_npc_stop: OnNpcStop | None = None,
         on_chat: OnChat | None = None,
         on_speech_paused: OnSpeechPaused | None = None,
+        on_player_left: OnPlayerLeft | None = None,
         limits: BridgeLimits | None = None,
         vad: VADSettings | None = None,
         on_audio_opened: Callable[[str, Hashable], None] | None = None,
@@ -89,6 +91,7 @@ class BridgeServer:
             on_npc_stop or ignore,
             on_chat or ignore,
             on_speech_paused or ignore,
+            on_player_left or ignore,
         )
         self._pacer = Pacer()
         budget = FrameBudget(self.limits.max_pending_frames)

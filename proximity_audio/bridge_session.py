@@ -293,8 +293,11 @@ class BridgeSession:
                     player.name, events, server=ctx.server, world=ctx.world, hooks=ctx.hooks, stats=ctx.stats
                 )
             for player in leaving:
-                if self.owns_positions and player.left_at is not None:
+                if not self.owns_positions:  # a voice page closing is not its player leaving the game
+                    continue
+                if player.left_at is not None:
                     self._ctx.world.remove_player(player.name, only_if_at=player.left_at)
+                await call_safely("player-left", self._ctx.hooks.on_player_left, player.name)
             if closing:
                 return
 

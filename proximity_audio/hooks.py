@@ -22,6 +22,7 @@ OnSpeechStarted = Callable[[PlayerSpeechStarted], Awaitable[None]]
 OnSpeechPaused = Callable[[PlayerPaused], Awaitable[None]]
 OnNpcStop = Callable[[str], Awaitable[None]]
 OnChat = Callable[[PlayerSaid], Awaitable[None]]
+OnPlayerLeft = Callable[[str], Awaitable[None]]
 
 
 async def ignore(_: object) -> None:
@@ -37,6 +38,7 @@ class BridgeHooks:
     on_npc_stop: OnNpcStop = ignore  # the plugin asked to stop an NPC (its audio is cut when the hook returns)
     on_chat: OnChat = ignore  # a voice page's player typed a line
     on_speech_paused: OnSpeechPaused = ignore  # the cue for speculative STT
+    on_player_left: OnPlayerLeft = ignore  # the plugin said the player left, or its connection closed
 
 
 async def call_safely(what: str, hook: Callable[[T], Awaitable[None]], argument: T) -> None:

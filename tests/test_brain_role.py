@@ -29,6 +29,7 @@ from host.events import (
     NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerLeft,
     PlayerSaid,
     PlayerSpeechStarted,
     Position,
@@ -95,9 +96,9 @@ class Village:
     def of_turn(self, turn_id: str) -> list[Event]:
         return [e for e in self.turns.events if getattr(e, "turn_id", None) == turn_id]
 
-    async def handled(self, entry_id: str) -> None:
-        """Until the brain group has been handed the said entry `entry_id` and acked everything it was handed."""
-        stream = stream_name(SERVER, StreamKind.SAID)
+    async def handled(self, entry_id: str, kind: StreamKind = StreamKind.SAID) -> None:
+        """Until the brain group has been handed the entry `entry_id` and acked everything it was handed."""
+        stream = stream_name(SERVER, kind)
 
         async def done() -> bool:
             info = await self.bus.stream_info(stream)
@@ -214,6 +215,21 @@ async def test_a_line_far_from_every_npc_gets_no_reply(open_village: OpenVillage
         assert village.ollama.chat_bodies == []
         assert await village.turns_stored() == 0
         assert await village.transcript() == []
+
+
+async def test_a_player_who_left_is_no_longer_answered_by_their_last_partner(open_village: OpenVillage) -> None:
+    """A line without a position (terminal chat) is answered only by the player's last partner: after the player
+    leaves, what the brain kept about them is gone, not only after the ten-minute idle expiry."""
+    async with open_village([REPLY, "Aye, still here."]) as village:
+        await village.turn_ended(await village.say("Any rooms free tonight?"))
+        nowhere = PlayerSaid(server=SERVER, player="Alex", text="And breakfast?")
+        await village.publish(nowhere)
+        assert (await village.turn_ended(nowhere)).npc == "bram"  # the last partner answers
+
+        await village.handled(await village.publish(PlayerLeft(server=SERVER, player="Alex")), StreamKind.CONTROL)
+        await village.handled(await village.publish(PlayerSaid(server=SERVER, player="Alex", text="Hello?")))
+        assert len(village.ollama.chat_bodies) == 2  # nobody answered the third line
+        assert len([e for e in village.turns.events if isinstance(e, NpcTurnStarted)]) == 2
 
 
 async def test_the_same_line_delivered_twice_is_answered_once(open_village: OpenVillage) -> None:

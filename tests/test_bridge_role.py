@@ -22,6 +22,7 @@ from host.events import (
     NpcControl,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerLeft,
     PlayerSpeechStarted,
     Positions,
 )
@@ -30,7 +31,7 @@ from host.roles.services import HostServices
 from host.speech.audio import int16_to_pcm16
 from proximity_audio.bridge_client import BridgeClient, BridgeRefusedError
 from tests.bridge_support import Player, at, tone
-from tests.bus_support import poll_until
+from tests.bus_support import Collector, consuming, poll_until
 from tests.host_process import closed_port
 
 WAIT_S = 60.0  # a bound for a loaded machine, never a speed check
@@ -265,3 +266,22 @@ async def test_a_muted_npc_is_not_heard_until_unmuted(tmp_path: Path) -> None:
         await alice.client.close()
     # One stream only: the muted line never reached Alice, the one after the unmute did, whole.
     assert [(len(frames), how) for frames, how in alice.streams()] == [(MARKER_FRAMES, "finished")]
+
+
+async def test_a_player_leaving_the_bridge_is_announced_on_the_hub(tmp_path: Path) -> None:
+    """The brain and speech roles forget a player who left (their last partner, their barge-in time) on this event."""
+    _write_server(tmp_path / "profiles", "north", 0.0)
+    left = Collector()
+    async with running_bridge(tmp_path, {"NPC_HOST_TEST_BRIDGE_NORTH": TOKENS["north"]}) as (services, url):
+        control = stream_name("north", StreamKind.CONTROL)
+        async with consuming(services.bus, control, "observer", "o1", left):
+            async with BridgeClient(url, server="north", token=TOKENS["north"]) as plugin:
+                await plugin.connect()
+                await plugin.join(0, "Alice", at(2, 0))
+                await plugin.join(1, "Bob", at(3, 0))
+                await plugin.leave(0)
+                await until(lambda: bool(left.events), "Alice's leave reached the hub")
+                assert [(e.server, e.player) for e in left.events if isinstance(e, PlayerLeft)] == [("north", "Alice")]
+            # The plugin's connection closed: its remaining player left with it.
+            await until(lambda: len(left.events) == 2, "Bob's leave reached the hub")
+    assert [e.player for e in left.events if isinstance(e, PlayerLeft)] == ["Alice", "Bob"]

@@ -13,7 +13,17 @@ import pytest_asyncio
 
 from host.bus.errors import BusUnavailableError
 from host.config import MinecraftSettings, Settings
-from host.events import AdminNote, Event, NpcControl, NpcSentence, NpcTurnStarted, PlayerSaid, Position, Positions
+from host.events import (
+    AdminNote,
+    Event,
+    NpcControl,
+    NpcSentence,
+    NpcTurnStarted,
+    PlayerLeft,
+    PlayerSaid,
+    Position,
+    Positions,
+)
 from host.profiles.schema import NpcProfile, PersonaSpec, RconSpec, ServerProfile, Vec3, WorldSpec
 from integrations.base import adapter_for
 from integrations.minecraft.adapter import MinecraftAdapter
@@ -191,6 +201,13 @@ async def test_a_refused_command_is_logged_with_who_and_what_escaped(
     (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert "'Alice'" in line and "!npc note bram" in line
     assert "\u2028" not in line and "\\u2028" in line  # escaped: no line separator smuggled into the log
+
+
+async def test_a_player_leaving_the_game_is_announced_so_the_host_forgets_them(scene: Scene) -> None:
+    with scene.log.open("a", encoding="utf-8") as fh:
+        fh.write("[12:00:05] [Server thread/INFO]: Alice left the game\n")
+    left = await scene.next(PlayerLeft)
+    assert (left.server, left.player) == ("village", "Alice")
 
 
 async def test_wrong_password_fails_start_clearly(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from host.events import (
     NpcSentence,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerLeft,
     PlayerSaid,
     PlayerSpeechStarted,
     PlayerUtterance,
@@ -264,6 +265,14 @@ async def test_after_a_barge_in_nothing_more_is_spoken_for_that_turn(open_villag
     spoken = {chunk.index for chunk in village.chunks("t1")}
     assert 0 in spoken
     assert not spoken & {2, 3}
+
+
+async def test_a_player_who_left_is_forgotten_at_once(open_village: OpenVillage) -> None:
+    async with open_village([], brain=False) as village:
+        await village.publish(PlayerSpeechStarted(server=SERVER, player="Alex"))
+        await wait_until(lambda: ("example", "Alex") in village.speech.barge_ins, "the barge-in was handled")
+        await village.publish(PlayerLeft(server=SERVER, player="Alex"))
+        await wait_until(lambda: len(village.speech.barge_ins) == 0, "Alex's barge-in time was forgotten")
 
 
 async def test_a_turn_interrupted_before_its_first_sentence_arrived_stays_silent(open_village: OpenVillage) -> None:

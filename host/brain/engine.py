@@ -172,6 +172,10 @@ class NpcBrain:
         await self.record(said, turn, ended)
         return ended
 
+    def forget_player(self, server: str, player: str) -> None:
+        """The player left: whom they last spoke with no longer decides who answers them when they come back."""
+        self._last_partner.forget((server, player))
+
     def interrupt(self, server: str, player: str) -> bool:
         """Stop the NPC talking to `player` (barge-in). True if one was talking."""
         speaking = self._speaking.get((server, player))

@@ -28,6 +28,7 @@ from host.events import (
     NpcSentence,
     NpcTurnCut,
     NpcTurnStarted,
+    PlayerLeft,
     PlayerSaid,
     PlayerSpeechStarted,
     Positions,
@@ -198,6 +199,8 @@ class BrainRole:
         if isinstance(event, PlayerSpeechStarted):
             if self.brain.interrupt(event.server, event.player):
                 log.info("barge-in: %s started speaking, the NPC stops", event.player)
+        elif isinstance(event, PlayerLeft):
+            self.brain.forget_player(event.server, event.player)
         elif isinstance(event, AdminNote):
             # Written to the transcript only: the note watcher delivers it to memory like a hand-written note.
             await transcripts.append(event.server, admin_note_line(event))

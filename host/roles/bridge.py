@@ -41,6 +41,7 @@ from host.events import (
     NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerLeft,
     PlayerSaid,
     PlayerSpeechStarted,
     Positions,
@@ -91,6 +92,7 @@ class ServerVoice:
             on_chat=self._publish,
             limits=services.settings.bridge,
             on_speech_paused=self._publish,
+            on_player_left=self._on_player_left,
             vad=services.settings.vad,
             on_audio_opened=self._on_audio_opened,
             npc_names=self._npc_names,
@@ -228,6 +230,9 @@ class ServerVoice:
         cuts = self._barge_in(event.player, event.ts)
         await self._publish(event)
         await self._announce(*cuts)
+
+    async def _on_player_left(self, player: str) -> None:
+        await self._publish(PlayerLeft(server=self.server, player=player))
 
     async def _on_plugin_stop(self, npc: str) -> None:
         await self._announce(self._silence_npc(npc))

@@ -33,6 +33,7 @@ from host.events import (
     NpcSentence,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerLeft,
     PlayerPaused,
     PlayerSpeechStarted,
     PlayerUtterance,
@@ -237,6 +238,9 @@ class SpeechRole:
     # --- barge-in --------------------------------------------------------------------------------------------------
 
     async def on_control(self, event: Event) -> None:
+        if isinstance(event, PlayerLeft):
+            self.barge_ins.forget((event.server, event.player))
+            return
         if not isinstance(event, PlayerSpeechStarted):
             return
         self.barge_ins[(event.server, event.player)] = event.ts

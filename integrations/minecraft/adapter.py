@@ -28,6 +28,7 @@ from host.events import (
     NpcSentence,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerLeft,
     PlayerSaid,
     Position,
 )
@@ -56,6 +57,7 @@ from integrations.minecraft.connection import rcon_client
 from integrations.minecraft.delivery import ChatDelivery
 from integrations.minecraft.give_ledger import GiveLedger
 from integrations.minecraft.log_formats import ChatLine, PlayerJoined
+from integrations.minecraft.log_formats import PlayerLeft as LeftTheGame
 from integrations.minecraft.log_tail import LogTail
 from integrations.minecraft.positions import PositionPoller
 from integrations.minecraft.probe import probe_commands
@@ -315,6 +317,8 @@ class MinecraftAdapter(GameAdapter):
                     await self.on_chat(line.player, line.text)
                 elif isinstance(line, PlayerJoined) and offer:
                     await self._invite(line.player)
+                elif isinstance(line, LeftTheGame):
+                    await self._emit(PlayerLeft(server=self.server.name, player=line.player))
             except NpcHostError as exc:  # RCON down, or the hub gone past its reconnect window
                 # One lost line must not end chat capture for the rest of the process's life.
                 log.warning("%s of %s not handled: %s", line.kind, line.player, exc)
