@@ -1,6 +1,7 @@
 """Per-player state that expires with the player: `forget` drops a player who left (the roles call it on the hub's
-`PlayerLeft`), a value not set again within `idle_s` is forgotten (the player went quiet), and at most `max_players` are kept (the least recently set go first), so a long-running host with
-thousands of passing players holds only the ones still around."""
+`PlayerLeft`), a value not set again within `idle_s` is forgotten (the player went quiet), and at most `max_players`
+are kept (the least recently set go first), so a long-running host with thousands of passing players holds only the
+ones still around."""
 
 from __future__ import annotations
 
