@@ -115,6 +115,35 @@ async def test_repeated_wrong_passwords_for_a_user_are_rate_limited(admin_host: 
         ).status_code == 200
 
 
+async def test_refused_requests_are_logged_with_who_and_what_escaped(admin_host: AdminHost) -> None:
+    """As a refused `!npc` is in game: the operators can see who tried what, and a crafted URL forges no log line."""
+    async with signed_in(admin_host, "vic") as (viewer, csrf):
+        crafted = f"/api/profiles/{SERVER}/bram%E2%80%A82026-12-01%20granted.toml"
+        edit = await viewer.put(crafted, json={"values": {"name": "X"}}, headers={"X-CSRF-Token": csrf})
+        assert edit.status_code == 403
+        wrong_csrf = {"X-CSRF-Token": "guess"}
+        steer = await viewer.post(f"/api/npcs/{SERVER}/bram/control", json={"action": "pause"}, headers=wrong_csrf)
+        assert steer.status_code == 403
+    async with httpx.AsyncClient(base_url=admin_host.url, timeout=30) as anonymous:
+        foreign = await anonymous.post(
+            "/api/session", json={"name": "vic", "password": "x" * 8}, headers={"Origin": "http://evil.example"}
+        )
+        assert foreign.status_code == 403
+
+    def refused() -> list[str]:
+        return [line for line in admin_host.process.output().splitlines() if "admin: refused" in line]
+
+    await admin_host.wait_for(lambda: any("evil.example" in line for line in refused()), "the cross-site line")
+    lines = refused()
+    (role,) = [line for line in lines if "'vic'" in line and "needs the admin role" in line]
+    assert "PUT" in role and "bram\\u20282026-12-01 granted.toml" in role  # the separator escaped, on one line
+    (csrf_line,) = [line for line in lines if "'vic'" in line and "X-CSRF-Token" in line]
+    assert "POST" in csrf_line and "/bram/control" in csrf_line and "guess" not in csrf_line
+    (cross,) = [line for line in lines if "evil.example" in line]
+    assert "'anonymous'" in cross and "/api/session" in cross
+    assert "\u2028" not in admin_host.process.output()  # (splitlines would split on it: look at the raw text)
+
+
 async def test_changes_need_the_csrf_header_and_same_origin(admin_host: AdminHost) -> None:
     async with signed_in(admin_host, "otto") as (client, csrf):
         path = f"/api/npcs/{SERVER}/hilde/control"

@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request, WebSocket, status
 from starlette.requests import HTTPConnection
 
 from host.admin.context import AdminContext
+from host.admin.refusals import log_refused
 from host.admin.sessions import Role, Session
 
 COOKIE = "npc_host_session"
@@ -28,13 +29,15 @@ def session_of(request: Request) -> Session:
     if request.method in UNSAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+            log_refused(request, session.user, f"missing or wrong {CSRF_HEADER} header")
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER} header")
     return session
 
 
-def _needs(role: Role) -> Callable[[Session], Session]:
-    def check(session: Annotated[Session, Depends(session_of)]) -> Session:
+def _needs(role: Role) -> Callable[[Request, Session], Session]:
+    def check(request: Request, session: Annotated[Session, Depends(session_of)]) -> Session:
         if not session.allows(role):
+            log_refused(request, session.user, f"needs the {role} role, has {session.role}")
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {role} role; you are {session.role}")
         return session
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from host.admin.auth import COOKIE, Admin, SignedIn, Viewer
 from host.admin.context import AdminContext
+from host.admin.refusals import client_address
 from host.admin.sessions import Role
 from host.store import ConflictError, NewAdminUser
 
@@ -44,14 +45,10 @@ class NewUser(BaseModel):
     role: Role = "viewer"
 
 
-def _address(request: Request) -> str:
-    return request.client.host if request.client is not None else "unknown"
-
-
 @router.post("/session", response_model=Me, summary="Sign in")
 async def sign_in(body: SignIn, request: Request, response: Response) -> Me:
     context = AdminContext.of(request)
-    address = _address(request)
+    address = client_address(request)
     wait = context.limiter.retry_after(body.name, address)
     if wait > 0:
         raise HTTPException(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from starlette.requests import HTTPConnection
 
 from host.admin.sessions import SessionStore, SignInLimiter
+from host.log_window import LogWindow
 from host.roles.services import HostServices
 
 # Each role's state in this process ("running", "failed: ...", "stopped"), for /healthz.
@@ -20,6 +21,7 @@ class AdminContext:
     health: HealthSource
     sessions: SessionStore
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    refusals: LogWindow = field(default_factory=LogWindow)  # refused requests logged once per window (refusals.py)
 
     @classmethod
     def of(cls, connection: HTTPConnection) -> AdminContext:
