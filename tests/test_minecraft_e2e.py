@@ -27,6 +27,7 @@ WAIT_S = 90.0  # a bound for a loaded machine (process start, migrations), never
 NPC_IDS = ("birch", "bram", "hilde")
 FIRST_REPLY = "Two rooms are free upstairs for three emeralds a night."
 SECOND_REPLY = "Here is your key, traveller."
+GIVE = " [give bread]"  # the example profile lets Bram give bread, one loaf a guest a day
 HILDE_REPLY = "The gate shuts at sunset."
 BRAM_AT, HILDE_AT = (4.5, 64.0, -3.5), (-6.5, 64.0, 5.5)  # from their profiles
 TELLRAW_NEARBY = re.compile(
@@ -130,7 +131,7 @@ async def village(tmp_path: Path) -> AsyncIterator[Village]:
     server_log.write_text('[11:59:00] [Server thread/INFO]: Done (3.2s)! For help, type "help"\n', "utf-8")
     async with (
         RconTestServer(PASSWORD, world) as rcon,
-        OllamaWireServer([FIRST_REPLY, HILDE_REPLY, SECOND_REPLY]) as llm,
+        OllamaWireServer([FIRST_REPLY + GIVE, HILDE_REPLY, SECOND_REPLY + GIVE]) as llm,
     ):
         _profiles(tmp_path, rcon.port, server_log)
         host = HostProcess.start(["run"], host_env(tmp_path, **_host_settings(llm.url)), tmp_path)
@@ -180,6 +181,13 @@ async def test_npc_host_run_brings_the_example_village_to_life(village: Village)
     prompts = [json.dumps(body["messages"]) for body in village.llm.chat_bodies]
     assert len(prompts) == 3
     assert "any rooms free" in prompts[0] and "gate open" in prompts[1] and "one room then" in prompts[2]
+    # The prompts offer what the example profiles allow: bread from Bram, Hilde's rounds.
+    assert "[give <item>] to hand over one of: bread" in prompts[0]
+    assert "[walk <place>] to walk to one of: gate, inn, well" in prompts[1]
+    # Bram acted on his first tag (never shown in chat, above) and refused the second: one loaf a guest a day.
+    await village.transcript_has("npc bram > Alice [action=give outcome=performed")
+    await village.transcript_has("npc bram > Alice [action=give outcome=refused reason=player_limit")
+    assert village.world.given == [("Alice", "minecraft:bread", 1)]
     assert not any("for dinner" in prompt or "are you there" in prompt for prompt in prompts)
     # The operator's answers went to him alone.
     assert any(command.startswith("tellraw Alex ") and "paused" in command for command in village.rcon.commands)

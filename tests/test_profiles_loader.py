@@ -44,6 +44,15 @@ def test_example_village_loads_without_problems(repo_root: Path) -> None:
         assert any(entry.constant for entry in npc.lore)
         assert any(entry.secondary_keys for entry in npc.lore)
         assert npc.persona.first_message and npc.persona.example_dialogue and npc.voice.emotions
+    # A fresh clone's NPCs can act: Bram hands out bread within limits, Hilde walks the village, the tree only talks.
+    bram, hilde, birch = (load.npcs[npc_id].actions for npc_id in ("bram", "hilde", "birch"))
+    assert bram.allowed == ["look", "give"] and list(bram.stock) == ["bread"]
+    bread = bram.stock["bread"]
+    assert bread.item == "minecraft:bread" and bread.stock and bread.per_player_per_day == 1 and bread.per_day
+    assert set(hilde.allowed) == {"follow", "stop", "walk", "look"} and not hilde.stock
+    gate = hilde.waypoints["gate"]
+    assert (gate.x, gate.z) == (load.npcs["hilde"].world.position.x, load.npcs["hilde"].world.position.z)
+    assert birch.allowed == [] and not birch.waypoints and not birch.stock
 
 
 def test_server_defaults_fill_in_what_the_npc_does_not_set(village: Path) -> None:
