@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from starlette.requests import HTTPConnection
 
 from host.admin.sessions import SessionStore, SignInLimiter
+from host.admin.trials import TrialDesk
 from host.roles.services import HostServices
 
 # Each role's state in this process ("running", "failed: ...", "stopped"), for /healthz.
@@ -20,6 +21,7 @@ class AdminContext:
     health: HealthSource
     sessions: SessionStore
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    trials: TrialDesk | None = None  # the admin role's: lines tried against draft profiles
 
     @classmethod
     def of(cls, connection: HTTPConnection) -> AdminContext:

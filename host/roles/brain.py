@@ -26,6 +26,8 @@ from host.events import (
     NpcActed,
     NpcControl,
     NpcSentence,
+    NpcTrial,
+    NpcTrialReply,
     NpcTurnCut,
     NpcTurnStarted,
     PlayerSaid,
@@ -96,6 +98,8 @@ class BrainRole:
             for server in self.services.registry.server_names():
                 said, control = stream_name(server, StreamKind.SAID), stream_name(server, StreamKind.CONTROL)
                 positions = stream_name(server, StreamKind.POSITIONS)
+                trials = stream_name(server, StreamKind.TRIALS)
+                tasks.create_task(bus.consume(trials, GROUP, consumer, self.on_trial, batch=1, stop=stop))
                 tasks.create_task(bus.consume(said, GROUP, consumer, self.on_said, batch=1, stop=stop))
                 tasks.create_task(bus.consume(control, GROUP, consumer, self.on_control, stop=stop))
                 tasks.create_task(bus.consume(positions, GROUP, consumer, self.on_positions, stop=stop))
@@ -187,6 +191,26 @@ class BrainRole:
         stamps.observe(ended.timings_ms.get("first_token"))
         outcome = "interrupted" if ended.interrupted else "completed"
         metrics.TURNS_TOTAL.labels(server=said.server, npc=npc_id, outcome=outcome).inc()
+
+    async def on_trial(self, event: Event) -> None:
+        """Answer an admin's line against a draft profile, unless the admin has stopped waiting for it."""
+        if not isinstance(event, NpcTrial) or time.time() > event.deadline_ts:
+            return
+        log.info("%s tries a line against a draft of %s", event.author, event.profile.id)
+        try:
+            result = await self.brain.try_line(event.server, event.profile, event.player, event.text)
+        except NpcHostError as exc:  # e.g. a server this brain does not know: the admin sees why
+            reply = NpcTrialReply(server=event.server, trial_id=event.id, npc=event.profile.id, error=exc.message)
+        else:
+            reply = NpcTrialReply(
+                server=event.server,
+                trial_id=event.id,
+                npc=event.profile.id,
+                reply=result.reply,
+                dropped=[f"{dropped.text} ({dropped.reason})" for dropped in result.dropped],
+                error=result.error,
+            )
+        await self.publish(reply)
 
     async def on_positions(self, event: Event) -> None:
         if isinstance(event, Positions):
