@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from host import metrics
-from host.advisor.role import AdvisorRole
 from host.admin.server import AdminServer
+from host.advisor.role import AdvisorRole
 from host.brain.engine import NpcBrain
 from host.bus.streams import StreamKind, stream_name
 from host.config import Settings
@@ -59,6 +59,7 @@ def make_brain(services: HostServices) -> NpcBrain:
         services.transcripts,
         lambda npc: make_llm(settings, npc.llm),  # shared per backend: the embedded model loads once
         context_tokens=settings.llm.context_tokens,
+        first_clause_min_chars=settings.llm.first_clause_min_chars,
     )
 
 
