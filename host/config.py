@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from host.errors import ConfigError
+from proximity_audio.limits import BridgeLimits
 
 LLMBackendName = Literal["embedded", "ollama", "openai"]
 
@@ -104,10 +105,22 @@ class MinecraftSettings(_Section):
     """Minecraft adapter tuning (docs/minecraft.md)."""
 
     positions_interval_s: float = Field(0.5, gt=0, le=60, description="how often player positions are polled")
+    position_stale_s: float = Field(
+        1.0, gt=0, le=60, description="a speaker's position older than this is read again before routing the line"
+    )
     log_poll_interval_s: float = Field(0.2, gt=0, le=10, description="how often the server log is checked for chat")
     rcon_timeout_s: float = Field(5.0, gt=0, le=120, description="limit for every RCON connect, read and write")
     rcon_backoff_max_s: float = Field(30.0, gt=0, le=600, description="longest wait between reconnect attempts")
     snbt_text: bool = Field(False, description="true for servers on 1.21.5+: CustomName as an SNBT text component")
+    npc_chat_prefix: str = Field("[NPC] ", max_length=32, description="put before an NPC's name in its chat lines")
+    npc_chat_color: str = Field(
+        "gold", pattern=r"^(#[0-9A-Fa-f]{6}|[a-z_]{3,12})$", description="colour of NPC chat lines (name or #RRGGBB)"
+    )
+    npc_chat_hover: str = Field(
+        "{name} is a character played by npc-host, not a player",
+        max_length=200,
+        description="shown when a player points at an NPC's line; {name} is the NPC's name",
+    )
 
 
 class VoicePageSettings(_Section):
@@ -141,6 +154,7 @@ class Settings(BaseSettings):
     admin_secure_cookie: bool = Field(False, description="mark the session cookie Secure (behind HTTPS)")
     bridge_host: str = Field("127.0.0.1", description="address the voice-mod bridge listens on")
     bridge_port: int = Field(8765, ge=1, le=65535)
+    bridge: BridgeLimits = BridgeLimits()
     llm: LLMSettings = LLMSettings()
     stt: STTSettings = STTSettings()
     vad: VADSettings = VADSettings()

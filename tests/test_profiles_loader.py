@@ -91,7 +91,8 @@ def test_unknown_field_without_a_close_match_lists_the_fields(village: Path) -> 
     path = village / "guard.toml"
     path.write_text(GUARD.replace('name = "Guard"', 'name = "Guard"\nzzz = 1'))
     assert rendered(load_server(village)) == [
-        f"{path}:3: zzz: unknown field; expected one of: id, name, aliases, persona, voice, world, llm, lore, safety"
+        f"{path}:3: zzz: unknown field; expected one of: id, name, aliases, persona, voice, world, llm, lore, safety, "
+        "actions"
     ]
 
 
@@ -236,3 +237,27 @@ def test_a_password_pasted_where_its_variable_name_belongs_is_never_repeated(vil
     (problem,) = rendered(load)
     assert problem.startswith(f"{server}:14: rcon.password_env: must be an environment variable name")
     assert "hunter2" not in problem
+
+
+def test_a_profile_symlink_leading_outside_the_profiles_folder_is_refused(tmp_path: Path, village: Path) -> None:
+    outside = tmp_path / "elsewhere" / "guard.toml"
+    outside.parent.mkdir()
+    outside.write_text(GUARD)
+    (village / "guard.toml").symlink_to(outside)
+    inside = village / "guard_copy.txt"
+    inside.write_text(GUARD.replace('"guard"', '"guard2"'))
+    (village / "guard2.toml").symlink_to(inside)  # a link within the folder is fine
+
+    (load,) = load_all(village)
+    assert "guard" not in load.npcs and "guard2" in load.npcs
+    (problem,) = [p for p in load.problems if p.path.name == "guard.toml"]
+    assert "outside the profiles folder" in problem.message and str(outside) in problem.message
+
+
+def test_a_server_folder_symlinked_from_outside_is_refused(tmp_path: Path, village: Path) -> None:
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "example").symlink_to(village)
+    (load,) = load_all(profiles)
+    assert load.server is None
+    assert any("outside the profiles folder" in p.message for p in load.problems)

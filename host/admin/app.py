@@ -10,26 +10,63 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from host.admin import auth_routes, health_routes, live_routes, profile_routes, steering_routes
-from host.admin.auth import UNSAFE_METHODS, Viewer, same_origin
+from host.admin.auth import UNSAFE_METHODS, Viewer, operator, same_origin
 from host.admin.context import AdminContext
 from host.admin.feed import LiveFeed
+from host.admin.voice import player_voice_routers
 
 STATIC = resources.files("host.admin") / "static"
-
-# The players' voice page (host/admin/voice/) adds its router here; it serves players, not operators, so its routes
-# carry their own checks (one-time invite tokens) instead of a session.
-PLAYER_PAGE_ROUTERS: list[APIRouter] = []
 
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+
+
+MAX_BODY_BYTES = 9 * 1024 * 1024  # a character card upload (8 MiB) and its form around it
+
+
+class _BodyCap:
+    """Refuse a request body larger than `MAX_BODY_BYTES` (413), declared or streamed, before a handler reads it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            await JSONResponse({"detail": "request body too large"}, status_code=413)(scope, receive, send)
+            return
+        received, refused = 0, False
+
+        async def capped() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                # Answered here; the handler reading the body sees the client gone and sends nothing more.
+                refused = True
+                await JSONResponse({"detail": "request body too large"}, status_code=413)(scope, receive, send)
+                return {"type": "http.disconnect"}
+            return message
+
+        async def unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, capped, unless_refused)
 
 
 class _SameOriginWrites(BaseHTTPMiddleware):
@@ -40,9 +77,10 @@ class _SameOriginWrites(BaseHTTPMiddleware):
         if request.method in UNSAFE_METHODS and not same_origin(request):
             return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
         response = await call_next(request)
-        response.headers["Content-Security-Policy"] = _CSP
+        # A route may set a stricter policy of its own (the voice page connects to the voice bridge's WebSocket).
+        response.headers.setdefault("Content-Security-Policy", _CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         if request.url.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
         return response
@@ -60,6 +98,7 @@ def create_app(context: AdminContext, feed: LiveFeed | None = None, *, page: boo
     app.state.admin = context
     app.state.feed = feed
     app.add_middleware(_SameOriginWrites)
+    app.add_middleware(_BodyCap)
     app.include_router(health_routes.router)
     if not page:
         return app
@@ -67,7 +106,8 @@ def create_app(context: AdminContext, feed: LiveFeed | None = None, *, page: boo
         raise ValueError("the operator's page needs the live feed")
     for router in (auth_routes.router, live_routes.router, steering_routes.router, profile_routes.router):
         app.include_router(router)
-    for router in PLAYER_PAGE_ROUTERS:
+    # The players' voice page serves players, not operators: its invite is its key. The table map is the operators'.
+    for router in player_voice_routers(lambda: context.services, [Depends(operator)]):
         app.include_router(router)
 
     @app.get("/api/openapi.json", include_in_schema=False)

@@ -12,6 +12,7 @@ from host.events import (
     AdminNote,
     AdvisorRecommendation,
     Event,
+    NpcActed,
     NpcAudio,
     NpcControl,
     NpcSentence,
@@ -52,6 +53,7 @@ EVENT_STREAM_KINDS: dict[type[Event], StreamKind] = {
     NpcControl: StreamKind.CONTROL,
     PlayerSpeechStarted: StreamKind.CONTROL,
     NpcTurnCut: StreamKind.CONTROL,
+    NpcActed: StreamKind.CONTROL,
     AdvisorRecommendation: StreamKind.ADVICE,
 }
 

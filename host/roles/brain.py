@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from host import metrics
 from host.brain.engine import NpcBrain, StartedTurn
+from host.brain.scripted import perform_say
 from host.brain.turn import TurnSentence
 from host.bus.streams import StreamKind, consumer_name, stream_for, stream_name
 from host.errors import NotReadyError, NpcHostError
@@ -22,6 +23,7 @@ from host.events import (
     AdminCorrection,
     AdminNote,
     Event,
+    NpcActed,
     NpcControl,
     NpcSentence,
     NpcTurnCut,
@@ -33,7 +35,13 @@ from host.events import (
 from host.memory import NpcNote
 from host.roles.services import HostServices
 from host.store import NewCorrection, NotFoundError
-from host.transcript.from_events import admin_note_line, control_line, correction_line, turn_cut_line
+from host.transcript.from_events import (
+    acted_line,
+    admin_note_line,
+    control_line,
+    correction_line,
+    turn_cut_line,
+)
 from host.transcript.watcher import NoteWatcher, watch_state_path
 from host.voice.warmup import warm_personas
 
@@ -175,7 +183,7 @@ class BrainRole:
         if ended is None:
             return
         await self.publish(ended)
-        metrics.observe_turn(ended.timings_ms)
+        metrics.observe_turn(ended.timings_ms, server=said.server, npc=npc_id)
         stamps.observe(ended.timings_ms.get("first_token"))
         outcome = "interrupted" if ended.interrupted else "completed"
         metrics.TURNS_TOTAL.labels(server=said.server, npc=npc_id, outcome=outcome).inc()
@@ -204,10 +212,14 @@ class BrainRole:
             except NotFoundError as exc:  # a turn id nobody recorded: nothing to correct, but it goes on record
                 log.warning("correction not applied: %s", exc.message)
             await transcripts.append(event.server, correction_line(event))
+        elif isinstance(event, NpcActed):
+            await transcripts.append(event.server, acted_line(event))
         elif isinstance(event, NpcControl):
             await transcripts.append(event.server, control_line(event))
             if event.action in ("pause", "resume"):
                 await self.brain.pause(event.server, event.npc, event.action == "pause")
+            elif event.action == "say" and event.text:
+                await perform_say(event, self.brain.store, transcripts, self.publish)
 
     async def _take_note(self, note: AdminNote) -> None:
         await self.brain.memory.add_note(note.server, note.npc, NpcNote.from_event(note))

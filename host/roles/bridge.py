@@ -10,7 +10,8 @@ Per server, between the bridge (proximity_audio) and the hub:
 - `audio`: `NpcAudio` -> paced out to the players within the NPC's speaking range; when a spoken line's answer has
   its first frame leave, the end-of-speech-to-first-audio time is observed (`npc_host_voice_stage_seconds`);
 - `turns`: `NpcTurnStarted` says which player a turn answers; an interrupted `NpcTurnEnded` silences that turn;
-- `control`: `PlayerSpeechStarted` (barge-in) and `NpcControl` "stop" silence the NPC;
+- `control`: `PlayerSpeechStarted` (barge-in) and `NpcControl` "stop" silence the NPC; "mute" silences it and keeps
+  its voice off the bridge until "unmute" (its lines still reach chat);
 - `positions`: players and NPCs move in the bridge's world. NPCs are placed from the profiles and follow reloads.
 - `said` and `NpcSentence`: a voice page shows what its player was heard saying and what NPCs within earshot said;
   a line typed on a voice page is published as the player's `PlayerSaid` (chat).
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from host import metrics
 from host.bus.delivery import Handler
 from host.bus.streams import StreamKind, stream_for, stream_name
-from host.errors import NpcHostError
+from host.errors import ConfigError, NpcHostError
 from host.events import (
     Event,
     NpcAudio,
@@ -88,12 +89,15 @@ class ServerVoice:
             on_speech_started=self._on_speech_started,
             on_npc_stop=self._on_plugin_stop,
             on_chat=self._publish,
+            limits=services.settings.bridge,
             on_speech_paused=self._publish,
             vad=services.settings.vad,
             on_audio_opened=self._on_audio_opened,
+            npc_names=self._npc_names,
         )
         self._turns: OrderedDict[str, _Turn] = OrderedDict()
         self._voicing: dict[str, str] = {}  # NPC -> the turn whose audio it was last given
+        self._muted: set[str] = set()  # NPCs an operator muted (in this process: a restart unmutes them)
         self._placed: dict[str, WorldSpec] = {}
         self.place_npcs()
 
@@ -125,10 +129,17 @@ class ServerVoice:
             await self._announce(self._silence(event.turn_id))
         elif isinstance(event, PlayerSpeechStarted):
             await self._announce(*self._barge_in(event.player, event.ts))
-        elif isinstance(event, NpcControl) and event.action == "stop":
+        elif isinstance(event, NpcControl) and event.action in ("stop", "mute"):
+            if event.action == "mute":
+                self._muted.add(event.npc)
             await self._announce(self._silence_npc(event.npc))
+        elif isinstance(event, NpcControl) and event.action == "unmute":
+            self._muted.discard(event.npc)
         elif isinstance(event, Positions):
             self.world.apply(event)
+
+    def _npc_names(self) -> dict[str, str]:
+        return {npc_id: npc.name for npc_id, npc in self.services.registry.npcs(self.server).items()}
 
     def _show_npc_line(self, sentence: NpcSentence) -> None:
         """The NPC's words on the voice pages of the players within its speaking range."""
@@ -140,7 +151,7 @@ class ServerVoice:
 
     def _play(self, audio: NpcAudio) -> None:
         turn = self._turns.get(audio.turn_id)
-        if (turn is not None and turn.silenced) or audio.ts < time.time() - STALE_AUDIO_S:
+        if (turn is not None and turn.silenced) or audio.ts < time.time() - STALE_AUDIO_S or audio.npc in self._muted:
             return
         self._voicing[audio.npc] = audio.turn_id
         opens_turn = turn is not None and not turn.sounded
@@ -236,16 +247,27 @@ class VoiceBridge:
             if profile.bridge is not None:
                 token = environ.get(profile.bridge.token_env) or None
                 if token is None:
-                    log.error("server '%s': the bridge token variable %s is not set", server, profile.bridge.token_env)
+                    # Once per start, and not an error: a text-only server with a copied [bridge] section still works.
+                    log.warning(
+                        "server '%s': voice is off (bridge token variable %s not set); chat works",
+                        server,
+                        profile.bridge.token_env,
+                    )
             pages = profile.voice_page is not None and profile.voice_page.enabled
             if pages and profile.voice_page is not None:
                 origins.add(page_origin(profile.voice_page.public_url))
             if token is None and not pages:
                 continue
-            self.voices[server] = ServerVoice(services, server, token)
+            try:
+                self.voices[server] = ServerVoice(services, server, token)
+            except ConfigError as exc:
+                log.error("server '%s' has no voice: %s", server, exc.message)
         self._invites = InviteRedeemer(InviteSigner(invite_secret(services.settings.voice_page.invite_secret)))
         self.listener = BridgeListener(
-            [voice.bridge for voice in self.voices.values()], redeem=self._redeem, page_origins=origins
+            [voice.bridge for voice in self.voices.values()],
+            services.settings.bridge,
+            redeem=self._redeem,
+            page_origins=origins,
         )
 
     def _redeem(self, token: str) -> tuple[str, str]:

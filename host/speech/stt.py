@@ -22,6 +22,7 @@ import numpy as np
 from faster_whisper import WhisperModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from host import metrics
 from host.config import STTSettings
 from host.errors import NpcHostError
 from host.events import PlayerSaid, PlayerUtterance
@@ -104,6 +105,7 @@ def load_whisper(path: Path, threads: int) -> WhisperModel:
         if model is None:
             if not (path / "model.bin").is_file():
                 raise TranscriptionError(f"no faster-whisper model in {path} (model.bin missing)", code="stt_model")
+            started = time.perf_counter()
             try:
                 model = WhisperModel(
                     str(path), device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True
@@ -112,6 +114,7 @@ def load_whisper(path: Path, threads: int) -> WhisperModel:
                 raise TranscriptionError(
                     f"cannot load the faster-whisper model in {path}: {exc}", code="stt_model"
                 ) from exc
+            metrics.MODEL_LOAD_SECONDS.labels(kind="stt", model=path.name).set(time.perf_counter() - started)
             _models[key] = model
     return model
 

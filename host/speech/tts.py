@@ -20,6 +20,7 @@ import numpy as np
 from piper import PiperVoice, SynthesisConfig
 from pydantic import BaseModel, ConfigDict, Field
 
+from host import metrics
 from host.config import TTSSettings
 from host.errors import NpcHostError
 from host.packaged_models import piper_joe_paths
@@ -73,10 +74,12 @@ def load_voice(model: Path, config: Path | None = None) -> PiperVoice:
             for path in (model, config):
                 if not path.is_file():
                     raise VoiceError(f"Piper voice file not found: {path}", code="voice_missing")
+            started = time.perf_counter()
             try:
                 voice = PiperVoice.load(model, config_path=config)
             except Exception as exc:  # onnxruntime and json raise many types; the file name is what matters
                 raise VoiceError(f"cannot load Piper voice {model}: {exc}", code="voice_invalid") from exc
+            metrics.MODEL_LOAD_SECONDS.labels(kind="tts", model=model.name).set(time.perf_counter() - started)
             _voices[model] = voice
     return voice
 
