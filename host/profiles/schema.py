@@ -217,6 +217,14 @@ class AdvisorSpec(StrictModel):
     advice_tokens: int = Field(120, ge=16, le=2048, description="token budget of the advice layer in NPC prompts")
 
 
+class TurnTakingSpec(StrictModel):
+    """How long the host waits before it answers a spoken line (host/speech/turn_taking.py)."""
+
+    unfinished_hold_ms: int = Field(
+        600, ge=0, le=5000, description="extra wait after a line that sounds unfinished (0: answer every line at once)"
+    )
+
+
 class ServerProfile(StrictModel):
     name: ServerName
     game: Literal["minecraft", "table"] = Field(
@@ -230,6 +238,7 @@ class ServerProfile(StrictModel):
     lore: list[LoreEntry] = []
     defaults: NpcDefaults = NpcDefaults()
     advisor: AdvisorSpec | None = Field(None, description="scheduled advisor passes; None: no advisor")
+    turn_taking: TurnTakingSpec = Field(TurnTakingSpec(), description="how long the host waits before it answers")
 
     @model_validator(mode="after")
     def _table_has_no_game(self) -> ServerProfile:
