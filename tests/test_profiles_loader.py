@@ -234,5 +234,5 @@ def test_a_password_pasted_where_its_variable_name_belongs_is_never_repeated(vil
     server.write_text(server.read_text().replace('"NPC_HOST_RCON_PASSWORD_EXAMPLE"', '"hunter2-s3cret"'))
     load = load_server(village)
     (problem,) = rendered(load)
-    assert problem.startswith(f"{server}:14: rcon.password_env: must be an environment variable name")
+    assert problem.startswith(f"{server}:15: rcon.password_env: must be an environment variable name")
     assert "hunter2" not in problem

@@ -1,22 +1,42 @@
-"""`npc-host run` (the host's roles) and `npc-host status` (the hub's consumers, pending entries and lag)."""
+"""`npc-host run`: the host's roles in this process, with a ready line and a stop within two seconds."""
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import os
+import signal
+import threading
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from host.bus import StreamKind, make_bus, stream_name
 from host.cli import app
 from host.cli.common import fail, run_or_exit, settings_or_exit
-from host.config import Settings
 from host.errors import NpcHostError
 from host.logs import profile_secret_envs, setup_logging
-from host.profiles.loader import load_all
 from host.roles.runner import ALL_ROLES, parse_roles, run_roles
+
+# After a stop signal the process is gone within this, whatever still runs: an in-flight turn gets the drain time
+# (`run_roles`), and a model load or a llama.cpp prompt evaluation in a worker thread, which cannot be interrupted,
+# is abandoned rather than waited for.
+EXIT_DEADLINE_S = 1.9
+
+log = logging.getLogger("host.run")
+
+
+def _stop_while_starting(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def exit_deadline() -> None:
+    def exit_now() -> None:
+        log.warning("still stopping after %.1f s: exiting now, abandoning what still runs", EXIT_DEADLINE_S)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(0)
+
+    timer = threading.Timer(EXIT_DEADLINE_S, exit_now)
+    timer.daemon = True
+    timer.start()
 
 
 @app.command("run")
@@ -28,6 +48,8 @@ def run(
     ),
 ) -> None:
     """Run the host: NPCs appear in the game, hear nearby players and answer in text and voice."""
+    for sig in (signal.SIGTERM, signal.SIGINT):  # until `run_roles` takes over: stop quietly, exit code 0
+        signal.signal(sig, _stop_while_starting)
     settings = settings_or_exit()
     try:
         names = parse_roles(roles)
@@ -36,43 +58,4 @@ def run(
     if set(names) != set(ALL_ROLES) and settings.redis_url is None:
         fail("running only some roles needs a shared hub: set NPC_HOST_REDIS_URL")
     setup_logging(settings, profile_secret_envs(settings.profiles_dir))
-    run_or_exit(run_roles(settings, names))
-
-
-@app.command("status")
-def status(quiet: bool = typer.Option(False, "--quiet", help="print nothing; exit 0 when the hub answers")) -> None:
-    """Consumers, pending entries and lag of every stream on the Redis hub."""
-    settings = settings_or_exit()
-    if settings.redis_url is None:
-        fail("status reads the shared hub: set NPC_HOST_REDIS_URL (the in-process hub lives inside `npc-host run`)")
-    table = run_or_exit(_status_table(settings))
-    if not quiet:
-        Console().print(table)
-
-
-async def _status_table(settings: Settings) -> Table:
-    bus = await make_bus(settings, client_name="npc-host-status")
-    table = Table("stream", "length", "group", "consumers", "pending", "lag", "dead letters")
-    try:
-        for load in await asyncio.to_thread(load_all, settings.profiles_dir):  # parsing files: off the event loop
-            if load.server is None:
-                continue
-            for kind in StreamKind:
-                info = await bus.stream_info(stream_name(load.server.name, kind))
-                if not info.groups:
-                    table.add_row(info.stream, str(info.length), "-", "-", "-", "-", str(info.dead_letters))
-                for group in info.groups:
-                    consumers = ", ".join(f"{c.name} ({c.pending})" for c in group.consumers) or "-"
-                    lag = "?" if group.lag is None else str(group.lag)
-                    table.add_row(
-                        info.stream,
-                        str(info.length),
-                        group.name,
-                        consumers,
-                        str(group.pending),
-                        lag,
-                        str(info.dead_letters),
-                    )
-    finally:
-        await bus.aclose()
-    return table
+    run_or_exit(run_roles(settings, names, on_stop=exit_deadline))

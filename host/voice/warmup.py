@@ -13,7 +13,6 @@ import contextlib
 import time
 
 from host.brain.engine import NpcBrain
-from host.brain.llm.embedded import EmbeddedLLM
 from host.brain.turn import TurnSentence
 from host.events import PlayerSaid
 
@@ -26,7 +25,7 @@ async def warm_personas(brain: NpcBrain, server: str, *, embedded_only: bool = F
     `embedded_only` skips NPCs on remote backends, whose servers keep their own caches warm across requests."""
     spent: dict[str, float] = {}
     for npc_id, npc in brain.registry.npcs(server).items():
-        if embedded_only and not isinstance(brain.llm_for(npc), EmbeddedLLM):
+        if embedded_only and brain.llm_for(npc).name != "embedded":  # by name: llama.cpp may not be installed
             continue
         started = time.perf_counter()
         turn = await brain.start(PlayerSaid(server=server, player=WARMUP_PLAYER, text=WARMUP_LINE), npc_id)
