@@ -101,11 +101,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def _handler(log_format: str) -> logging.Handler:
-    if log_format == "rich" or (log_format == "auto" and sys.stderr.isatty()):
+    if log_format == "rich" or (log_format == "auto" and sys.stdout.isatty()):
         from rich.logging import RichHandler  # only on a terminal: rich costs start-up time
 
         return RichHandler(show_path=False, rich_tracebacks=False, markup=False)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.stdout)  # where rich writes too; stderr keeps a failed command's one line
     handler.setFormatter(JsonFormatter() if log_format == "json" else OneLineFormatter(PLAIN_FORMAT))
     return handler
 

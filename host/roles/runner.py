@@ -130,7 +130,6 @@ async def run_roles(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_requested, sig)
     try:
-        log.info("loading profiles from %s, opening the database and the hub", settings.profiles_dir)
         services = await _unless_stopped(HostServices.open(settings), stop)
         if services is None:
             return

@@ -10,11 +10,14 @@ backends (Ollama, OpenAI-compatible) get the same call, which loads the model an
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 
 from host.brain.engine import NpcBrain
 from host.brain.turn import TurnSentence
 from host.events import PlayerSaid
+
+log = logging.getLogger(__name__)
 
 WARMUP_PLAYER = "Traveler"
 WARMUP_LINE = "Hello there."
@@ -24,9 +27,14 @@ async def warm_personas(brain: NpcBrain, server: str, *, embedded_only: bool = F
     """Warm each NPC of `server` in turn; returns the milliseconds each took (the cold cost now paid up front).
     `embedded_only` skips NPCs on remote backends, whose servers keep their own caches warm across requests."""
     spent: dict[str, float] = {}
-    for npc_id, npc in brain.registry.npcs(server).items():
-        if embedded_only and brain.llm_for(npc).name != "embedded":  # by name: llama.cpp may not be installed
-            continue
+    npc_ids = [
+        npc_id
+        for npc_id, npc in brain.registry.npcs(server).items()
+        if not embedded_only or brain.llm_for(npc).name == "embedded"  # by name: llama.cpp may not be installed
+    ]
+    if npc_ids:
+        log.info("warming the persona prefixes of %d NPC(s) of '%s'", len(npc_ids), server)
+    for npc_id in npc_ids:
         started = time.perf_counter()
         turn = await brain.start(PlayerSaid(server=server, player=WARMUP_PLAYER, text=WARMUP_LINE), npc_id)
         # Closing the stream at the first sentence stops generation; the backend keeps the prefix it read.
