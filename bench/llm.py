@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bench.report import summarize
-from host.brain.llm.base import ChatMessage, GenerationOptions
-from host.brain.llm.embedded import EmbeddedLLM, GenerationStats
+from host.llm.base import ChatMessage, GenerationOptions
+from host.llm.embedded import EmbeddedLLM, GenerationStats
 
 RUNS = 5
 SENTENCE_END = re.compile(r"[.!?](\s|$)")

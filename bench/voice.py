@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 
 from bench.report import summarize
-from host.brain.llm.embedded import EmbeddedLLM
-from host.brain.llm.factory import close_all, make_llm
 from host.config import Settings
 from host.demo_assets import load_manifest
 from host.events import Position
+from host.llm.embedded import EmbeddedLLM
+from host.llm.factory import close_all, make_llm
 from host.roles.runner import make_brain
 from host.roles.services import HostServices
 from host.speech.audio import WHISPER_RATE, conform, read_wav

@@ -46,7 +46,7 @@ class LLMSettings(_Section):
 
 class STTSettings(_Section):
     model_path: Path | None = Field(None, description="faster-whisper model directory; default: packaged tiny.en")
-    language: str = "en"
+    language: str = Field("en", description="the players' language; 'auto' detects it (needs a multilingual model)")
     beam_size: int = Field(1, ge=1, le=10)
     threads: int = Field(2, ge=1, le=64)
     no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0, description="above this (with low log-prob): no speech")
@@ -101,6 +101,20 @@ class MinecraftSettings(_Section):
     snbt_text: bool = Field(False, description="true for servers on 1.21.5+: CustomName as an SNBT text component")
 
 
+class VoicePageSettings(_Section):
+    """Players' voice in the browser (docs/voice-page.md); each server opts in with `[voice_page]` in its profile."""
+
+    invite_secret: SecretStr | None = Field(
+        None, description="signs one-time invites; set it when the gateway and admin roles run in separate processes"
+    )
+    ws_url: str | None = Field(
+        None,
+        pattern=r"^wss?://\S+$",
+        description="the voice WebSocket as browsers reach it (behind TLS: wss://host/voice); "
+        "default: ws(s)://<the page's host>:<bridge_port>/voice",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NPC_HOST_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -125,6 +139,7 @@ class Settings(BaseSettings):
     tts: TTSSettings = TTSSettings()
     bus: BusSettings = BusSettings()
     minecraft: MinecraftSettings = MinecraftSettings()
+    voice_page: VoicePageSettings = VoicePageSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -152,6 +167,8 @@ class Settings(BaseSettings):
         data["llm"]["openai_url"] = mask_url(self.llm.openai_url)
         if self.llm.openai_api_key is not None:
             data["llm"]["openai_api_key"] = MASK
+        if self.voice_page.invite_secret is not None:
+            data["voice_page"]["invite_secret"] = MASK
         return data
 
 

@@ -66,6 +66,7 @@ class PlayerSaid(Event):
     source: Literal["voice", "chat"] = "chat"
     position: Position | None = None
     confidence: float | None = Field(None, ge=0.0, le=1.0)
+    language: str | None = Field(None, description="the language STT heard, when it is not English")
     utterance_id: str | None = None
     speech_end_ts: float | None = None
     stt_ms: float | None = None
@@ -169,12 +170,16 @@ class NpcControl(Event):
 
 
 class AdvisorRecommendation(Event):
+    """The advisor stored a recommendation for an NPC (docs/advisor.md); `status` "pending" waits for an operator."""
+
     type: Literal["advisor_recommendation"] = "advisor_recommendation"
     npc: str
     steering: list[str] = []
     facts: list[str] = []
     mood: str | None = None
     warnings: list[str] = []
+    recommendation_id: int | None = None
+    status: Literal["pending", "active"] = "active"
 
 
 AnyEvent = Annotated[

@@ -46,13 +46,19 @@ class SecretMasker(logging.Filter):
 
 
 def profile_secret_envs(profiles_dir: Path) -> list[str]:
-    """The environment variables the server profiles keep secrets in: RCON passwords and voice bridge tokens."""
+    """The environment variables the server profiles keep secrets in: RCON passwords, voice bridge tokens and the
+    advisor model's API key."""
     names: list[str] = []
     for load in load_all(profiles_dir):
-        if load.server is not None and load.server.rcon is not None:
-            names.append(load.server.rcon.password_env)
-        if load.server is not None and load.server.bridge is not None:
-            names.append(load.server.bridge.token_env)
+        server = load.server
+        if server is None:
+            continue
+        if server.rcon is not None:
+            names.append(server.rcon.password_env)
+        if server.bridge is not None:
+            names.append(server.bridge.token_env)
+        if server.advisor is not None and server.advisor.model.api_key_env is not None:
+            names.append(server.advisor.model.api_key_env)
     return names
 
 

@@ -60,3 +60,22 @@ async def watch_queues(bus: Bus, streams: list[str], stop: asyncio.Event, interv
                 QUEUE_DEPTH.labels(stream=stream, group=group.name).set(group.pending)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
+
+
+ADVISOR_PASSES = Counter(
+    "npc_host_advisor_passes_total", "Advisor passes by outcome (ok, failed)", ["server", "outcome"]
+)
+ADVISOR_FAILURES = Counter("npc_host_advisor_failures_total", "Failed advisor passes by reason", ["server", "reason"])
+ADVISOR_TOKENS = Counter(
+    "npc_host_advisor_tokens_total",
+    "Tokens the advisor spent, by stage and direction",
+    ["server", "stage", "direction"],
+)
+ADVISOR_CACHE_HITS = Counter("npc_host_advisor_digest_cache_hits_total", "Digests reused from the cache", ["server"])
+ADVISOR_PASS_SECONDS = Histogram(
+    "npc_host_advisor_pass_seconds",
+    "Wall time of an advisor pass",
+    ["server"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600),
+)
+ADVISOR_RECOMMENDATIONS = Counter("npc_host_advisor_recommendations_total", "Recommendations stored", ["server"])

@@ -1,14 +1,18 @@
-"""The `/bridge` WebSocket endpoint: one port for every game server of the host.
+"""The `/bridge` WebSocket endpoint: one port for every game server of the host, and `/voice` for voice pages.
 
 A connection's `hello` names its server; the `BridgeServer` of that name checks the token and serves the connection.
 An unknown server name is refused exactly like a wrong token (4001), so a peer cannot probe which servers exist.
+
+On `/voice` (the browser profile), the handshake's `Origin` must be one of the voice page's origins (a page elsewhere
+cannot use a visitor's invite), and the first message is a `browser_hello` whose one-time invite `redeem` turns into
+the server and player the connection is, or refuses (4001, with the reason for the player).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
@@ -17,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from host.speech.vad import silero_session
+from proximity_audio.browser_protocol import VOICE_PATH, BrowserHello, SessionRefusedError, parse_browser_message
 from proximity_audio.limits import BridgeLimits
 from proximity_audio.protocol import SUPPORTED_VERSIONS, CloseCode, Hello, ProtocolError, parse_client_message
 
@@ -25,15 +30,32 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# An invite -> (server, player); raises SessionRefusedError saying why it opens nothing.
+Redeem = Callable[[str], tuple[str, str]]
+
 BRIDGE_PATH = "/bridge"
 # A close frame's reason is at most 123 bytes of UTF-8; a longer one fails the close itself (1011 and a traceback).
 _MAX_REASON_BYTES = 123
 
 
+def _refuse_all(_: str) -> tuple[str, str]:
+    raise SessionRefusedError("voice pages are not enabled on this host")
+
+
 class BridgeListener:
-    def __init__(self, bridges: Iterable[BridgeServer], limits: BridgeLimits | None = None) -> None:
+    def __init__(
+        self,
+        bridges: Iterable[BridgeServer],
+        limits: BridgeLimits | None = None,
+        *,
+        redeem: Redeem = _refuse_all,
+        page_origins: Collection[str] = (),
+    ) -> None:
+        """`page_origins`: the origins (`https://host[:port]`) voice pages are served from; `/voice` refuses others."""
         self._bridges = {bridge.server_name: bridge for bridge in bridges}
         self.limits = limits or BridgeLimits()
+        self._redeem = redeem
+        self._page_origins = frozenset(origin.lower() for origin in page_origins)
         self._ws_server: Server | None = None
 
     @property
@@ -55,7 +77,7 @@ class BridgeListener:
             self._handle,
             host,
             port,
-            process_request=_only_bridge_path,
+            process_request=self._check_request,
             compression=None,  # PCM barely compresses; deflate cost most of the CPU at 50 players
             max_size=limits.max_message_bytes,
             ping_interval=limits.ping_interval_s,
@@ -70,6 +92,9 @@ class BridgeListener:
             self._ws_server = None
 
     async def _handle(self, ws: ServerConnection) -> None:
+        if ws.request is not None and _path(ws.request) == VOICE_PATH:
+            await self._handle_page(ws)
+            return
         hello = await self._handshake(ws)
         if hello is None:
             return
@@ -80,18 +105,64 @@ class BridgeListener:
             return
         await bridge.serve(ws, hello)
 
-    async def _handshake(self, ws: ServerConnection) -> Hello | None:
-        """The first message must be a hello with a supported version, else close."""
+    async def _handle_page(self, ws: ServerConnection) -> None:
+        hello = await self._first_message(ws, "browser_hello")
+        if hello is None:
+            return
+        try:
+            message = parse_browser_message(hello)
+        except ProtocolError as exc:
+            await ws.close(CloseCode.HELLO_EXPECTED, _close_reason(exc.message))
+            return
+        if not isinstance(message, BrowserHello):
+            await ws.close(CloseCode.HELLO_EXPECTED, f"the first message must be browser_hello, got {message.type}")
+            return
+        if not set(message.protocol_versions) & set(SUPPORTED_VERSIONS):
+            await ws.close(CloseCode.UNSUPPORTED_VERSION, f"supported protocol versions: {list(SUPPORTED_VERSIONS)}")
+            return
+        try:
+            server, player = self._redeem(message.invite.get_secret_value())
+        except SessionRefusedError as exc:
+            log.info("bridge: refused a voice page: %s", exc)
+            await ws.close(CloseCode.BAD_TOKEN, _close_reason(str(exc)))
+            return
+        bridge = self._bridges.get(server)
+        if bridge is None:
+            await ws.close(CloseCode.BAD_TOKEN, "this server has no voice on this host")
+            return
+        await bridge.serve_page(ws, player)
+
+    async def _first_message(self, ws: ServerConnection, expected: str) -> str | None:
+        """The first text message within the hello timeout, else close (4003) and None."""
         try:
             async with asyncio.timeout(self.limits.hello_timeout_s):
                 first = await ws.recv()
         except TimeoutError:
-            await ws.close(CloseCode.HELLO_EXPECTED, "no hello within the hello timeout")
+            await ws.close(CloseCode.HELLO_EXPECTED, f"no {expected} within the hello timeout")
             return None
         except ConnectionClosed:
             return None
         if not isinstance(first, str):
-            await ws.close(CloseCode.HELLO_EXPECTED, "the first message must be a JSON hello")
+            await ws.close(CloseCode.HELLO_EXPECTED, f"the first message must be a JSON {expected}")
+            return None
+        return first
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = _path(request)
+        if path == VOICE_PATH:
+            origin = (request.headers.get("Origin") or "").lower()
+            if origin not in self._page_origins:
+                log.warning("bridge: refused a voice page from origin %r", origin[:100])
+                return connection.respond(HTTPStatus.FORBIDDEN, "this origin may not open voice pages here\n")
+            return None
+        if path != BRIDGE_PATH:
+            return connection.respond(HTTPStatus.NOT_FOUND, f"the voice bridge is at {BRIDGE_PATH}\n")
+        return None
+
+    async def _handshake(self, ws: ServerConnection) -> Hello | None:
+        """The first message must be a hello with a supported version, else close."""
+        first = await self._first_message(ws, "hello")
+        if first is None:
             return None
         try:
             hello = parse_client_message(first)
@@ -107,10 +178,8 @@ class BridgeListener:
         return hello
 
 
-def _only_bridge_path(connection: ServerConnection, request: Request) -> Response | None:
-    if request.path.split("?", 1)[0] != BRIDGE_PATH:
-        return connection.respond(HTTPStatus.NOT_FOUND, f"the voice bridge is at {BRIDGE_PATH}\n")
-    return None
+def _path(request: Request) -> str:
+    return request.path.split("?", 1)[0]
 
 
 def _close_reason(text: str) -> str:

@@ -8,6 +8,7 @@ Integration surface (the gateway role wires it to the hub):
     await server.start("0.0.0.0", 8765)   # its own /bridge endpoint; or open() it and share a BridgeListener
     server.play(npc_id, pcm, rate)   # NpcAudio: any rate, resampled to 48 kHz, paced in real time
     server.stop(npc_id)              # barge-in: silent within one 20 ms frame
+    server.tell(player, line)        # a transcript line to that player's voice page, if one is open
     await server.close()
 """
 
@@ -28,11 +29,13 @@ from host.events import NpcAudio
 from host.speech.audio import Int16Array
 from proximity_audio.bridge_listener import BridgeListener
 from proximity_audio.bridge_session import BridgeSession, SessionContext, npc_info
+from proximity_audio.browser_protocol import BrowserWelcome, Line
+from proximity_audio.browser_session import BrowserSession
 from proximity_audio.hearing import BridgeStats
-from proximity_audio.hooks import BridgeHooks, OnNpcStop, OnSpeechStarted, OnUtterance, ignore
+from proximity_audio.hooks import BridgeHooks, OnChat, OnNpcStop, OnSpeechStarted, OnUtterance, ignore
 from proximity_audio.limits import BridgeLimits
 from proximity_audio.pacer import PacedTick, Pacer
-from proximity_audio.protocol import Hello, LimitsInfo, Welcome
+from proximity_audio.protocol import CloseCode, Hello, LimitsInfo, Welcome
 from proximity_audio.world import SpatialWorld
 
 log = logging.getLogger(__name__)
@@ -44,20 +47,23 @@ class BridgeServer:
         world: SpatialWorld,
         *,
         server: str,
-        token: str | SecretStr,
+        token: str | SecretStr | None,
         on_utterance: OnUtterance,
         on_speech_started: OnSpeechStarted | None = None,
         on_npc_stop: OnNpcStop | None = None,
+        on_chat: OnChat | None = None,
         limits: BridgeLimits | None = None,
         vad: VADSettings | None = None,
     ) -> None:
         self.world = world
         self.limits = limits or BridgeLimits()
-        self._token = token if isinstance(token, SecretStr) else SecretStr(token)
-        hooks = BridgeHooks(on_utterance, on_speech_started or ignore, on_npc_stop or ignore)
+        # None: no companion plugin may connect (voice pages only).
+        self._token = SecretStr(token) if isinstance(token, str) else token
+        hooks = BridgeHooks(on_utterance, on_speech_started or ignore, on_npc_stop or ignore, on_chat or ignore)
         self._pacer = Pacer()
         self._context = SessionContext(server, world, self.limits, vad or VADSettings(), hooks, self.stop)
         self._sessions: set[BridgeSession] = set()
+        self._pages: dict[str, BrowserSession] = {}  # player -> their open voice page
         self._listener: BridgeListener | None = None
         self._pacer_task: asyncio.Task[None] | None = None
 
@@ -147,12 +153,14 @@ class BridgeServer:
 
     def accepts(self, hello: Hello) -> bool:
         """True when the hello names this server and carries its token (compared in constant time)."""
+        if self._token is None:
+            return False
         token_ok = hmac.compare_digest(hello.token.get_secret_value().encode(), self._token.get_secret_value().encode())
         return token_ok and hello.server == self.server_name
 
     async def serve(self, ws: ServerConnection, hello: Hello) -> None:
         """Serve one plugin connection after its accepted hello, until it closes."""
-        session = BridgeSession(ws, hello, self._context)
+        session = BridgeSession(ws, self._context, mode=hello.mode, plugin=hello.plugin)
         self._sessions.add(session)
         log.info("bridge: plugin %r of '%s' connected in %s mode", hello.plugin or "?", self.server_name, hello.mode)
         try:
@@ -164,15 +172,55 @@ class BridgeServer:
             self._sessions.discard(session)
             log.info("bridge: plugin %r of '%s' disconnected", hello.plugin or "?", self.server_name)
 
-    def _welcome(self, hello: Hello) -> Welcome:
+    async def serve_page(self, ws: ServerConnection, player: str) -> None:
+        """Serve one voice page of `player` (its invite was redeemed) until it closes; a newer page of the same player
+        replaces it, so a player is never two listeners."""
+        previous = self._pages.get(player)
+        if previous is None and len(self._pages) >= self.limits.max_players:
+            await ws.close(CloseCode.TOO_MANY_SESSIONS, f"{self.limits.max_players} voice pages are open already")
+            return
+        if previous is not None:
+            await previous.close(CloseCode.REPLACED, "this player opened the voice page somewhere else")
+        session = BrowserSession(ws, player, self._context)
+        self._pages[player] = session
+        self._sessions.add(session)
+        log.info("bridge: %s opened the voice page of '%s'", player, self.server_name)
+        try:
+            session.send(self._page_welcome(player))
+            await session.run()
+        except* ConnectionClosed:
+            pass
+        finally:
+            self._sessions.discard(session)
+            if self._pages.get(player) is session:
+                del self._pages[player]
+            log.info("bridge: %s closed the voice page of '%s'", player, self.server_name)
+
+    def tell(self, player: str, line: Line) -> None:
+        """Show a transcript line on `player`'s voice page, if they have one open."""
+        page = self._pages.get(player)
+        if page is not None:
+            page.tell(line)
+
+    @property
+    def pages(self) -> list[str]:
+        """The players who have a voice page open."""
+        return list(self._pages)
+
+    def _limits_info(self) -> LimitsInfo:
         limits = self.limits
+        return LimitsInfo(
+            max_message_bytes=limits.max_message_bytes,
+            max_frames_per_second=limits.max_frames_per_second,
+            max_players=limits.max_players,
+            idle_timeout_s=limits.idle_timeout_s,
+        )
+
+    def _page_welcome(self, player: str) -> BrowserWelcome:
+        npcs = [npc_info(placement) for placement in self.world.npcs]
+        return BrowserWelcome(server=self.server_name, player=player, limits=self._limits_info(), npcs=npcs)
+
+    def _welcome(self, hello: Hello) -> Welcome:
         return Welcome(
-            mode=hello.mode,
-            limits=LimitsInfo(
-                max_message_bytes=limits.max_message_bytes,
-                max_frames_per_second=limits.max_frames_per_second,
-                max_players=limits.max_players,
-                idle_timeout_s=limits.idle_timeout_s,
-            ),
-            npcs=[npc_info(placement) for placement in self.world.npcs],
+            mode=hello.mode, limits=self._limits_info(), npcs=[npc_info(placement) for placement in self.world.npcs]
         )

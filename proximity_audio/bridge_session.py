@@ -93,11 +93,15 @@ class SessionContext:
 
 
 class BridgeSession:
-    def __init__(self, ws: ServerConnection, hello: Hello, context: SessionContext) -> None:
+    # A plugin reports its players' positions, so it forgets them when they leave; a browser session's player is
+    # placed by the game (or a table's game master), which stays the one writer of that position.
+    owns_positions = True
+
+    def __init__(self, ws: ServerConnection, context: SessionContext, *, mode: OutputMode, plugin: str) -> None:
         self._ws = ws
         self._ctx = context
-        self.mode: OutputMode = hello.mode
-        self.plugin = hello.plugin
+        self.mode: OutputMode = mode
+        self.plugin = plugin
         self._players: dict[int, _Player] = {}
         self._leaving: list[_Player] = []
         self._mic_ready = asyncio.Event()
@@ -268,7 +272,7 @@ class BridgeSession:
                     player.name, events, server=ctx.server, world=ctx.world, hooks=ctx.hooks, stats=ctx.stats
                 )
             for player in leaving:
-                if player.left_at is not None:
+                if self.owns_positions and player.left_at is not None:
                     self._ctx.world.remove_player(player.name, only_if_at=player.left_at)
             if closing:
                 return

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from host.events import PlayerSpeechStarted, PlayerUtterance
+from host.events import PlayerSaid, PlayerSpeechStarted, PlayerUtterance
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -20,6 +20,7 @@ T = TypeVar("T")
 OnUtterance = Callable[[PlayerUtterance], Awaitable[None]]
 OnSpeechStarted = Callable[[PlayerSpeechStarted], Awaitable[None]]
 OnNpcStop = Callable[[str], Awaitable[None]]
+OnChat = Callable[[PlayerSaid], Awaitable[None]]
 
 
 async def ignore(_: object) -> None:
@@ -33,6 +34,7 @@ class BridgeHooks:
     on_utterance: OnUtterance
     on_speech_started: OnSpeechStarted = ignore  # the cue for barge-in
     on_npc_stop: OnNpcStop = ignore  # the plugin asked to stop an NPC (its audio is cut when the hook returns)
+    on_chat: OnChat = ignore  # a voice page's player typed a line
 
 
 async def call_safely(what: str, hook: Callable[[T], Awaitable[None]], argument: T) -> None:

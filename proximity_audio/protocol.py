@@ -68,6 +68,8 @@ class CloseCode:
     BAD_TOKEN = 4001
     UNSUPPORTED_VERSION = 4002
     HELLO_EXPECTED = 4003  # the first message was not a valid hello, or it did not come in time
+    REPLACED = 4009  # a voice page: the same player opened a newer session
+    TOO_MANY_SESSIONS = 4029  # a voice page: the server has max_players voice pages open
     IDLE = 4008  # nothing received for the idle timeout
     MESSAGE_TOO_BIG = 1009  # RFC 6455; a message over the size limit (sent by the WebSocket layer)
     KEEPALIVE_TIMEOUT = 1011  # a ping went unanswered (sent by the WebSocket layer)

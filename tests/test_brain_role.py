@@ -18,7 +18,6 @@ from typing import Literal, NamedTuple
 import pytest
 
 from host.brain.engine import StartedTurn
-from host.brain.llm.factory import close_all
 from host.brain.turn import TurnSentence
 from host.bus import Bus, BusUnavailableError, StreamKind, stream_for, stream_name
 from host.config import BusSettings, LLMSettings, Settings
@@ -33,6 +32,7 @@ from host.events import (
     PlayerSpeechStarted,
     Position,
 )
+from host.llm.factory import close_all
 from host.roles.brain import GROUP, BrainRole
 from host.roles.runner import make_brain
 from host.roles.services import HostServices

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from host.brain.engine import NpcBrain
-from host.brain.llm.base import LLM
 from host.events import EntityPosition, PlayerSaid, Position, Positions
+from host.llm.base import LLM
 from host.profiles.registry import ProfileRegistry
 from host.profiles.schema import NpcProfile
 from host.store import Store

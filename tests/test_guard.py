@@ -20,7 +20,6 @@ PROFILE = NpcProfile.model_validate(
         "world": {"position": {"x": 0, "y": 64, "z": 0}},
     }
 )
-GUARD = OutOfCharacterGuard(PROFILE)
 
 DROPPED: list[tuple[str, str]] = [
     ("As an AI, I cannot taste ale.", "as an AI"),
@@ -52,7 +51,7 @@ DROPPED: list[tuple[str, str]] = [
 
 @pytest.mark.parametrize(("text", "label"), DROPPED)
 def test_meta_talk_is_dropped_with_a_reason(text: str, label: str) -> None:
-    verdict = GUARD.check(Sentence(text))
+    verdict = OutOfCharacterGuard(PROFILE).check(Sentence(text))
     assert verdict == DroppedSentence(text, f"out of character: {label}")
 
 
@@ -78,7 +77,7 @@ KEPT: list[str] = [
 
 @pytest.mark.parametrize("text", KEPT)
 def test_in_character_lines_pass_untouched(text: str) -> None:
-    assert GUARD.check(Sentence(text, "happy")) == Sentence(text, "happy")
+    assert OutOfCharacterGuard(PROFILE).check(Sentence(text, "happy")) == Sentence(text, "happy")
 
 
 @pytest.mark.parametrize(
@@ -90,7 +89,7 @@ def test_in_character_lines_pass_untouched(text: str) -> None:
     ],
 )
 def test_sentences_that_repeat_a_secret_are_dropped(text: str) -> None:
-    assert GUARD.check(Sentence(text)) == DroppedSentence(text, "repeats a secret")
+    assert OutOfCharacterGuard(PROFILE).check(Sentence(text)) == DroppedSentence(text, "repeats a secret")
 
 
 CLEANED: list[tuple[str, str]] = [
@@ -120,7 +119,7 @@ CLEANED: list[tuple[str, str]] = [
 
 @pytest.mark.parametrize(("raw", "spoken"), CLEANED)
 def test_debris_is_cleaned_off(raw: str, spoken: str) -> None:
-    assert GUARD.check(Sentence(raw)) == Sentence(spoken)
+    assert OutOfCharacterGuard(PROFILE).check(Sentence(raw)) == Sentence(spoken)
 
 
 @pytest.mark.parametrize(
@@ -133,11 +132,11 @@ def test_debris_is_cleaned_off(raw: str, spoken: str) -> None:
     ],
 )
 def test_sentences_with_nothing_speakable_are_dropped(raw: str, reason: str) -> None:
-    assert GUARD.check(Sentence(raw)) == DroppedSentence(raw, reason)
+    assert OutOfCharacterGuard(PROFILE).check(Sentence(raw)) == DroppedSentence(raw, reason)
 
 
 def test_a_cleaned_sentence_keeps_its_emotion() -> None:
-    assert GUARD.check(Sentence("Bram: Hello!", "happy")) == Sentence("Hello!", "happy")
+    assert OutOfCharacterGuard(PROFILE).check(Sentence("Bram: Hello!", "happy")) == Sentence("Hello!", "happy")
 
 
 ASKED = "Old Birch, what do you think of woodcutters?"
@@ -160,3 +159,89 @@ def test_a_sentence_that_parrots_the_players_line_is_dropped(raw: str, dropped: 
     assert isinstance(verdict, DroppedSentence) == dropped
     if dropped:
         assert isinstance(verdict, DroppedSentence) and verdict.reason == "echoes the player's line"
+
+
+# What the packaged SmolLM2 really said in role-play scenes (issue 13), and the reason each must not be spoken.
+REAL_FAILURES: list[tuple[str, str]] = [
+    ("I'm ready to help you with your coding challenges.", "out of character: assistant mode"),
+    ("As a Linux terminal, I'm ready to serve you.", "out of character: assistant mode"),
+    ("I'm Mira, a character from a story.", "out of character: calls itself a character"),
+    ("I am just a computer program.", "out of character: calls itself a program"),
+    ("As a terminal, I will run your command.", "out of character: calls itself a program"),
+    ("How can I assist you today?", "out of character: assistant mode"),
+    ("If you have any other questions, just ask.", "out of character: assistant mode"),
+    ("I hope this helps!", "out of character: assistant mode"),
+    ("Dear Alice, I'm glad you came to the inn.", "out of character: writes a letter"),
+    ("Sincerely, Bram.", "out of character: writes a letter"),
+    ("Here's a possible response.", "answer format"),
+    ("See <b>the menu</b> by the door.", "not speech: HTML"),
+    ("Read more at https://example.com/inn today.", "not speech: URL"),
+    ("Visit www.gildedpickaxe.net for rooms.", "not speech: URL"),
+    ("Say at most 3 short sentences of plain speech.", "recites its prompt"),
+    ("Notes in square brackets are for you alone.", "recites its prompt"),
+    ("Speak as Bram, in your own words, to the person in front of you.", "recites its prompt"),
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), REAL_FAILURES)
+def test_what_small_models_really_say_is_dropped_with_a_reason(text: str, reason: str) -> None:
+    assert OutOfCharacterGuard(PROFILE).check(Sentence(text)) == DroppedSentence(text, reason)
+
+
+@pytest.mark.parametrize(
+    ("raw", "spoken"),
+    [
+        ("You answer: Welcome to the inn!", "Welcome to the inn!"),
+        ("Here's a possible response: The stew is hot.", "The stew is hot."),
+        ("Sure! Here is my reply: Sit by the fire.", "Sit by the fire."),
+        ("Bram's response: Two emeralds, friend.", "Two emeralds, friend."),
+    ],
+)
+def test_answer_format_prefixes_are_cleaned_off(raw: str, spoken: str) -> None:
+    assert OutOfCharacterGuard(PROFILE).check(Sentence(raw)) == Sentence(spoken)
+
+
+def test_reciting_the_persona_block_is_dropped_but_its_facts_may_be_said() -> None:
+    profile = PROFILE.model_copy(
+        update={
+            "persona": PROFILE.persona.model_copy(
+                update={"description": "Bram runs the Gilded Pickaxe, the only inn in Oakhollow, with his wife."}
+            )
+        }
+    )
+    guard = OutOfCharacterGuard(profile)
+    recital = "Bram runs the Gilded Pickaxe, the only inn in Oakhollow, with his wife."
+    assert guard.check(Sentence(recital)) == DroppedSentence(recital, "recites its prompt")
+    assert guard.check(Sentence("I run the Gilded Pickaxe, friend.")) == Sentence("I run the Gilded Pickaxe, friend.")
+
+
+def test_repeating_its_own_earlier_reply_is_dropped() -> None:
+    guard = OutOfCharacterGuard(PROFILE, earlier_replies=["Welcome to the Sleeping Fox! Sit by the fire, friend."])
+    assert guard.check(Sentence("Sit by the fire, friend.")) == DroppedSentence(
+        "Sit by the fire, friend.", "repeats its earlier reply"
+    )
+    assert guard.check(Sentence("The stew is hot tonight.")) == Sentence("The stew is hot tonight.")
+    # ...and the same sentence twice in one reply is said once.
+    assert guard.check(Sentence("The stew is hot tonight!")) == DroppedSentence(
+        "The stew is hot tonight!", "repeats its earlier reply"
+    )
+
+
+def test_a_reply_in_another_alphabet_is_speech() -> None:
+    assert OutOfCharacterGuard(PROFILE).check(Sentence("Комната стоит три изумруда.")) == Sentence(
+        "Комната стоит три изумруда."
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dear friend, sit down and rest.",
+        "I'm happy to help you carry the sacks.",
+        "The terminal moraine lies north of the river.",
+        "My dear, the stew is hot.",
+        "He was a character, that old miner.",
+    ],
+)
+def test_in_character_lines_near_the_new_rules_pass(text: str) -> None:
+    assert OutOfCharacterGuard(PROFILE).check(Sentence(text)) == Sentence(text)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from host.brain.llm.base import ChatMessage, GenerationOptions, LLMError
-from host.brain.llm.embedded import EmbeddedLLM, GenerationStats
+from host.llm.base import ChatMessage, GenerationOptions, LLMError
+from host.llm.embedded import EmbeddedLLM, GenerationStats
 
 BRAM = (
     "You are Bram, the innkeeper of the Oak Barrel in a Minecraft village. You are warm, a little nosy, and proud of "

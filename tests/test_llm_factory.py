@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from host.brain.llm import factory
-from host.brain.llm.base import LLM, ChatMessage, GenerationOptions
-from host.brain.llm.embedded import EmbeddedLLM
-from host.brain.llm.ollama_backend import OllamaLLM
-from host.brain.llm.openai_compat import OpenAICompatLLM
 from host.config import Settings
+from host.llm import factory
+from host.llm.base import LLM, ChatMessage, GenerationOptions
+from host.llm.embedded import EmbeddedLLM
+from host.llm.ollama_backend import OllamaLLM
+from host.llm.openai_compat import OpenAICompatLLM
 from host.profiles.schema import LlmSpec
 from tests.doubles.ollama_server import OllamaWireServer
 

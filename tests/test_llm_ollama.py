@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from host.brain.llm.base import ChatMessage, GenerationOptions, LLMError
-from host.brain.llm.ollama_backend import OllamaLLM
-from host.brain.llm.retry import RetryPolicy
+from host.llm.base import ChatMessage, GenerationOptions, LLMError
+from host.llm.ollama_backend import OllamaLLM
+from host.llm.retry import RetryPolicy
 from tests.doubles.ollama_server import CloseMidStream, ErrorLine, HttpFault, OllamaWireServer
 
 MESSAGES = [

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from host.brain.llm.base import ChatMessage, GenerationOptions, LLMError
-from host.brain.llm.openai_compat import OpenAICompatLLM
-from host.brain.llm.retry import RetryPolicy
+from host.llm.base import ChatMessage, GenerationOptions, LLMError
+from host.llm.openai_compat import OpenAICompatLLM
+from host.llm.retry import RetryPolicy
 from host.packaged_models import smollm2_path
 from tests.doubles.ollama_server import CloseMidStream, ErrorLine, HttpFault
 from tests.doubles.openai_server import EndlessLine, MalformedEvent, NoFinish, OpenAIFault, OpenAIWireServer

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from llama_cpp import LlamaState
 
-from host.brain.llm.prefix_cache import NpcPrefixCache
+from host.llm.prefix_cache import NpcPrefixCache
 
 PROMPT = (1, 2, 3)
 

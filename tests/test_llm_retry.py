@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from host.brain.llm.base import LLMError
-from host.brain.llm.retry import RetryPolicy, stream_with_retry
+from host.llm.base import LLMError
+from host.llm.retry import RetryPolicy, stream_with_retry
 
 FAST = RetryPolicy(retries=2, first_delay_s=0.0)
 

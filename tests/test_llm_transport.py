@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from host.brain.llm.transport import LineTooLongError, bounded_lines
+from host.llm.transport import LineTooLongError, bounded_lines
 
 
 async def _lines(chunks: list[bytes], limit: int = 1 << 20) -> list[str]:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from host.brain.llm.factory import close_all
 from host.bus import Bus, StreamKind, stream_for, stream_name
 from host.config import LLMSettings, Settings
 from host.demo_assets import load_manifest
@@ -31,6 +30,7 @@ from host.events import (
     PlayerUtterance,
     Position,
 )
+from host.llm.factory import close_all
 from host.packaged_models import piper_joe_paths
 from host.profiles.loader import load_all
 from host.roles.brain import BrainRole

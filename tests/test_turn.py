@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
-from host.brain.llm.base import ChatMessage, GenerationOptions
-from host.brain.llm.ollama_backend import OllamaLLM
-from host.brain.llm.retry import RetryPolicy
 from host.brain.turn import PersonaTurn, TurnContext, TurnEvent, TurnOptions, TurnResult, TurnSentence, run_turn
+from host.llm.base import ChatMessage, GenerationOptions
+from host.llm.ollama_backend import OllamaLLM
+from host.llm.retry import RetryPolicy
 from host.profiles.schema import NpcProfile, ServerProfile
 from tests.doubles.ollama_server import HttpFault, OllamaWireServer, split_into_pieces
 
@@ -104,9 +104,9 @@ async def test_sentences_are_yielded_while_the_server_is_still_streaming() -> No
 
     body = server.chat_bodies[0]
     assert body["options"]["temperature"] == 0.3 and body["options"]["num_predict"] == 90
-    assert body["options"]["stop"] == ["Alice says:"]
+    assert body["options"]["stop"] == ["Alice:", "Traveler:"]
     assert body["messages"][0]["role"] == "system" and "Bram" in body["messages"][0]["content"]
-    assert body["messages"][-2] == {"role": "user", "content": 'Alice says: "What do you sell?"'}
+    assert body["messages"][-1] == {"role": "user", "content": "Alice: What do you sell?"}
 
 
 async def test_generation_stops_after_the_maximum_number_of_sentences() -> None:
@@ -177,3 +177,17 @@ async def test_barge_in_stops_generation_and_keeps_only_what_was_said() -> None:
     assert turn.result.reply == " ".join(heard)
     assert log[-1] == ("closed", "")
     assert len(log) - 1 < len(split_into_pieces(reply))
+
+
+async def test_every_turn_samples_with_a_fresh_seed_unless_one_is_configured() -> None:
+    replies = ["Ale and bread."] * 6
+    async with ollama(replies) as (server, llm):
+        for _ in range(3):
+            await collect(run_turn(llm, make_profile(), SERVER, CONTEXT))
+        fixed = make_profile().model_copy(update={"llm": make_profile().llm.model_copy(update={"seed": 42})})
+        await collect(run_turn(llm, fixed, SERVER, CONTEXT))
+        await collect(run_turn(llm, fixed, SERVER, CONTEXT))
+        await collect(run_turn(llm, make_profile(), SERVER, CONTEXT, TurnOptions(seed=7)))
+    seeds = [body["options"]["seed"] for body in server.chat_bodies]
+    assert len(set(seeds[:3])) == 3  # three turns, three seeds (a clash is a 1 in 10^9 chance)
+    assert seeds[3:] == [42, 42, 7]

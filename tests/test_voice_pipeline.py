@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.brain.llm.factory import close_all
 from host.config import LLMSettings, Settings
 from host.demo_assets import load_manifest
 from host.events import Position
+from host.llm.factory import close_all
 from host.roles.runner import make_brain
 from host.roles.services import HostServices
 from host.speech.audio import WHISPER_RATE, Int16Array, conform, pcm16_to_int16, read_wav, rms_dbfs

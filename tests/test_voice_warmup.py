@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from host.brain.engine import NpcBrain
-from host.brain.llm.ollama_backend import OllamaLLM
+from host.llm.ollama_backend import OllamaLLM
 from host.profiles.registry import ProfileRegistry
 from host.profiles.schema import NpcProfile
 from host.store import Store

@@ -15,11 +15,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from host.brain.addressing import Addressing, address
-from host.brain.llm.base import LLM
+from host.brain.advice import DEFAULT_ADVICE_TOKENS, advice_lines
 from host.brain.prompt import Exchange, PromptLimits, TurnContext
 from host.brain.summary import llm_summarizer
 from host.brain.turn import PersonaTurn, TurnOptions, TurnResult, TurnSentence
 from host.events import NpcTurnEnded, PlayerSaid, Position, Positions
+from host.llm.base import LLM
 from host.memory import MemoryStore, RememberedExchange
 from host.profiles.registry import ProfileRegistry
 from host.profiles.schema import NpcProfile, Vec3
@@ -185,10 +186,14 @@ class NpcBrain:
         key = ConversationKey(server=said.server, npc=npc_id, player=said.player)
         conversation = await self.memory.conversation(key)
         notes = await self.memory.notes(said.server, npc_id)
+        advice_budget = server.advisor.advice_tokens if server.advisor is not None else DEFAULT_ADVICE_TOKENS
+        advice = await self.store.steering.active_advice(said.server, npc_id)
         context = TurnContext(
             player=said.player,
             text=said.text,
+            language=said.language,
             notes=tuple(note.text for note in notes),
+            advice=advice_lines(advice, advice_budget),
             summary=conversation.summary,
             recent=tuple(
                 Exchange(player=said.player, player_text=item.player_text, npc_text=item.npc_reply)

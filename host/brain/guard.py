@@ -1,26 +1,42 @@
 """The out-of-character guard: what a sentence must lose, or why it must not be spoken at all.
 
-Small models break character ("As an AI language model..."), leak what they were told to keep secret, and wrap their
-words in debris: the NPC's own name as a prefix (`Bram: ...`), chat-template tokens, emoji that a voice cannot say,
-stray quotes copied from the `Name says: "..."` prompt format. The guard cleans each sentence, then drops it when it
-is empty, talks about being a model, a prompt or a role-play, or repeats a secret word for word (any run of
-`SECRET_RUN_WORDS` consecutive words of a secret, or the whole secret if it is shorter).
-
-The meta-talk rules are phrases, not single words, so an innkeeper may still praise "a man of fine character".
+Small models break character ("As an AI language model...", "I'm ready to help you with your coding challenges",
+"As a Linux terminal, I'm ready to serve you", "I'm Mira, a character from a story"), recite their instructions
+("I'm Bram, in at most 2 short spoken sentences."), parrot the player's line or their own earlier reply, write
+letters ("Dear Alice, ..."), leak what they were told to keep secret, and wrap their words in debris: the NPC's own
+name as a prefix (`Bram: ...`), an answer-format prefix (`You answer: ...`, `Here's a possible response: ...`),
+chat-template tokens, emoji a voice cannot say, stray quotes. The guard cleans each sentence, then drops it with a
+reason when it is empty, breaks character (the tables in `guard_rules`), holds HTML or a URL, recites the persona
+block, repeats a secret (any run of `SECRET_RUN_WORDS` consecutive words of one, or the whole secret if shorter), or
+repeats the player's line or what the NPC already said.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from host.brain.prompt import TEMPLATE_TOKENS
+from host.brain.guard_rules import (
+    ANSWER_FORMAT,
+    ANSWER_FORMAT_TALK,
+    ASSISTANT_MODE,
+    LETTER,
+    META_TALK,
+    SELF_DESCRIPTION,
+    WEB,
+)
+from host.brain.prompt import TEMPLATE_TOKENS, answer_rules
 from host.brain.sentences import EMOJI_PATTERN, Sentence
 from host.profiles.schema import NpcProfile
 
 SECRET_RUN_WORDS = 5
+# A run this long shared with the persona block's rules is a recital, not speech.
+RULE_RUN_WORDS = 5
+# Persona text is the NPC's own story, so a fact from it may be said; a run this long is a recital of the block.
+PERSONA_RUN_WORDS = 9
 _ROLE_WORDS = frozenset({"assistant", "user", "system", "inst", "sys", "char"})
-_WORDS = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _SPACES = re.compile(r"\s+")
 # The model narrating a quote instead of speaking it: `Alice said, "..."`, `Alice's last line: "..."`.
 _NARRATED_QUOTE = re.compile(
@@ -31,59 +47,6 @@ _BULLET = re.compile(r"^(?:[-•]|\d{1,2}[.)])\s+")
 # A ChatML turn header the model wrote itself: the role name after it is debris too.
 _ROLE_HEADER = re.compile(r"<\|im_start\|>\s*(?:assistant|user|system)?", re.IGNORECASE)
 
-META_TALK: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (label, re.compile(pattern, re.IGNORECASE))
-    for label, pattern in (
-        (
-            "as an AI",
-            r"\bas an? (?:ai|a\.i\.|artificial intelligence|language model|chat ?bot|(?:ai |virtual )?assistant)\b",
-        ),
-        ("AI", r"(?-i:\bAI\b)|\bartificial intelligence\b"),
-        ("language model", r"\blanguage models?\b|\bLLMs?\b"),
-        (
-            "assistant",
-            r"\bi(?:'m| am) (?:just |only |merely )?(?:an? |your )?(?:helpful |virtual |ai )?"
-            r"(?:assistant|chat ?bot|bot)\b",
-        ),
-        ("assistant", r"\b(?:helpful|virtual|ai) assistant\b"),
-        ("AI company", r"\b(?:openai|chatgpt|anthropic|hugging ?face|gpt-?\d)\b"),
-        ("role-play", r"\brole[- ]?play(?:s|ing|ed|er)?\b"),
-        (
-            "refusal boilerplate",
-            r"\bi (?:cannot|can ?not|can't|am unable to|'m unable to|won't) "
-            r"(?:fulfill|fulfil|comply with|assist with|help with (?:this|that|your) request)",
-        ),
-        ("refusal boilerplate", r"\bagainst my (?:guidelines|programming|policy|policies)\b"),
-        ("character", r"\b(?:out of|breaking|break|broke|stay(?:ing)? in|remain(?:ing)? in) character\b"),
-        (
-            "character",
-            r"\b(?:respond|reply|answer|speak|talk|act|keep|be)\w* (?:\w+ )?in character\b"
-            r"|(?:^|,)\s*in character\s*(?:,|$)",
-        ),
-        (
-            "character",
-            r"\b(?:fictional|non-player|game) characters?\b|\bcharacter (?:description|sheet|card|profile)\b"
-            r"|\bcharacter in (?:a|the|this) (?:role|story|game)\b",
-        ),
-        (
-            "character",
-            r"\b(?:play|plays|playing|portray|portraying|voicing) (?:a|the|this|my|your) character\b",
-        ),
-        ("persona", r"\bpersonas?\b(?! non grata)"),
-        (
-            "prompt",
-            r"\b(?:system|initial|original|previous|above|my|the|your|this) prompts?\b"
-            r"(?! (?:payment|reply|replies|service|attention|action|response|delivery|return))",
-        ),
-        ("prompt", r"\bsystem (?:message|instructions?)\b|\b(?:previous|above|original|initial) instructions\b"),
-        (
-            "training",
-            r"\b(?:my|the) training data\b|\bmy programming\b|\bknowledge cut-?off\b|\bi (?:was|am) programmed\b",
-        ),
-        ("template placeholder", r"\{\{\s*(?:user|char)\s*\}\}"),
-    )
-)
-
 
 @dataclass(frozen=True, slots=True)
 class DroppedSentence:
@@ -93,6 +56,19 @@ class DroppedSentence:
 
 def _words(text: str) -> list[str]:
     return _WORDS.findall(text.lower().replace("’", "'"))
+
+
+def _runs(texts: Iterable[str], length: int) -> set[str]:
+    """Every run of `length` consecutive words in `texts`, as space-joined strings."""
+    runs: set[str] = set()
+    for text in texts:
+        words = _words(text)
+        runs.update(" ".join(words[start : start + length]) for start in range(len(words) - length + 1))
+    return runs
+
+
+def _shares_run(words: list[str], runs: set[str], length: int) -> bool:
+    return any(" ".join(words[start : start + length]) in runs for start in range(len(words) - length + 1))
 
 
 def _strip_stray_quotes(text: str) -> str:
@@ -114,9 +90,10 @@ def _strip_stray_quotes(text: str) -> str:
 
 
 class OutOfCharacterGuard:
-    """Built once per profile; `check` each sentence as it streams."""
+    """Built once per turn; `check` each sentence as it streams. `earlier_replies` are the NPC's recent replies to
+    this player: saying one again is no answer."""
 
-    def __init__(self, profile: NpcProfile, player_line: str = "") -> None:
+    def __init__(self, profile: NpcProfile, player_line: str = "", earlier_replies: Sequence[str] = ()) -> None:
         names = sorted({profile.name, *profile.aliases, "{{char}}", "assistant", "system"}, key=len, reverse=True)
         alternatives = "|".join(re.escape(name) for name in names)
         self._speaker_prefix = re.compile(
@@ -127,12 +104,24 @@ class OutOfCharacterGuard:
         self._own_vocative = re.compile(rf"^(?:{own})\s*,\s+(?=\S)", re.IGNORECASE)
         self._secrets = [_words(secret) for secret in profile.persona.secrets if _words(secret)]
         self._player_words = _words(player_line)
+        persona = profile.persona
+        self._rule_runs = _runs(answer_rules(profile), RULE_RUN_WORDS)
+        self._persona_runs = _runs(
+            [persona.description, persona.personality, persona.scenario, persona.speaking_style, *persona.goals],
+            PERSONA_RUN_WORDS,
+        )
+        self._said = [_words(reply) for reply in earlier_replies if len(_words(reply)) >= 3]
 
     def clean(self, text: str) -> str:
         text = TEMPLATE_TOKENS.sub(" ", _ROLE_HEADER.sub(" ", text))
         text = EMOJI_PATTERN.sub(" ", text).replace("*", " ")
         text = _SPACES.sub(" ", text).strip()
-        while prefix := self._speaker_prefix.match(text) or _BULLET.match(text) or _NARRATED_QUOTE.match(text):
+        while prefix := (
+            self._speaker_prefix.match(text)
+            or _BULLET.match(text)
+            or _NARRATED_QUOTE.match(text)
+            or ANSWER_FORMAT.match(text)
+        ):
             text = text[prefix.end() :]
         text = _strip_stray_quotes(text.strip())
         if vocative := self._own_vocative.match(text):
@@ -147,15 +136,33 @@ class OutOfCharacterGuard:
             return DroppedSentence(sentence.text, "nothing left to say")
         if len(words) == 1 and words[0] in _ROLE_WORDS:
             return DroppedSentence(sentence.text, "chat-template role word")
-        for label, pattern in META_TALK:
-            if pattern.search(text):
-                return DroppedSentence(sentence.text, f"out of character: {label}")
-        if self._leaks_secret(words):
-            return DroppedSentence(sentence.text, "repeats a secret")
-        if self._echoes_player(words):
-            return DroppedSentence(sentence.text, "echoes the player's line")
+        reason = self._reason(text, words)
+        if reason is not None:
+            return DroppedSentence(sentence.text, reason)
+        self._said.append(words)  # the next sentence of this reply must not say it again either
         emotion = sentence.emotion if sentence.emotion not in _ROLE_WORDS else None
         return Sentence(text, emotion)
+
+    def _reason(self, text: str, words: list[str]) -> str | None:
+        for label, pattern in (*META_TALK, *ASSISTANT_MODE, *SELF_DESCRIPTION, *LETTER):
+            if pattern.search(text):
+                return f"out of character: {label}"
+        for label, pattern in WEB:
+            if pattern.search(text):
+                return f"not speech: {label}"
+        if ANSWER_FORMAT_TALK.search(text):
+            return "answer format"
+        if _shares_run(words, self._rule_runs, RULE_RUN_WORDS) or _shares_run(
+            words, self._persona_runs, PERSONA_RUN_WORDS
+        ):
+            return "recites its prompt"
+        if self._leaks_secret(words):
+            return "repeats a secret"
+        if self._echoes_player(words):
+            return "echoes the player's line"
+        if self._repeats_itself(words):
+            return "repeats its earlier reply"
+        return None
 
     def _echoes_player(self, words: list[str]) -> bool:
         """The model parroting the player's line back (a tiny model's habit) is no answer."""
@@ -165,6 +172,17 @@ class OutOfCharacterGuard:
         said, asked = " " + " ".join(words) + " ", " " + " ".join(heard) + " "
         # The whole line said back with a word or two around it, or half of it or more repeated word for word.
         return asked in said or (said in asked and 2 * len(words) >= len(heard))
+
+    def _repeats_itself(self, words: list[str]) -> bool:
+        """The sentence is (nearly all) something the NPC already said, or holds one of its earlier sentences."""
+        if len(words) < 3:
+            return False
+        spoken = " " + " ".join(words) + " "
+        for earlier in self._said:
+            before = " " + " ".join(earlier) + " "
+            if spoken in before or (len(earlier) >= 3 and before in spoken and 2 * len(earlier) >= len(words)):
+                return True
+        return False
 
     def _leaks_secret(self, words: list[str]) -> bool:
         spoken = " " + " ".join(words) + " "

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from host.brain.llm.base import LLM, ChatMessage, GenerationOptions, close_stream
 from host.brain.prompt import quote_player_line
+from host.llm.base import LLM, ChatMessage, GenerationOptions, close_stream
 from host.memory import RememberedExchange, Summarizer
 
 _OPTIONS = GenerationOptions(temperature=0.2, max_tokens=160)

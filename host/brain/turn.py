@@ -18,16 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import AsyncGenerator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 from host.brain.guard import DroppedSentence, OutOfCharacterGuard
-from host.brain.llm.base import LLM, GenerationOptions, LLMError, close_stream
-from host.brain.prompt import Exchange, PromptLimits, PromptPlan, TurnContext, build_prompt, neutralise
+from host.brain.prompt import (
+    EXAMPLE_PLAYER,
+    Exchange,
+    PromptLimits,
+    PromptPlan,
+    TurnContext,
+    build_prompt,
+    speaker_name,
+)
 from host.brain.sentences import Sentence, SentenceSplitter
 from host.brain.tokens import TokenCounter, approx_token_count
+from host.llm.base import LLM, GenerationOptions, LLMError, close_stream
 from host.profiles.schema import NpcProfile, ServerProfile
 
 __all__ = [
@@ -52,7 +61,7 @@ class TurnOptions:
     limits: PromptLimits = field(default_factory=PromptLimits)
     count_tokens: TokenCounter = approx_token_count
     first_clause_min_chars: int | None = None  # SentenceSplitter's early first-clause cut; None = whole sentences
-    seed: int | None = None
+    seed: int | None = None  # None: the profile's `llm.seed`, else a fresh random seed every turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,21 +114,32 @@ class PersonaTurn:
         self._server = server
         self._context = context
         self._options = options
-        self._guard = OutOfCharacterGuard(profile, player_line=context.text)
+        self._guard = OutOfCharacterGuard(
+            profile, player_line=context.text, earlier_replies=[exchange.npc_text for exchange in context.recent]
+        )
         self._kept: list[TurnSentence] = []
         self._dropped: list[DroppedSentence] = []
         self._marks: dict[str, float] = {}
         self._started = 0.0
         self.result: TurnResult | None = None
 
+    def seed(self) -> int:
+        """The turn's sampling seed: the configured one, else fresh each turn, so a retry or a new process does not
+        replay the same reply."""
+        if self._options.seed is not None:
+            return self._options.seed
+        if self._profile.llm.seed is not None:
+            return self._profile.llm.seed
+        return secrets.randbelow(2**31)
+
     def generation_options(self) -> GenerationOptions:
         llm = self._profile.llm
         return GenerationOptions(
             temperature=llm.temperature,
             max_tokens=llm.max_reply_tokens,
-            # The model writing the player's next line would be a hallucinated turn: stop there.
-            stop=(f"{neutralise(self._context.player)} says:",),
-            seed=self._options.seed,
+            # The model writing the player's (or the examples' traveler's) next line is a hallucinated turn.
+            stop=(f"{speaker_name(self._context.player)}:", f"{EXAMPLE_PLAYER}:"),
+            seed=self.seed(),
             model=llm.model,
             cache_key=f"{self._server.name}/{self._profile.id}",
         )

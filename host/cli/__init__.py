@@ -45,6 +45,8 @@ COMMANDS: dict[str, CommandEntry] = {
     "db": CommandEntry("host.cli.db_cmd", "Database schema (upgrade, current)."),
     "rcon": CommandEntry("host.cli.rcon_cmd", "Run one command on a Minecraft server over RCON."),
     "bridge-sim": CommandEntry("host.cli.bridge_cmd", "Play one player through the voice bridge, as a plugin would."),
+    "eval": CommandEntry("host.cli.eval_cmd", "Run character-test scenes against NPCs; pass rates by category."),
+    "advisor": CommandEntry("host.cli.advisor_cmd", "The advisor: passes over the transcripts that steer the NPCs."),
 }
 
 

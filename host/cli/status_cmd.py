@@ -31,6 +31,24 @@ def status(quiet: bool = typer.Option(False, "--quiet", help="print nothing; exi
         from rich.console import Console
 
         Console().print(table)
+        passes = run_or_exit(_advisor_passes(settings))
+        if passes is not None:
+            Console().print(passes)
+
+
+async def _advisor_passes(settings: Settings) -> Table | None:
+    """The advisor's latest passes (tokens, time, outcome, failure reason), if it ever ran. The store loads only
+    here: `status --quiet` (a health check) never pays for it."""
+    from host.cli.advisor_cmd import passes_table
+    from host.store import Store
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await Store.open(settings.effective_database_url)
+    try:
+        passes = await store.advisor.recent_passes(limit=10)
+    finally:
+        await store.close()
+    return passes_table(passes) if passes else None
 
 
 async def _status_table(settings: Settings) -> Table:

@@ -34,7 +34,10 @@ class PersonaSpec(StrictModel):
     first_message: str = ""
     example_dialogue: list[str] = Field(default=[], description="lines like '{{user}}: ...' / '{{char}}: ...'")
     system_prompt: str = ""
-    post_history_instructions: str = ""
+    post_history_instructions: str = Field("", description="more rules for the persona block (no longer after it)")
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")] | None = Field(
+        None, description="the language the NPC always speaks (a code such as 'de'); default: the player's"
+    )
 
 
 class EmotionVoice(StrictModel):
@@ -73,6 +76,7 @@ class LlmSpec(StrictModel):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_reply_sentences: int = Field(3, ge=1, le=12)
     max_reply_tokens: int = Field(120, ge=8, le=2048)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="fixed sampling seed; default: fresh every turn")
 
 
 class SelectiveLogic(StrEnum):
@@ -127,6 +131,18 @@ class BridgeSpec(StrictModel):
     token_env: EnvVarName = Field(description="name of the environment variable holding the voice bridge's token")
 
 
+class VoicePageSpec(StrictModel):
+    """Players' voice in the browser: `!voice` in game chat answers with a one-time link to the voice page."""
+
+    public_url: str = Field(
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="the voice page as players reach it, e.g. https://npc.example.org/voice/ (behind TLS)",
+    )
+    enabled: bool = Field(True, description="false: `!voice` answers that voice in the browser is off")
+    offer_on_join: bool = Field(False, description="send the link to every player who joins the game")
+    invite_minutes: float = Field(5.0, gt=0.0, le=60.0, description="how long a link stays valid (once)")
+
+
 class NpcDefaults(StrictModel):
     """Values every NPC of the server inherits unless its own file sets them."""
 
@@ -135,12 +151,57 @@ class NpcDefaults(StrictModel):
     world: dict[str, object] = {}
 
 
+class AdvisorModelSpec(StrictModel):
+    """A model the advisor calls. Without `url` the host's URL for that backend is used ([llm] settings)."""
+
+    backend: Literal["embedded", "ollama", "openai"]
+    model: str | None = Field(None, description="model name (or GGUF file for embedded); default: the host's")
+    url: str | None = Field(None, description="Ollama URL or OpenAI-compatible base URL ending in /v1")
+    api_key_env: EnvVarName | None = Field(None, description="environment variable holding the API key (openai)")
+    structured_output: Literal["json_schema", "json_object", "off"] = Field(
+        "json_schema",
+        description="openai only: json_schema (OpenAI, vLLM, llama.cpp's server), json_object (llama-cpp-python's "
+        "server: json_object with a schema), off (prompt only)",
+    )
+    temperature: float = Field(0.2, ge=0.0, le=2.0)
+    max_tokens: int = Field(800, ge=16, le=8192)
+    timeout_s: float = Field(120.0, gt=0, le=3600)
+
+
+class AdvisorSpec(StrictModel):
+    """The advisor's schedule and models for one server (docs/advisor.md)."""
+
+    enabled: bool = True
+    every_minutes: float = Field(10.0, ge=0.5, le=24 * 60, description="a pass at least this often")
+    after_lines: int = Field(40, ge=1, le=100_000, description="or sooner, once this many new lines were written")
+    approval: bool = Field(False, description="an operator accepts or rejects each recommendation first")
+    model: AdvisorModelSpec = Field(description="the advisor model: a bigger one, on Ollama or an OpenAI-compatible")
+    condense: AdvisorModelSpec = Field(
+        AdvisorModelSpec(backend="embedded", temperature=0.2, max_tokens=120),
+        description="the light model that condenses transcripts; default: the packaged one, in its own instance",
+    )
+    chunk_chars: int = Field(3000, ge=200, le=100_000, description="transcript text condensed per model call")
+    digest_chars: int = Field(1200, ge=100, le=20_000, description="longest digest per NPC given to the advisor")
+    max_bytes_per_pass: int = Field(262_144, ge=4096, description="transcript read per pass; the rest waits")
+    advice_tokens: int = Field(120, ge=16, le=2048, description="token budget of the advice layer in NPC prompts")
+
+
 class ServerProfile(StrictModel):
     name: ServerName
-    game: Literal["minecraft"] = "minecraft"
+    game: Literal["minecraft", "table"] = Field(
+        "minecraft", description="'table': no game server; the game master places the tokens on the admin page's map"
+    )
     rcon: RconSpec | None = None
     bridge: BridgeSpec | None = Field(None, description="the voice-mod bridge; without it the server has no voice")
+    voice_page: VoicePageSpec | None = Field(None, description="players' voice in the browser (one-time links)")
     log_path: str | None = Field(None, description="the server's logs/latest.log, for chat capture")
     operators: list[PlayerName] = []
     lore: list[LoreEntry] = []
     defaults: NpcDefaults = NpcDefaults()
+    advisor: AdvisorSpec | None = Field(None, description="scheduled advisor passes; None: no advisor")
+
+    @model_validator(mode="after")
+    def _table_has_no_game(self) -> ServerProfile:
+        if self.game == "table" and (self.rcon is not None or self.log_path is not None):
+            raise ValueError("a 'table' server has no game server: remove [rcon] and log_path")
+        return self

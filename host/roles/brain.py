@@ -30,6 +30,7 @@ from host.events import (
 )
 from host.memory import NpcNote
 from host.roles.services import HostServices
+from host.store import NewCorrection, NotFoundError
 from host.transcript.from_events import admin_note_line, control_line, correction_line, turn_cut_line
 from host.transcript.watcher import NoteWatcher, watch_state_path
 from host.voice.warmup import warm_personas
@@ -163,7 +164,10 @@ class BrainRole:
                 raise NotReadyError(f"turn {event.turn_id} is not recorded yet; the cut is retried")
             await transcripts.append(event.server, turn_cut_line(event))
         elif isinstance(event, AdminCorrection):
-            await self.brain.memory.correct(event.server, event.npc, event.text, turn_id=event.turn_id)
+            try:
+                await self.brain.store.steering.add_correction(NewCorrection.from_event(event))
+            except NotFoundError as exc:  # a turn id nobody recorded: nothing to correct, but it goes on record
+                log.warning("correction not applied: %s", exc.message)
             await transcripts.append(event.server, correction_line(event))
         elif isinstance(event, NpcControl):
             await transcripts.append(event.server, control_line(event))

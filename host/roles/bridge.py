@@ -1,5 +1,7 @@
 """The voice-mod bridge in the gateway role: one `/bridge` endpoint (`bridge_host:bridge_port`) for every server whose
-profile has a `[bridge]` section, its token read from the environment variable the section names.
+profile has a `[bridge]` section, its token read from the environment variable the section names, and `/voice/ws` on
+the same port for the players' voice pages of every server with an enabled `[voice_page]` (one-time invites,
+host/invites.py).
 
 Per server, between the bridge (proximity_audio) and the hub:
 - microphones: an utterance within some NPC's hearing range -> `PlayerUtterance`; a speech start ->
@@ -8,6 +10,8 @@ Per server, between the bridge (proximity_audio) and the hub:
 - `turns`: `NpcTurnStarted` says which player a turn answers; an interrupted `NpcTurnEnded` silences that turn;
 - `control`: `PlayerSpeechStarted` (barge-in) and `NpcControl` "stop" silence the NPC;
 - `positions`: players and NPCs move in the bridge's world. NPCs are placed from the profiles and follow reloads.
+- `said` and `NpcSentence`: a voice page shows what its player was heard saying and what NPCs within earshot said;
+  a line typed on a voice page is published as the player's `PlayerSaid` (chat).
 
 A silenced turn stays silent: its chunks still on the way (TTS ran ahead of the barge-in) are dropped. A turn cut
 while it sounded is announced as `NpcTurnCut` with the sentences the players heard to the end: the reply is written
@@ -33,18 +37,21 @@ from host.events import (
     NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerSaid,
     PlayerSpeechStarted,
     Positions,
 )
+from host.invites import InviteRedeemer, InviteRefusedError, InviteSigner, invite_secret, page_origin
 from host.profiles.schema import WorldSpec
 from host.roles.services import HostServices
 from proximity_audio.bridge_listener import BridgeListener
 from proximity_audio.bridge_server import BridgeServer
+from proximity_audio.browser_protocol import Line, SessionRefusedError
 from proximity_audio.world import SpatialWorld
 
 log = logging.getLogger(__name__)
 
-CONSUMED = (StreamKind.AUDIO, StreamKind.TURNS, StreamKind.CONTROL, StreamKind.POSITIONS)
+CONSUMED = (StreamKind.AUDIO, StreamKind.TURNS, StreamKind.CONTROL, StreamKind.POSITIONS, StreamKind.SAID)
 REMEMBERED_TURNS = 1024
 # Audio older than this is from before a restart (the hub keeps history): playing it now would answer nobody.
 STALE_AUDIO_S = 60.0
@@ -62,7 +69,8 @@ class _Turn:
 class ServerVoice:
     """One server's bridge wired to the hub: who each turn answers, which turn each NPC is voicing."""
 
-    def __init__(self, services: HostServices, server: str, token: str) -> None:
+    def __init__(self, services: HostServices, server: str, token: str | None) -> None:
+        """`token`: the companion plugin's; None when only voice pages bring players."""
         self.services = services
         self.server = server
         self.world = SpatialWorld()
@@ -73,6 +81,7 @@ class ServerVoice:
             on_utterance=self._publish,
             on_speech_started=self._on_speech_started,
             on_npc_stop=self._on_plugin_stop,
+            on_chat=self._publish,
             vad=services.settings.vad,
         )
         self._turns: OrderedDict[str, _Turn] = OrderedDict()
@@ -98,8 +107,12 @@ class ServerVoice:
             self._turns[event.turn_id] = _Turn(event.npc, event.player, event.ts)
             while len(self._turns) > REMEMBERED_TURNS:
                 self._turns.popitem(last=False)
-        elif isinstance(event, NpcSentence) and (turn := self._turns.get(event.turn_id)) is not None:
-            turn.sentences[event.index] = event.text
+        elif isinstance(event, NpcSentence):
+            if (turn := self._turns.get(event.turn_id)) is not None:
+                turn.sentences[event.index] = event.text
+            self._show_npc_line(event)
+        elif isinstance(event, PlayerSaid):
+            self.bridge.tell(event.player, Line(speaker=event.player, text=event.text, source=event.source))
         elif isinstance(event, NpcTurnEnded) and event.interrupted:
             await self._announce(self._silence(event.turn_id))
         elif isinstance(event, PlayerSpeechStarted):
@@ -108,6 +121,14 @@ class ServerVoice:
             await self._announce(self._silence_npc(event.npc))
         elif isinstance(event, Positions):
             self.world.apply(event)
+
+    def _show_npc_line(self, sentence: NpcSentence) -> None:
+        """The NPC's words on the voice pages of the players within its speaking range."""
+        npc = self.services.registry.npcs(self.server).get(sentence.npc)
+        speaker = npc.name if npc is not None else sentence.npc
+        for player in self.bridge.pages:
+            if self.world.gain_for(player, sentence.npc) is not None:
+                self.bridge.tell(player, Line(speaker=speaker, text=sentence.text, source="npc"))
 
     def _play(self, audio: NpcAudio) -> None:
         turn = self._turns.get(audio.turn_id)
@@ -177,22 +198,42 @@ class ServerVoice:
 
 
 class VoiceBridge:
-    """The process's `/bridge` endpoint and every voiced server behind it."""
+    """The process's `/bridge` and `/voice` endpoint and every voiced server behind it."""
 
     def __init__(self, services: HostServices, environ: Mapping[str, str]) -> None:
         self.services = services
         self.voices: dict[str, ServerVoice] = {}
         registry = services.registry
+        origins = set()
         for server in registry.server_names():
-            spec = registry.server(server).bridge
-            if spec is None:
-                continue
-            token = environ.get(spec.token_env, "")
-            if not token:
-                log.error("server '%s' has no voice: the bridge token variable %s is not set", server, spec.token_env)
+            profile = registry.server(server)
+            token = None
+            if profile.bridge is not None:
+                token = environ.get(profile.bridge.token_env) or None
+                if token is None:
+                    log.error("server '%s': the bridge token variable %s is not set", server, profile.bridge.token_env)
+            pages = profile.voice_page is not None and profile.voice_page.enabled
+            if pages and profile.voice_page is not None:
+                origins.add(page_origin(profile.voice_page.public_url))
+            if token is None and not pages:
                 continue
             self.voices[server] = ServerVoice(services, server, token)
-        self.listener = BridgeListener([voice.bridge for voice in self.voices.values()])
+        self._invites = InviteRedeemer(InviteSigner(invite_secret(services.settings.voice_page.invite_secret)))
+        self.listener = BridgeListener(
+            [voice.bridge for voice in self.voices.values()], redeem=self._redeem, page_origins=origins
+        )
+
+    def _redeem(self, token: str) -> tuple[str, str]:
+        """The server and player an invite opens a voice page for, if that server offers voice pages now."""
+        try:
+            invite = self._invites.redeem(token)
+        except InviteRefusedError as exc:
+            raise SessionRefusedError(exc.message) from None
+        registry = self.services.registry
+        page = registry.server(invite.server).voice_page if invite.server in registry.server_names() else None
+        if page is None or not page.enabled or invite.server not in self.voices:
+            raise SessionRefusedError("voice in the browser is not enabled on this server")
+        return invite.server, invite.player
 
     def handlers(self) -> dict[str, Handler]:
         """What the bridge reads through the gateway's group, by stream."""
@@ -215,7 +256,9 @@ class VoiceBridge:
                 code="bridge_listen",
             ) from exc
         servers = ", ".join(f"'{server}'" for server in self.voices)
-        log.info("voice bridge listening on ws://%s:%d/bridge for %s", *self._address(), servers)
+        log.info(
+            "voice bridge listening on ws://%s:%d/bridge (voice pages: /voice/ws) for %s", *self._address(), servers
+        )
         host, port = self._address()
         self.services.progress.listening("bridge", f"ws://{host}:{port}/bridge")
 

@@ -11,7 +11,8 @@ connection settings), that server's adapter is replaced by one built from the ne
 summoned again where they now stand. Persona, voice and lore edits reach the brain on its next turn instead.
 
 The voice-mod bridge runs here too (`host/roles/bridge.py`): one `/bridge` endpoint for every server whose profile
-has a `[bridge]` section; it reads its streams through the same consumers as the adapters.
+has a `[bridge]` section, and `/voice` for the voice pages; it reads its streams through the same consumers as the
+adapters. A `table` server has no adapter: its players come through voice pages, its positions from the game master.
 
 Run the gateway role in one process only: it drives every server, and two adapters for one server would both
 summon its NPCs.
@@ -39,6 +40,7 @@ from integrations.base import GameAdapter, IntegrationError, discover_adapters
 log = logging.getLogger(__name__)
 
 GROUP = "gateway"
+TABLE = "table"  # the server kind without a game server
 
 _STREAM_KIND_BY_TYPE: dict[str, StreamKind] = {
     event_type.model_fields["type"].default: kind for event_type, kind in EVENT_STREAM_KINDS.items()
@@ -174,6 +176,8 @@ class GatewayRole:
         registry = self.services.registry
         for server in registry.server_names():
             game = registry.server(server).game
+            if game == TABLE:
+                continue  # no game to connect: the voice bridge and the game master's map are its whole gateway
             adapter_type = self.adapters.get(game)
             if adapter_type is None:
                 installed = ", ".join(sorted(self.adapters)) or "none"

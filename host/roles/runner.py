@@ -18,16 +18,16 @@ from typing import Any, Protocol, TypeVar
 
 from host import metrics
 from host.brain.engine import NpcBrain
-from host.brain.llm.factory import close_all, make_llm
 from host.bus.streams import StreamKind, stream_name
 from host.config import Settings
 from host.errors import ConfigError
+from host.llm.factory import close_all, make_llm
 from host.roles.services import HostServices
 from host.store.memory import DbMemoryStore
 
 log = logging.getLogger(__name__)
 
-ALL_ROLES = ("brain", "gateway", "speech")
+ALL_ROLES = ("brain", "gateway", "speech", "advisor")
 
 
 class Role(Protocol):
@@ -79,10 +79,17 @@ def _speech_role(services: HostServices) -> Role:
     return SpeechRole(services)
 
 
+def _advisor_role(services: HostServices) -> Role:
+    from host.advisor.role import AdvisorRole
+
+    return AdvisorRole(services)
+
+
 _ROLE_FACTORIES: dict[str, Callable[[HostServices], Role]] = {
     "brain": _brain_role,
     "gateway": _gateway_role,
     "speech": _speech_role,
+    "advisor": _advisor_role,
 }
 
 

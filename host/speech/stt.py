@@ -79,6 +79,7 @@ class Transcript(BaseModel):
     ms: float = Field(ge=0.0, description="time spent transcribing")
     audio_ms: float = Field(ge=0.0)
     dropped: DropReason | None = Field(None, description="why there is no text")
+    language: str = Field("en", description="the language Whisper decoded (the configured one, or the one it heard)")
 
     @property
     def empty(self) -> bool:
@@ -175,9 +176,9 @@ class WhisperTranscriber:
         model = load_whisper(model_path, settings.threads)  # cached after the first call
         started = time.perf_counter()
         try:
-            segments, _info = model.transcribe(
+            segments, info = model.transcribe(
                 int16_to_float32(samples),
-                language=settings.language,
+                language=None if settings.language == "auto" else settings.language,
                 beam_size=settings.beam_size,
                 temperature=0.0,
                 without_timestamps=True,
@@ -203,6 +204,7 @@ class WhisperTranscriber:
             ms=(time.perf_counter() - started) * 1000.0,
             audio_ms=duration_ms(len(samples), WHISPER_RATE),
             dropped=dropped,
+            language=info.language or "en",
         )
 
 
@@ -237,6 +239,8 @@ def player_said(utterance: PlayerUtterance, transcript: Transcript) -> PlayerSai
         source="voice",
         position=utterance.position,
         confidence=transcript.confidence,
+        # English is what every NPC speaks by default; another language is passed on for the NPC to answer in.
+        language=transcript.language if transcript.language != "en" else None,
         utterance_id=utterance.id,
         speech_end_ts=utterance.speech_end_ts,
         stt_ms=transcript.ms,

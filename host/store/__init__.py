@@ -8,6 +8,7 @@ await store.close()
 from __future__ import annotations
 
 from host.store.admin_users import AdminUserRepo
+from host.store.advisor_runs import AdvisorRunRepo
 from host.store.conversations import ConversationRepo
 from host.store.db import Database
 from host.store.errors import (
@@ -19,7 +20,11 @@ from host.store.errors import (
 )
 from host.store.migrate import ensure_schema, prepare_schema
 from host.store.records import (
+    ActiveAdvice,
     AdminUser,
+    AdviceItem,
+    AdvisorCursor,
+    AdvisorPassRecord,
     ConversationKey,
     Correction,
     Exchange,
@@ -28,7 +33,9 @@ from host.store.records import (
     NewNote,
     NewRecommendation,
     Note,
+    PassUsage,
     Recommendation,
+    RecommendationStatus,
     TurnRecord,
 )
 from host.store.steering import SteeringRepo
@@ -42,6 +49,7 @@ class Store:
         self.conversations = ConversationRepo(db)
         self.steering = SteeringRepo(db)
         self.admin_users = AdminUserRepo(db)
+        self.advisor = AdvisorRunRepo(db)
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -59,7 +67,11 @@ class Store:
 
 
 __all__ = [
+    "ActiveAdvice",
     "AdminUser",
+    "AdviceItem",
+    "AdvisorCursor",
+    "AdvisorPassRecord",
     "ConflictError",
     "ConversationKey",
     "Correction",
@@ -72,7 +84,9 @@ __all__ = [
     "NewRecommendation",
     "NotFoundError",
     "Note",
+    "PassUsage",
     "Recommendation",
+    "RecommendationStatus",
     "SchemaOutOfDateError",
     "Store",
     "StoreError",

@@ -30,12 +30,11 @@ from host.store.keys import (
     find_conversation_id,
     find_npc_id,
     insert_ignoring_duplicates,
-    npc_id,
 )
 from host.store.models import Conversation as ConversationRow
 from host.store.models import Note, Turn, utc_now
-from host.store.records import ConversationKey
-from host.store.steering import latest_turn
+from host.store.records import ConversationKey, NewCorrection, NewNote
+from host.store.steering import SteeringRepo, latest_turn, standing_notes
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +49,7 @@ class DbMemoryStore:
         # A summarizer that keeps failing must not let the window grow without bound.
         self._hard_cap = window * 3
         self._max_notes = max_notes
+        self._steering = SteeringRepo(db)
         # One lock per conversation being recorded right now; forgotten when released, as a host meets players
         # without end.
         self._locks: dict[ConversationKey, asyncio.Lock] = {}
@@ -78,58 +78,38 @@ class DbMemoryStore:
                 del self._lock_users[key], self._locks[key]
 
     async def correct(self, server: str, npc: str, text: str, *, turn_id: str | None = None) -> Conversation | None:
+        """Through the steering store (the one writer of corrections), by "memory"; None when there is no such turn."""
+        if await self._find_turn(server, npc, turn_id) is None:
+            return None
+        correction = NewCorrection(server=server, npc=npc, author="memory", text=text, turn_id=turn_id)
+        corrected = await self._steering.add_correction(correction)
+        key = await self._find_turn(server, npc, corrected.turn_id)
+        return None if key is None else await self.conversation(key)
+
+    async def _find_turn(self, server: str, npc: str, turn_id: str | None) -> ConversationKey | None:
         async def op(session: AsyncSession) -> ConversationKey | None:
             npc_row = await find_npc_id(session, server, npc)
             turn = None if npc_row is None else await latest_turn(session, npc_row, turn_id)
-            if turn is None:
-                return None
-            turn.corrected_reply = text
-            return await conversation_key(session, turn.conversation_id)
+            return None if turn is None else await conversation_key(session, turn.conversation_id)
 
-        key = await self._db.run(op)
-        return None if key is None else await self.conversation(key)
+        return await self._db.run(op)
 
     async def notes(self, server: str, npc: str) -> tuple[NpcNote, ...]:
         async def op(session: AsyncSession) -> tuple[NpcNote, ...]:
             npc_row = await find_npc_id(session, server, npc)
-            return () if npc_row is None else tuple(_npc_note(row) for row in await _standing_notes(session, npc_row))
+            return () if npc_row is None else tuple(_npc_note(row) for row in await standing_notes(session, npc_row))
 
         return await self._db.run(op)
 
     async def add_note(self, server: str, npc: str, note: NpcNote) -> tuple[NpcNote, ...]:
         """Store a note once (by its event id); past `max_notes` the oldest standing notes are withdrawn."""
-
-        async def op(session: AsyncSession) -> tuple[NpcNote, ...]:
-            npc_row = await npc_id(session, server, npc)
-            values = {"npc_id": npc_row, "event_id": note.id, "author": note.author, "text": note.text}
-            created = datetime.fromtimestamp(note.ts, UTC)
-            await session.execute(
-                insert_ignoring_duplicates(session, Note, ["event_id"]).values(created_at=created, **values)
-            )
-            notes = await _standing_notes(session, npc_row)
-            if len(notes) > self._max_notes:
-                dropped = [row.id for row in notes[: -self._max_notes]]
-                log.info("%s/%s has more than %d notes; withdrew the oldest", server, npc, self._max_notes)
-                await session.execute(
-                    update(Note).where(Note.id.in_(dropped)).values(removed_at=utc_now(), removed_by="memory")
-                )
-                notes = notes[-self._max_notes :]
-            return tuple(_npc_note(row) for row in notes)
-
-        return await self._db.run(op)
+        created = datetime.fromtimestamp(note.ts, UTC)
+        new = NewNote(server=server, npc=npc, author=note.author, text=note.text, event_id=note.id, created_at=created)
+        await self._steering.add_note(new, keep_at_most=self._max_notes)
+        return await self.notes(server, npc)
 
     async def remove_note(self, server: str, npc: str, note_id: str) -> bool:
-        async def op(session: AsyncSession) -> bool:
-            npc_row = await find_npc_id(session, server, npc)
-            removed = await session.scalar(
-                update(Note)
-                .where(Note.npc_id == npc_row, Note.event_id == note_id, Note.removed_at.is_(None))
-                .values(removed_at=utc_now(), removed_by="memory")
-                .returning(Note.id)
-            )
-            return removed is not None
-
-        return await self._db.run(op)
+        return await self._steering.remove_note_of_event(server, npc, note_id, removed_by="memory")
 
     async def _fold(self, window: _Window, summarize: Summarizer) -> Conversation:
         memory = window.memory
@@ -212,11 +192,6 @@ async def _window(session: AsyncSession, key: ConversationKey) -> _Window:
     )
     memory = Conversation(key=key, summary=row.summary or "", exchanges=exchanges)
     return _Window(memory, row.id, row.summarized_through, [turn.id for turn in turns])
-
-
-async def _standing_notes(session: AsyncSession, npc_row: int) -> list[Note]:
-    query = select(Note).where(Note.npc_id == npc_row, Note.removed_at.is_(None)).order_by(Note.id)
-    return list((await session.scalars(query)).all())
 
 
 def _npc_note(row: Note) -> NpcNote:

@@ -171,10 +171,13 @@ class Correction(Base):
 
 
 class Recommendation(Base):
-    """What the advisor suggests for an NPC's next turns."""
+    """What the advisor suggests for an NPC's next turns: one row per NPC and pass. `items` holds each suggestion
+    with its kind, priority and lifetime; the text lists repeat them for readers that want plain strings. In approval
+    mode a row waits as "pending" until an operator accepts ("active") or rejects it; `expires_at` is set when it
+    becomes active (its longest-lived item), so expired rows are found by index."""
 
     __tablename__ = "recommendations"
-    __table_args__ = (Index(None, "npc_id", "created_at"),)
+    __table_args__ = (Index(None, "npc_id", "created_at"), Index(None, "npc_id", "status", "expires_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     npc_id: Mapped[int] = mapped_column(ForeignKey("npcs.id", ondelete="CASCADE"))
@@ -184,6 +187,45 @@ class Recommendation(Base):
     mood: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     warnings: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON(), default=list, server_default="[]")
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    expires_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    decided_at: Mapped[datetime | None]
+    pass_id: Mapped[int | None] = mapped_column(ForeignKey("advisor_passes.id", ondelete="SET NULL"))
+
+
+class AdvisorCursor(Base):
+    """Where the advisor's last successful pass of a server stopped reading the transcript."""
+
+    __tablename__ = "advisor_cursors"
+
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))
+    offset: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class AdvisorPass(Base):
+    """One advisor pass: what triggered it, what it cost and how it ended ("running", "ok", "failed")."""
+
+    __tablename__ = "advisor_passes"
+    __table_args__ = (Index(None, "server_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    reason: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+    lines: Mapped[int] = mapped_column(default=0)
+    tokens_in: Mapped[int] = mapped_column(default=0)
+    tokens_out: Mapped[int] = mapped_column(default=0)
+    cache_hits: Mapped[int] = mapped_column(default=0)
+    recommendations: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utc_now)
+    finished_at: Mapped[datetime | None]
 
 
 class AdminUser(Base):

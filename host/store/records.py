@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
@@ -75,6 +75,7 @@ class NewNote(_Record):
     author: Name
     text: Text
     event_id: EventId | None = None
+    created_at: AwareDatetime | None = Field(None, description="when it was written; default: now")
 
     @classmethod
     def from_event(cls, event: AdminNote) -> NewNote:
@@ -126,6 +127,21 @@ class Correction(_Record):
     created_at: datetime
 
 
+AdviceKind = Literal["steering", "fact", "mood", "warning"]
+RecommendationStatus = Literal["pending", "active", "rejected"]
+
+
+class AdviceItem(_Record):
+    """One suggestion of the advisor: 1 = nice to have ... 5 = must follow now; it applies for `lifetime_minutes`
+    from the moment its recommendation becomes active. `warning` names what went wrong for kind "warning"."""
+
+    kind: AdviceKind
+    text: Text
+    priority: int = Field(ge=1, le=5)
+    lifetime_minutes: int = Field(ge=1)
+    warning: Name | None = None
+
+
 class NewRecommendation(_Record):
     server: Name
     npc: Name
@@ -133,6 +149,9 @@ class NewRecommendation(_Record):
     facts: list[str] = []
     mood: Name | None = None
     warnings: list[str] = []
+    items: list[AdviceItem] = []
+    status: Literal["pending", "active"] = Field("active", description="pending: waits for an operator's decision")
+    pass_id: int | None = None
     event_id: EventId | None = None
 
     @classmethod
@@ -147,15 +166,85 @@ class NewRecommendation(_Record):
             event_id=event.id,
         )
 
+    @classmethod
+    def from_items(
+        cls, server: str, npc: str, items: list[AdviceItem], *, status: Literal["pending", "active"], **extra: Any
+    ) -> NewRecommendation:
+        """A recommendation whose text lists are filled from its items."""
+        mood = next((item.text[:NAME_LENGTH] for item in items if item.kind == "mood"), None)
+        return cls(
+            server=server,
+            npc=npc,
+            steering=[item.text for item in items if item.kind == "steering"],
+            facts=[item.text for item in items if item.kind == "fact"],
+            mood=mood,
+            warnings=[f"{item.warning}: {item.text}" for item in items if item.kind == "warning"],
+            items=items,
+            status=status,
+            **extra,
+        )
+
 
 class Recommendation(_Record):
     id: int
+    server: str
     npc: str
     steering: list[str]
     facts: list[str]
     mood: str | None
     warnings: list[str]
+    items: list[AdviceItem]
+    status: RecommendationStatus
+    priority: int = Field(description="the highest priority of its items")
+    expires_at: datetime | None = Field(description="when its last item stops applying; None until active")
+    decided_by: str | None
+    decided_at: datetime | None
+    pass_id: int | None
     created_at: datetime
+
+
+class ActiveAdvice(_Record):
+    """One item that applies to an NPC's next turn."""
+
+    recommendation_id: int
+    kind: AdviceKind
+    text: str
+    priority: int
+    expires_at: datetime
+    warning: str | None = None
+
+
+class AdvisorCursor(_Record):
+    """How far the advisor has read a server's transcript: a day file (YYYY-MM-DD) and a byte offset in it."""
+
+    day: str = Field(pattern=r"^(\d{4}-\d\d-\d\d)?$")
+    offset: int = Field(ge=0)
+
+
+PassOutcome = Literal["running", "ok", "failed"]
+
+
+class PassUsage(_Record):
+    """What a pass read and spent. Tokens are counted as the backends stream them (output) and estimated from the
+    prompt's length (input: characters / 4)."""
+
+    lines: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cache_hits: int = 0
+    recommendations: int = 0
+
+
+class AdvisorPassRecord(_Record):
+    id: int
+    server: str
+    trigger: str
+    outcome: PassOutcome
+    reason: str | None
+    detail: str | None
+    usage: PassUsage
+    started_at: datetime
+    finished_at: datetime | None
 
 
 class NewAdminUser(_Record):

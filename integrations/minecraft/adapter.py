@@ -28,6 +28,7 @@ from host.events import (
     Position,
     Positions,
 )
+from host.invites import InviteSigner, invite_secret
 from host.profiles.schema import NpcProfile, ServerProfile
 from integrations.base import GameAdapter, Publish
 from integrations.minecraft import commands
@@ -46,10 +47,11 @@ from integrations.minecraft.admin_commands import (
 )
 from integrations.minecraft.bodies import NpcBodies, body_position
 from integrations.minecraft.connection import rcon_client
-from integrations.minecraft.log_formats import ChatLine
+from integrations.minecraft.log_formats import ChatLine, PlayerJoined
 from integrations.minecraft.log_tail import LogTail
 from integrations.minecraft.positions import PositionPoller
 from integrations.minecraft.rcon import RconError, RconUnavailableError
+from integrations.minecraft.voice_invites import is_voice_command, voice_invite
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ class MinecraftAdapter(GameAdapter):
         self.bodies = NpcBodies(self.rcon, npcs, json_in_string=not tuning.snbt_text)
         self.poller = PositionPoller(server.name, self.rcon, interval_s=tuning.positions_interval_s)
         self.log_poll_interval_s = tuning.log_poll_interval_s
+        self.invites = InviteSigner(invite_secret(settings.voice_page.invite_secret))
         self.players: dict[str, Position] = {}
         self._publish: Publish | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -125,6 +128,9 @@ class MinecraftAdapter(GameAdapter):
         """One chat line from the log: an admin command, or something a player said near (or to) the NPCs."""
         if is_admin_command(text):
             await self._admin(player, text)
+            return
+        if is_voice_command(text):  # the link is the player's alone: never chat the NPCs hear
+            await self._invite(player)
             return
         await self._emit(
             PlayerSaid(server=self.server.name, player=player, text=text, position=self.players.get(player))
@@ -189,6 +195,13 @@ class MinecraftAdapter(GameAdapter):
                 await self._emit(NpcControl(server=server, npc=ALL_NPCS, action="reload", author=player))
                 await self._tell(player, "reloading profiles")
 
+    async def _invite(self, player: str) -> None:
+        if not commands.PLAYER_NAME.fullmatch(player):
+            return
+        snbt = self.settings.minecraft.snbt_text
+        for command in voice_invite(self.server, player, self.invites, snbt_text=snbt):
+            await self.rcon.command(command)
+
     async def _tell(self, player: str, text: str) -> None:
         if not commands.PLAYER_NAME.fullmatch(player):
             return
@@ -204,13 +217,16 @@ class MinecraftAdapter(GameAdapter):
         await self._emit(event)
 
     async def _capture_chat(self, tail: LogTail) -> None:
+        offer = self.server.voice_page is not None and self.server.voice_page.offer_on_join
         async for line in tail.events():
-            if isinstance(line, ChatLine):
-                try:
+            try:
+                if isinstance(line, ChatLine):
                     await self.on_chat(line.player, line.text)
-                except NpcHostError as exc:  # RCON down, or the hub gone past its reconnect window
-                    # One lost line must not end chat capture for the rest of the process's life.
-                    log.warning("chat from %s not handled: %s", line.player, exc)
+                elif isinstance(line, PlayerJoined) and offer:
+                    await self._invite(line.player)
+            except NpcHostError as exc:  # RCON down, or the hub gone past its reconnect window
+                # One lost line must not end chat capture for the rest of the process's life.
+                log.warning("%s of %s not handled: %s", line.kind, line.player, exc)
 
     async def _emit(self, event: Event) -> None:
         if self._publish is None:

@@ -10,9 +10,9 @@ import httpx
 import ollama
 import pydantic
 
-from host.brain.llm.base import ChatMessage, GenerationOptions, LLMError
-from host.brain.llm.retry import RetryPolicy, stream_with_retry
-from host.brain.llm.transport import LoopBoundClient, describe_transport_error, http_timeout
+from host.llm.base import ChatMessage, GenerationOptions, LLMError
+from host.llm.retry import RetryPolicy, stream_with_retry
+from host.llm.transport import LoopBoundClient, describe_transport_error, http_timeout
 
 DEFAULT_KEEP_ALIVE = "30m"
 
@@ -69,6 +69,7 @@ class OllamaLLM:
                 stream=True,
                 options=self.request_options(options),
                 keep_alive=self._keep_alive,
+                format=options.json_schema,  # Ollama constrains the reply to this schema (None: free text)
             )
             async for part in parts:
                 if part.message.content:

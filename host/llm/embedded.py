@@ -21,8 +21,8 @@ from pathlib import Path
 
 import llama_cpp
 
-from host.brain.llm.base import ChatMessage, GenerationOptions, LLMError
-from host.brain.llm.prefix_cache import KvSnapshotLlama, NpcPrefixCache
+from host.llm.base import ChatMessage, GenerationOptions, LLMError
+from host.llm.prefix_cache import KvSnapshotLlama, NpcPrefixCache
 from host.packaged_models import smollm2_path
 
 # The NPCs' KV snapshots together, per model; the cache is shared, so one size for every user of the model.
@@ -215,6 +215,8 @@ def _completion_pieces(
         max_tokens=options.max_tokens,
         stop=list(options.stop) or None,
         seed=options.seed,
+        # A schema becomes a llama.cpp grammar: the model can only write JSON of that shape.
+        response_format=None if options.json_schema is None else {"type": "json_object", "schema": options.json_schema},
     )
     if isinstance(chunks, dict):
         raise TypeError("llama-cpp-python returned a whole reply for a streamed request")

@@ -11,11 +11,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from host.brain.llm.base import LLM
-from host.brain.llm.ollama_backend import OllamaLLM
-from host.brain.llm.openai_compat import OpenAICompatLLM
-from host.brain.llm.retry import RetryPolicy
 from host.config import Settings
+from host.llm.base import LLM
+from host.llm.ollama_backend import OllamaLLM
+from host.llm.openai_compat import OpenAICompatLLM
+from host.llm.retry import RetryPolicy
 from host.profiles.schema import LlmSpec
 
 _shared: dict[tuple[str, str, str], LLM] = {}
@@ -44,7 +44,7 @@ def make_llm(settings: Settings, llm_spec: LlmSpec | None = None) -> LLM:
                 llm.openai_url, model, api_key=llm.openai_api_key, timeout_s=llm.timeout_s, retry=retry
             ),
         )
-    from host.brain.llm.embedded import EmbeddedLLM  # llama.cpp: the `embedded` extra, imported only when used
+    from host.llm.embedded import EmbeddedLLM  # llama.cpp: the `embedded` extra, imported only when used
 
     path = Path(named) if named else llm.model_path
     return _shared_instance(

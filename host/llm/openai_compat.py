@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from host.brain.llm.base import ChatMessage, GenerationOptions, LLMError
-from host.brain.llm.retry import RetryPolicy, stream_with_retry
-from host.brain.llm.transport import (
+from host.config import MASK
+from host.llm.base import ChatMessage, GenerationOptions, LLMError
+from host.llm.retry import RetryPolicy, stream_with_retry
+from host.llm.transport import (
     LineTooLongError,
     LoopBoundClient,
     bounded_lines,
@@ -24,7 +25,10 @@ from host.brain.llm.transport import (
     http_timeout,
     read_error_body,
 )
-from host.config import MASK
+
+# How a `json_schema` in the options reaches the server: OpenAI's `json_schema` response format (OpenAI, vLLM,
+# llama.cpp's own server, LM Studio), llama-cpp-python's `json_object` with a `schema`, or not at all.
+StructuredOutput = Literal["json_schema", "json_object", "off"]
 
 
 class _Lenient(BaseModel):
@@ -64,8 +68,10 @@ class OpenAICompatLLM:
         api_key: SecretStr | None = None,
         timeout_s: float = 60.0,
         retry: RetryPolicy | None = None,
+        structured_output: StructuredOutput = "json_schema",
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._structured_output = structured_output
         self.model = model
         self._api_key = api_key
         self._timeout_s = timeout_s
@@ -93,6 +99,12 @@ class OpenAICompatLLM:
             body["stop"] = list(options.stop)
         if options.seed is not None:
             body["seed"] = options.seed
+        if options.json_schema is not None and self._structured_output == "json_schema":
+            # Not "strict": OpenAI's strict mode wants every field required, and optional fields have defaults here.
+            schema = {"name": "reply", "schema": options.json_schema}
+            body["response_format"] = {"type": "json_schema", "json_schema": schema}
+        elif options.json_schema is not None and self._structured_output == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": options.json_schema}
         return body
 
     async def _attempt(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +29,9 @@ class GenerationOptions(BaseModel):
     seed: int | None = None
     model: str | None = Field(None, description="backend-specific model name; None = the backend's default")
     cache_key: str | None = Field(None, description="stable id (e.g. server/npc) whose prompt prefix is worth reusing")
+    json_schema: dict[str, Any] | None = Field(
+        None, description="constrain the reply to JSON of this schema, where the backend can (docs/llm.md)"
+    )
 
 
 class LLMError(NpcHostError):
@@ -54,6 +58,26 @@ class LLM(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole reply, and how many pieces (about one token each) the backend streamed for it."""
+
+    text: str
+    pieces: int
+
+
+async def complete(llm: LLM, messages: Sequence[ChatMessage], options: GenerationOptions) -> Completion:
+    """Collect a streamed reply, for callers that need all of it (summaries, the advisor)."""
+    parts: list[str] = []
+    stream = llm.stream(messages, options)
+    try:
+        async for piece in stream:
+            parts.append(piece)
+    finally:
+        await close_stream(stream)
+    return Completion("".join(parts), len(parts))
 
 
 async def close_stream(stream: AsyncIterator[str]) -> None:

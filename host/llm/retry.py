@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from host.brain.llm.base import LLMError, close_stream
+from host.llm.base import LLMError, close_stream
 
 log = logging.getLogger(__name__)
 

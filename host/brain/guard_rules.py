@@ -1,0 +1,136 @@
+"""What the out-of-character guard looks for, as tables of (label, pattern): the phrases small models really produce
+when they break character. Phrases, not single words, so an innkeeper may still praise "a man of fine character" or
+be "the smith's assistant". Each label is the reason recorded when a sentence is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def _table(rows: tuple[tuple[str, str], ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((label, re.compile(pattern, re.IGNORECASE)) for label, pattern in rows)
+
+
+META_TALK = _table(
+    (
+        (
+            "as an AI",
+            r"\bas an? (?:ai|a\.i\.|artificial intelligence|language model|chat ?bot|(?:ai |virtual )?assistant)\b",
+        ),
+        ("AI", r"(?-i:\bAI\b)|\bartificial intelligence\b"),
+        ("language model", r"\blanguage models?\b|\bLLMs?\b"),
+        (
+            "assistant",
+            r"\bi(?:'m| am) (?:just |only |merely )?(?:an? |your )?(?:helpful |virtual |ai )?"
+            r"(?:assistant|chat ?bot|bot)\b",
+        ),
+        ("assistant", r"\b(?:helpful|virtual|ai) assistant\b"),
+        ("AI company", r"\b(?:openai|chatgpt|anthropic|hugging ?face|gpt-?\d)\b"),
+        ("role-play", r"\brole[- ]?play(?:s|ing|ed|er)?\b"),
+        (
+            "refusal boilerplate",
+            r"\bi (?:cannot|can ?not|can't|am unable to|'m unable to|won't) "
+            r"(?:fulfill|fulfil|comply with|assist with|help with (?:this|that|your) request)",
+        ),
+        ("refusal boilerplate", r"\bagainst my (?:guidelines|programming|policy|policies)\b"),
+        ("character", r"\b(?:out of|breaking|break|broke|stay(?:ing)? in|remain(?:ing)? in) character\b"),
+        (
+            "character",
+            r"\b(?:respond|reply|answer|speak|talk|act|keep|be)\w* (?:\w+ )?in character\b"
+            r"|(?:^|,)\s*in character\s*(?:,|$)",
+        ),
+        (
+            "character",
+            r"\b(?:fictional|non-player|game) characters?\b|\bcharacter (?:description|sheet|card|profile)\b"
+            r"|\bcharacter in (?:a|the|this) (?:role|story|game)\b",
+        ),
+        (
+            "character",
+            r"\b(?:play|plays|playing|portray|portraying|voicing) (?:a|the|this|my|your) character\b",
+        ),
+        ("persona", r"\bpersonas?\b(?! non grata)"),
+        (
+            "prompt",
+            r"\b(?:system|initial|original|previous|above|my|the|your|this) prompts?\b"
+            r"(?! (?:payment|reply|replies|service|attention|action|response|delivery|return))",
+        ),
+        ("prompt", r"\bsystem (?:message|instructions?)\b|\b(?:previous|above|original|initial) instructions\b"),
+        (
+            "training",
+            r"\b(?:my|the) training data\b|\bmy programming\b|\bknowledge cut-?off\b|\bi (?:was|am) programmed\b",
+        ),
+        ("template placeholder", r"\{\{\s*(?:user|char)\s*\}\}"),
+    )
+)
+
+# A helpful assistant's habits, never a villager's: offering help with tasks, code and questions.
+ASSISTANT_MODE = _table(
+    (
+        (
+            "assistant mode",
+            r"\b(?:help|assist)(?:ing)? you with (?:your|any|all|the) (?:\w+ ){0,2}"
+            r"(?:questions?|tasks?|challenges?|problems?|requests?|queries|projects?|code|coding|homework)\b",
+        ),
+        ("assistant mode", r"\bhow (?:can|may) i (?:assist|be of assistance)\b|\bassist you\b"),
+        ("assistant mode", r"\bi hope (?:this|that|it) helps\b|\bfeel free to (?:ask|reach out|contact)\b"),
+        ("assistant mode", r"\bif you have any (?:other |more |further )?(?:questions|requests|concerns)\b"),
+        (
+            "assistant mode",
+            r"\b(?:coding|programming|python|javascript|software|algorithms?|website|internet|linux|chatgpt)\b",
+        ),
+    )
+)
+
+# The model describing itself as something other than the person it plays.
+SELF_DESCRIPTION = _table(
+    (
+        (
+            "calls itself a character",
+            r"\b(?:i'm|i am|as) (?:[A-Z][\w']*,? )?(?:just |only |merely |but )?(?:an?|the|your) (?:\w+ )?"
+            r"(?:character|npc)\b",
+        ),
+        (
+            "calls itself a character",
+            r"\bcharacter (?:from|in) (?:a|an|the|this|your) (?:\w+ )?(?:story|game|book|tale)\b",
+        ),
+        (
+            "calls itself a program",
+            r"\b(?:i'm|i am|as) (?:just |only |merely )?(?:an?|the|your) (?:\w+ ){0,2}"
+            r"(?:program|software|computer|terminal|machine learning|simulation|bot|robot|model)\b",
+        ),
+        ("calls itself a story", r"\bi(?:'m| am) (?:just |only |merely )?(?:a|the) (?:\w+ )?(?:story|fiction|text)\b"),
+        ("calls itself a program", r"\b(?:ready to|here to) (?:serve|help|assist) you\b.*\b(?:command|input|query)\b"),
+    )
+)
+
+# The reply announced as a reply: "Here's a possible response:", "You answer:". Cleaned off when words follow,
+# dropped when it is all the sentence holds.
+ANSWER_FORMAT = re.compile(
+    r"^(?:sure|okay|ok|certainly)?[,.!]?\s*"
+    r"(?:here(?:'s| is) (?:a |an |my |the |one )?(?:possible |short |sample |suggested |in-character )?"
+    r"(?:response|reply|answer|line)s?(?: (?:from|as|for) [\w' ]{1,30})?"
+    r"|(?:you|i|he|she|it) (?:answer|answers|reply|replies|respond|responds|say|says)"
+    r"|(?:[\w']+'s )?(?:response|reply|answer|dialogue|output))\s*[:\-]\s*",
+    re.IGNORECASE,
+)
+ANSWER_FORMAT_TALK = re.compile(
+    r"\b(?:here(?:'s| is) (?:a |an |my |the )?(?:possible |short |sample )?(?:response|reply|answer))\b",
+    re.IGNORECASE,
+)
+
+# Nothing a voice can say or a Minecraft chat line should carry.
+WEB = _table(
+    (
+        ("HTML", r"</?[a-z][a-z0-9]*(?:\s[^<>]*)?/?>|&(?:nbsp|amp|lt|gt|quot);"),
+        ("URL", r"\bhttps?://|\bwww\.[a-z0-9-]+\.|\b[a-z0-9-]+\.(?:com|org|net|io)\b"),
+    )
+)
+
+# Letters written to the player instead of speech.
+LETTER = _table(
+    (
+        ("writes a letter", r"^dear (?-i:[A-Z])[\w']*(?: (?-i:[A-Z])[\w']*)?,"),
+        ("writes a letter", r"^(?:sincerely|best regards|kind regards|yours truly|warm regards)\b"),
+    )
+)
