@@ -15,7 +15,7 @@ Emotion tags `[happy]` and stage directions `*whispers*` are removed from the te
 (or before it) becomes that sentence's `emotion`, lowercased.
 
 `first_clause_min_chars` (off by default): the first sentence of a reply may be cut early at `,` `;` `:` once it holds
-that many characters, so the first clause reaches TTS sooner (MODELS.md: a latency lever). About 40 sounds natural.
+that many characters, so the first clause reaches TTS sooner (a latency lever). About 40 sounds natural.
 """
 
 from __future__ import annotations

@@ -26,14 +26,20 @@ def status(quiet: bool = typer.Option(False, "--quiet", help="print nothing; exi
     settings = settings_or_exit()
     if settings.redis_url is None:
         fail("status reads the shared hub: set NPC_HOST_REDIS_URL (the in-process hub lives inside `npc-host run`)")
-    table = run_or_exit(_status_table(settings))
-    if not quiet:
-        from rich.console import Console
+    if quiet:  # a health check: connecting (with its PING) is the answer; no profiles, no table
+        run_or_exit(_hub_answers(settings))
+        return
+    from rich.console import Console
 
-        Console().print(table)
-        passes = run_or_exit(_advisor_passes(settings))
-        if passes is not None:
-            Console().print(passes)
+    Console().print(run_or_exit(_status_table(settings)))
+    passes = run_or_exit(_advisor_passes(settings))
+    if passes is not None:
+        Console().print(passes)
+
+
+async def _hub_answers(settings: Settings) -> None:
+    bus = await make_bus(settings, client_name="npc-host-status")
+    await bus.aclose()
 
 
 async def _advisor_passes(settings: Settings) -> Table | None:

@@ -3,7 +3,7 @@
 The persona block opens every prompt and never changes (docs/prompt.md), and the embedded backend keeps one KV
 snapshot per NPC (`NpcPrefixCache`, keyed by server/NPC). A throwaway turn per NPC, stopped at its first sentence
 and never recorded, puts that snapshot in place: the first real turn of each NPC then reads only the few dozen
-tokens after its persona instead of the whole prompt (about 1 s on two cores for SmolLM2, MODELS.md). Remote
+tokens after its persona instead of the whole prompt (about 1 s on two cores for SmolLM2). Remote
 backends (Ollama, OpenAI-compatible) get the same call, which loads the model and fills their own prompt caches.
 """
 
