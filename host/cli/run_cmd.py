@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
+import sys
 import threading
+from typing import NoReturn
 
 import typer
 
@@ -15,10 +18,13 @@ from host.errors import NpcHostError
 from host.logs import profile_secret_envs, setup_logging
 from host.roles.runner import ALL_ROLES, parse_roles, run_roles
 
-# After a stop signal the process is gone within this, whatever still runs: an in-flight turn gets the drain time
-# (`run_roles`), and a model load or a llama.cpp prompt evaluation in a worker thread, which cannot be interrupted,
-# is abandoned rather than waited for.
-EXIT_DEADLINE_S = 1.9
+# After a stop signal the process is gone within two seconds, whatever still runs: an in-flight turn gets the drain
+# time (`run_roles`, 1 s), and what runs after EXIT_DEADLINE_S (a model load, a llama.cpp prompt evaluation in a
+# worker thread, neither interruptible) is abandoned. Should a native call hold the GIL so that not even that timer
+# can run (a model file being read), faulthandler's own C thread ends the process at HARD_DEADLINE_S, exit code 1,
+# with the stack of every thread on stderr to show what was stuck.
+EXIT_DEADLINE_S = 1.6
+HARD_DEADLINE_S = 1.95
 
 log = logging.getLogger("host.run")
 
@@ -27,16 +33,25 @@ def _stop_while_starting(signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
+def _exit_now(code: int) -> NoReturn:
+    """Leave without the interpreter's shutdown: it would join a llama.cpp worker still reading a prompt and free the
+    loaded models object by object (seconds on a busy machine). The database and the hub were closed already."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def exit_deadline() -> None:
     def exit_now() -> None:
         log.warning("still stopping after %.1f s: exiting now, abandoning what still runs", EXIT_DEADLINE_S)
-        for handler in logging.getLogger().handlers:
-            handler.flush()
-        os._exit(0)
+        _exit_now(0)
 
     timer = threading.Timer(EXIT_DEADLINE_S, exit_now)
     timer.daemon = True
     timer.start()
+    faulthandler.dump_traceback_later(HARD_DEADLINE_S, exit=True)
 
 
 @app.command("run")
@@ -58,4 +73,8 @@ def run(
     if set(names) != set(ALL_ROLES) and settings.redis_url is None:
         fail("running only some roles needs a shared hub: set NPC_HOST_REDIS_URL")
     setup_logging(settings, profile_secret_envs(settings.profiles_dir))
-    run_or_exit(run_roles(settings, names, on_stop=exit_deadline))
+    try:
+        run_or_exit(run_roles(settings, names, on_stop=exit_deadline))
+    except typer.Exit as exc:  # a clear one-line error, already printed
+        _exit_now(exc.exit_code)
+    _exit_now(0)

@@ -123,7 +123,10 @@ async def run_roles(
     drain_timeout_s: float = 1.0,
     on_stop: Callable[[], None] | None = None,
 ) -> None:
-    """Run `names` until SIGTERM or SIGINT; `on_stop` is called when the signal arrives (the CLI's exit deadline)."""
+    """Run `names` until SIGTERM or SIGINT; `on_stop` is called as the signal arrives (the CLI's exit deadline).
+
+    The handlers are plain signal handlers, not the event loop's: they run at the main thread's next bytecode even
+    while the loop is busy (a module importing, a model being set up), so the deadline starts with the signal."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -131,11 +134,16 @@ async def run_roles(
         if not stop.is_set():
             log.info("%s received: stopping", sig.name)
             stop.set()
-            if on_stop is not None:
-                on_stop()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop_requested, sig)
+    signalled: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if on_stop is not None and not signalled:  # the deadline runs from the first signal; a second never moves it
+            on_stop()
+        signalled.append(signum)
+        loop.call_soon_threadsafe(stop_requested, signal.Signals(signum))
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         services = await _unless_stopped(HostServices.open(settings), stop)
         if services is None:
@@ -146,8 +154,8 @@ async def run_roles(
             await services.aclose()
             await close_all()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 async def _run_opened(
