@@ -1,18 +1,21 @@
-"""Voice benchmark: what a player waits for between the end of their question and the first sound of the answer.
+"""Voice benchmark on the path a player meets: from the last sample of a player's question to the first frame of the
+NPC's answer at the player's plugin.
 
-The recorded questions of `host/demo_assets` go through the same in-process pipeline as `npc-host demo` (Silero VAD
-on 32 ms frames, speculative faster-whisper tiny.en, the brain on the packaged SmolLM2 with every persona prefix
-warmed first, Piper sentence by sentence) against a copy of the example village, TURNS times (fewer if they take
-longer than TURNS_BUDGET_S; `turns` says how many were measured). Frames are fed without
-waiting except during the endpoint wait, which runs at microphone speed from the real end of speech, so the numbers
-are those of a live player (see `host/voice/pipeline.py`).
+The real roles (brain, speech, the gateway's voice bridge) run on the in-process hub with the packaged models
+(Silero VAD, faster-whisper tiny.en, SmolLM2 with every persona prefix warmed, Piper) against a copy of the example
+village; the recorded questions of `host/demo_assets` are said into the bridge by the reference plugin over a
+WebSocket on 127.0.0.1, in real time, without the digital silence they end in, and then the plugin sends nothing
+(`host/voice/scene.py`). WARMUP_TURNS turns are played first and not measured; then TURNS turns are measured (fewer
+if they take longer than TURNS_BUDGET_S; `turns` says how many were).
 
-- `end_of_speech_to_first_audio_ms`: from the first silent window after the speech to the first PCM chunk of the reply.
-- `stage_ms`: the same span cut into back-to-back stages: `endpoint_wait` (until the VAD ends the utterance),
-  `stt` (until the transcript is ready: what speculative STT did not hide in the wait), `first_token`,
-  `first_sentence`, `first_audio` (Piper's first chunk of the first sentence).
-- `stt_decode_ms`: Whisper's own time per utterance; `stt_real_time_factor` and `tts_real_time_factor`: compute
-  time over audio duration. `prompt_tokens_evaluated`: llama.cpp's count per turn (the persona prefix is reused).
+- `end_of_speech_to_first_audio_ms`: from the player's last sample to the first frame of the reply at the plugin.
+- `stage_ms`: the same span cut into back-to-back stages: `endpoint_wait` (until the bridge publishes the
+  utterance), `stt` (until the transcript is published: what speculative STT did not hide in the wait),
+  `first_token`, `first_sentence`, `tts` (Piper's first chunk of the first sentence), `delivery` (the hub and the
+  bridge's pacer, until the frame reaches the plugin).
+- `stt_decode_ms`: Whisper's own time per utterance. `prompt_tokens_evaluated`: llama.cpp's count per turn.
+- `comma_pause`: the question recorded with a pause at a comma (`comma_pause.wav`), said COMMA_TURNS times:
+  `half_answers` counts the turns that answered the first half alone (the host cut the player off).
 - `peak_rss_mb`: the process's peak resident memory with all three models loaded.
 """
 
@@ -27,35 +30,32 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bench.report import summarize
 from host.config import Settings
-from host.demo_assets import load_manifest
+from host.demo_assets import Recording, load_manifest
 from host.events import Position
 from host.llm.embedded import EmbeddedLLM
 from host.llm.factory import close_all, make_llm
-from host.roles.runner import make_brain
 from host.roles.services import HostServices
-from host.speech.audio import WHISPER_RATE, conform, read_wav
-from host.speech.stt import WhisperTranscriber
-from host.speech.tts import PiperSynthesizer
-from host.voice.exchange import VoiceExchange
-from host.voice.pipeline import VoicePipeline
+from host.speech.audio import conform, read_wav, without_trailing_silence
+from host.voice.scene import SceneTurn, VoiceScene, free_port
 from host.voice.timings import STAGES
-from host.voice.warmup import warm_personas
+from proximity_audio.protocol import SAMPLE_RATE as BRIDGE_RATE
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-TURNS = 21
-TURNS_BUDGET_S = 100.0  # on a crowded machine fewer turns are measured rather than overrun the suite's bound
+WARMUP_TURNS = 2
+TURNS = 12
+COMMA_TURNS = 3
+TURNS_BUDGET_S = 240.0  # on a crowded machine fewer turns are measured rather than overrun the suite's bound
 SERVER = "example"
-TRAILING_SILENCE_S = 0.8
+COMMA_PAUSE = "comma_pause.wav"
 PROFILES = Path(__file__).resolve().parent.parent / "npc_profiles" / SERVER
 
 
-def _summary(samples: list[float | None]) -> dict[str, float | int]:
-    return summarize([sample for sample in samples if sample is not None])
+def _summary(samples: list[float | None]) -> dict[str, float | int] | None:
+    kept = [sample for sample in samples if sample is not None]
+    return summarize(kept) if kept else None
 
 
 async def run() -> dict[str, Any]:
@@ -65,6 +65,8 @@ async def run() -> dict[str, Any]:
             profiles_dir=Path(scratch) / "profiles",
             data_dir=Path(scratch) / "data",
             transcripts_dir=Path(scratch) / "transcripts",
+            bridge_host="127.0.0.1",
+            bridge_port=free_port(),
         )
         services = await HostServices.open(settings, watch_profiles=False)
         try:
@@ -75,54 +77,56 @@ async def run() -> dict[str, Any]:
 
 
 async def _measure(services: HostServices) -> dict[str, Any]:
-    settings = services.settings
-    brain = make_brain(services)
     npcs = services.registry.npcs(SERVER)
-    transcriber = WhisperTranscriber(settings.stt)
-    synthesizer = PiperSynthesizer(settings.tts)
-    started = time.perf_counter()
-    await transcriber.load()
-    for npc in npcs.values():
-        await synthesizer.load(npc.voice)
-    warmed = await warm_personas(brain, SERVER)
-    load_and_warm_s = time.perf_counter() - started
-
-    llm = make_llm(settings)
+    llm = make_llm(services.settings)
     evaluated: list[float] = []
+    manifest = load_manifest()
+    questions = [r for r in manifest.recordings if len(r.utterances) == 1 and r.file != COMMA_PAUSE]
 
-    async def observe(_exchange: VoiceExchange) -> None:
-        if isinstance(llm, EmbeddedLLM) and llm.last_stats is not None:
-            evaluated.append(llm.last_stats.prompt_tokens_evaluated)
-
-    pipeline = VoicePipeline(
-        brain, transcriber, synthesizer, SERVER, vad=settings.vad, realtime=False, on_exchange=observe
-    )
-    questions = [recording for recording in load_manifest().recordings if len(recording.utterances) == 1]
-    silence = np.zeros(int(TRAILING_SILENCE_S * WHISPER_RATE), dtype=np.int16)
-    exchanges: list[VoiceExchange] = []
-    began = time.perf_counter()
-    for turn in range(TURNS):
-        if time.perf_counter() - began > TURNS_BUDGET_S:
-            break
-        recording = questions[turn % len(questions)]
+    async def say(scene: VoiceScene, recording: Recording) -> list[SceneTurn]:
         npc = npcs[recording.npc or next(iter(npcs))]
         spot = npc.world.position
         position = Position(x=spot.x + 1.5, y=spot.y, z=spot.z, dimension=npc.world.dimension)
         recorded = await asyncio.to_thread(read_wav, recording.path)
-        audio = np.concatenate((conform(recorded, WHISPER_RATE), silence))
-        exchanges += await pipeline.listen(recording.player, position, audio)
+        turns = await scene.say(recording.player, position, without_trailing_silence(conform(recorded, BRIDGE_RATE)))
+        if isinstance(llm, EmbeddedLLM) and llm.last_stats is not None and turns:
+            evaluated.append(llm.last_stats.prompt_tokens_evaluated)
+        return turns
 
-    spoken = [exchange for exchange in exchanges if exchange.transcript is not None and exchange.audio]
-    stt = [exchange.transcript for exchange in spoken if exchange.transcript is not None]
+    started = time.perf_counter()
+    async with VoiceScene(services, SERVER) as scene:
+        await scene.ready()
+        load_and_warm_s = time.perf_counter() - started
+        for turn in range(WARMUP_TURNS):
+            await say(scene, questions[turn % len(questions)])
+        evaluated.clear()
+        measured: list[SceneTurn] = []
+        began = time.perf_counter()
+        for turn in range(TURNS):
+            if time.perf_counter() - began > TURNS_BUDGET_S:
+                break
+            measured += await say(scene, questions[turn % len(questions)])
+        comma = manifest.get(COMMA_PAUSE)
+        comma_turns = [await say(scene, comma) for _ in range(COMMA_TURNS)]
+
+    spoken = [turn for turn in measured if turn.timings.spoken and len(turn.audio)]
     return {
         "turns": len(spoken),
         "load_and_warm_s": round(load_and_warm_s, 1),
-        "persona_warmup_ms": {npc_id: round(ms) for npc_id, ms in warmed.items()},
-        "end_of_speech_to_first_audio_ms": _summary([exchange.timings.to_first_audio_ms for exchange in spoken]),
-        "stage_ms": {stage: _summary([exchange.timings.stages()[stage] for exchange in spoken]) for stage in STAGES},
-        "stt_decode_ms": _summary([transcript.ms for transcript in stt]),
-        "stt_real_time_factor": round(sum(t.ms for t in stt) / sum(t.audio_ms for t in stt), 3),
-        "tts_real_time_factor": round(sum(e.tts_ms for e in spoken) / sum(e.tts_audio_ms for e in spoken), 3),
+        "end_of_speech_to_first_audio_ms": _summary([turn.timings.to_first_audio_ms for turn in spoken]),
+        "stage_ms": {stage: _summary([turn.timings.stages()[stage] for turn in spoken]) for stage in STAGES},
+        "stt_decode_ms": _summary([turn.timings.stt_decode_ms for turn in spoken]),
         "prompt_tokens_evaluated": summarize(evaluated, digits=0) if evaluated else None,
+        "comma_pause": {
+            "turns": len(comma_turns),
+            "half_answers": sum(_answered_half(turns, comma) for turns in comma_turns),
+            "heard": [[turn.said.text for turn in turns] for turns in comma_turns],
+        },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+
+
+def _answered_half(turns: list[SceneTurn], question: Recording) -> int:
+    """1 when an NPC answered a line that is less than the whole question (the player was cut off)."""
+    whole = len(question.text.split())
+    return int(any(len(turn.said.text.split()) < whole * 0.75 for turn in turns))

@@ -35,6 +35,9 @@ class LLMSettings(_Section):
     model_path: Path | None = Field(None, description="GGUF file for the embedded backend; default: packaged SmolLM2")
     context_tokens: int = Field(2048, ge=512, le=131072)
     threads: int | None = Field(None, ge=1, le=256)
+    chat_format: str | None = Field(
+        None, description="llama.cpp chat format for a GGUF without a chat template (chatml, gemma, llama-3, ...)"
+    )
     ollama_url: str = "http://127.0.0.1:11434"
     ollama_model: str = "llama3.2:3b"
     openai_url: str = "http://127.0.0.1:8000/v1"
@@ -95,10 +98,22 @@ class MinecraftSettings(_Section):
     """Minecraft adapter tuning (docs/minecraft.md)."""
 
     positions_interval_s: float = Field(0.5, gt=0, le=60, description="how often player positions are polled")
+    position_stale_s: float = Field(
+        1.0, gt=0, le=60, description="a speaker's position older than this is read again before routing the line"
+    )
     log_poll_interval_s: float = Field(0.2, gt=0, le=10, description="how often the server log is checked for chat")
     rcon_timeout_s: float = Field(5.0, gt=0, le=120, description="limit for every RCON connect, read and write")
     rcon_backoff_max_s: float = Field(30.0, gt=0, le=600, description="longest wait between reconnect attempts")
     snbt_text: bool = Field(False, description="true for servers on 1.21.5+: CustomName as an SNBT text component")
+    npc_chat_prefix: str = Field("[NPC] ", max_length=32, description="put before an NPC's name in its chat lines")
+    npc_chat_color: str = Field(
+        "gold", pattern=r"^(#[0-9A-Fa-f]{6}|[a-z_]{3,12})$", description="colour of NPC chat lines (name or #RRGGBB)"
+    )
+    npc_chat_hover: str = Field(
+        "{name} is a character played by npc-host, not a player",
+        max_length=200,
+        description="shown when a player points at an NPC's line; {name} is the NPC's name",
+    )
 
 
 class VoicePageSettings(_Section):
@@ -129,8 +144,10 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "rich", "plain", "json"] = Field(
         "auto", description="auto: rich on a terminal, else plain (one line per record); json: one object per line"
     )
-    metrics_port: int | None = Field(None, ge=1, le=65535, description="serve Prometheus /metrics on this port")
-    metrics_host: str = Field("127.0.0.1", description="address /metrics listens on (0.0.0.0 in containers)")
+    admin_host: str = Field("127.0.0.1", description="address of the admin web server (0.0.0.0 in containers)")
+    admin_port: int = Field(8750, ge=0, le=65535, description="admin page, /healthz and /metrics; 0 = any free port")
+    admin_session_hours: float = Field(12.0, gt=0, le=24 * 30, description="a sign-in lasts this long")
+    admin_secure_cookie: bool = Field(False, description="mark the session cookie Secure (behind HTTPS)")
     bridge_host: str = Field("127.0.0.1", description="address the voice-mod bridge listens on")
     bridge_port: int = Field(8765, ge=1, le=65535)
     llm: LLMSettings = LLMSettings()

@@ -57,6 +57,21 @@ class PlayerUtterance(Event):
     speech_end_ts: float | None = Field(None, description="wall time the speaker went silent (latency origin)")
 
 
+class PlayerPaused(Event):
+    """A player paused mid-utterance (`vad.pause_ms` of silence): the utterance as it will be if they do not go on.
+    The speech role transcribes it speculatively, so STT runs while the endpoint wait does; the `PlayerUtterance`
+    whose `id` is `utterance_id` follows when the silence lasts, a later `PlayerPaused` when the player goes on."""
+
+    BINARY_FIELDS: ClassVar[tuple[str, ...]] = ("audio",)
+    type: Literal["player_paused"] = "player_paused"
+    player: str
+    utterance_id: str
+    position: Position | None = None
+    audio: bytes = Field(repr=False)
+    sample_rate: int = Field(16000, gt=0)
+    speech_end_ts: float | None = None
+
+
 class PlayerSaid(Event):
     """Text a player said: typed in chat or transcribed from an utterance."""
 
@@ -69,6 +84,7 @@ class PlayerSaid(Event):
     language: str | None = Field(None, description="the language STT heard, when it is not English")
     utterance_id: str | None = None
     speech_end_ts: float | None = None
+    endpoint_ts: float | None = Field(None, description="when the bridge ended the utterance (its VAD's end silence)")
     stt_ms: float | None = None
 
 
@@ -86,6 +102,7 @@ class NpcTurnStarted(Event):
     player: str
     turn_id: str
     cause_id: str = Field(description="id of the PlayerSaid (or admin event) that caused the turn")
+    speech_end_ts: float | None = Field(None, description="the end of the player's speech, for a spoken line")
 
 
 class NpcSentence(Event):
@@ -120,6 +137,7 @@ class NpcTurnEnded(Event):
     reply: str = Field(description="what was actually said (after guard and interruption)")
     interrupted: bool = False
     timings_ms: dict[str, float] = {}
+    actions: list[str] = Field([], max_length=3, description="action tags the NPC asked for (host/npc_actions.py)")
 
 
 class EntityPosition(Position):
@@ -160,10 +178,24 @@ class AdminCorrection(Event):
     text: str
 
 
+class NpcActed(Event):
+    """What became of an action an NPC was asked for (by its reply's tags or an operator): the game adapter's
+    verdict, so the transcript shows every action, the refused ones too."""
+
+    type: Literal["npc_acted"] = "npc_acted"
+    npc: str
+    player: str = Field(description="whom the action concerns: the player answered, or the operator")
+    action: str = Field(max_length=64, description="the request as parsed, e.g. 'give 2 bread'")
+    outcome: Literal["performed", "refused", "failed"]
+    reason: str | None = Field(None, max_length=64, description="why it was refused or failed (a short code)")
+    requested_by: Literal["npc", "operator"] = "npc"
+    turn_id: str | None = None
+
+
 class NpcControl(Event):
     type: Literal["npc_control"] = "npc_control"
     npc: str
-    action: Literal["pause", "resume", "mute", "unmute", "move", "stop", "say", "reload"]
+    action: Literal["pause", "resume", "mute", "unmute", "move", "stop", "say", "reload", "act"]
     position: Position | None = None
     text: str | None = None
     author: str = "system"
@@ -184,6 +216,7 @@ class AdvisorRecommendation(Event):
 
 AnyEvent = Annotated[
     PlayerUtterance
+    | PlayerPaused
     | PlayerSaid
     | PlayerSpeechStarted
     | NpcTurnStarted
@@ -195,6 +228,7 @@ AnyEvent = Annotated[
     | AdminNote
     | AdminCorrection
     | NpcControl
+    | NpcActed
     | AdvisorRecommendation,
     Field(discriminator="type"),
 ]
@@ -203,6 +237,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.model_fields["type"].default: cls
     for cls in (
         PlayerUtterance,
+        PlayerPaused,
         PlayerSaid,
         PlayerSpeechStarted,
         NpcTurnStarted,
@@ -214,6 +249,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AdminNote,
         AdminCorrection,
         NpcControl,
+        NpcActed,
         AdvisorRecommendation,
     )
 }

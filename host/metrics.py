@@ -1,4 +1,5 @@
-"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths. Served by `npc-host run`."""
+"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths. Every `npc-host run` process
+serves them at /metrics on its admin web server (host/admin/health_routes.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import asyncio
 import contextlib
 import logging
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 from host.bus import Bus, BusError
-from host.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,16 @@ TURN_STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=_LATENCY_BUCKETS,
 )
+VOICE_STAGE_SECONDS = Histogram(
+    "npc_host_voice_stage_seconds",
+    "Time from the end of a player's speech to each milestone of the NPC's spoken answer: endpoint (the bridge ended "
+    "the utterance), stt (transcript), first_token, first_sentence, first_audio (its first frame left the bridge)",
+    ["server", "npc", "stage"],
+    buckets=_LATENCY_BUCKETS,
+)
+SPECULATIVE_STT_TOTAL = Counter(
+    "npc_host_speculative_stt_total", "Utterances transcribed: from the speculation (reused) or afresh", ["outcome"]
+)
 TURNS_TOTAL = Counter("npc_host_turns_total", "NPC turns finished", ["server", "npc", "outcome"])
 EVENTS_HANDLED = Counter("npc_host_events_handled_total", "Events handled by this process", ["type"])
 ERRORS_TOTAL = Counter("npc_host_errors_total", "Errors by machine code", ["code"])
@@ -33,14 +43,8 @@ def observe_turn(timings_ms: dict[str, float]) -> None:
         TURN_STAGE_SECONDS.labels(stage=stage).observe(ms / 1000.0)
 
 
-def serve(port: int, host: str) -> None:
-    """Serve /metrics from a daemon thread (prometheus_client's own server)."""
-    try:
-        start_http_server(port, addr=host)
-    except OSError as exc:  # a port in use or an address not on this machine: a setting to fix, not a crash
-        raise ConfigError(
-            f"cannot serve /metrics on {host}:{port} ({exc.strerror or exc}); set NPC_HOST_METRICS_PORT to a free port"
-        ) from exc
+def observe_voice_stage(server: str, npc: str, stage: str, speech_end_ts: float, at: float) -> None:
+    VOICE_STAGE_SECONDS.labels(server=server, npc=npc, stage=stage).observe(max(at - speech_end_ts, 0.0))
 
 
 async def watch_queues(bus: Bus, streams: list[str], stop: asyncio.Event, interval_s: float = 5.0) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from types import TracebackType
 
 from pydantic import SecretStr
@@ -32,7 +32,15 @@ from proximity_audio.bridge_session import BridgeSession, SessionContext, npc_in
 from proximity_audio.browser_protocol import BrowserWelcome, Line
 from proximity_audio.browser_session import BrowserSession
 from proximity_audio.hearing import BridgeStats
-from proximity_audio.hooks import BridgeHooks, OnChat, OnNpcStop, OnSpeechStarted, OnUtterance, ignore
+from proximity_audio.hooks import (
+    BridgeHooks,
+    OnChat,
+    OnNpcStop,
+    OnSpeechPaused,
+    OnSpeechStarted,
+    OnUtterance,
+    ignore,
+)
 from proximity_audio.limits import BridgeLimits
 from proximity_audio.pacer import PacedTick, Pacer
 from proximity_audio.protocol import CloseCode, Hello, LimitsInfo, Welcome
@@ -52,14 +60,25 @@ class BridgeServer:
         on_speech_started: OnSpeechStarted | None = None,
         on_npc_stop: OnNpcStop | None = None,
         on_chat: OnChat | None = None,
+        on_speech_paused: OnSpeechPaused | None = None,
         limits: BridgeLimits | None = None,
         vad: VADSettings | None = None,
+        on_audio_opened: Callable[[str, Hashable], None] | None = None,
     ) -> None:
+        """`on_audio_opened(npc, opening)` is called when the first frame of audio played with `opens=opening`
+        leaves for the players (the moment a reply starts to be heard)."""
         self.world = world
+        self._on_audio_opened = on_audio_opened
         self.limits = limits or BridgeLimits()
         # None: no companion plugin may connect (voice pages only).
         self._token = SecretStr(token) if isinstance(token, str) else token
-        hooks = BridgeHooks(on_utterance, on_speech_started or ignore, on_npc_stop or ignore, on_chat or ignore)
+        hooks = BridgeHooks(
+            on_utterance,
+            on_speech_started or ignore,
+            on_npc_stop or ignore,
+            on_chat or ignore,
+            on_speech_paused or ignore,
+        )
         self._pacer = Pacer()
         self._context = SessionContext(server, world, self.limits, vad or VADSettings(), hooks, self.stop)
         self._sessions: set[BridgeSession] = set()
@@ -124,15 +143,24 @@ class BridgeServer:
     # --- NPC audio -----------------------------------------------------------------------------------------------
 
     def play(
-        self, npc: str, pcm: bytes | Int16Array, rate: int, *, final: bool = True, mark: Hashable | None = None
+        self,
+        npc: str,
+        pcm: bytes | Int16Array,
+        rate: int,
+        *,
+        final: bool = True,
+        mark: Hashable | None = None,
+        opens: Hashable | None = None,
     ) -> None:
         """Queue mono PCM16 of `npc` at any rate; it leaves in real time to the players within its speaking range.
-        `mark` names the sentence a final chunk ends, for `heard`."""
-        self._pacer.enqueue(npc, pcm, rate, final=final, mark=mark)
+        `mark` names the sentence a final chunk ends, for `heard`; `opens` names this audio for `on_audio_opened`."""
+        self._pacer.enqueue(npc, pcm, rate, final=final, mark=mark, opens=opens)
 
-    def play_event(self, event: NpcAudio) -> None:
+    def play_event(self, event: NpcAudio, *, opens_turn: bool = False) -> None:
+        """Queue a turn's audio; `opens_turn`: it is the turn's first, reported by `on_audio_opened` as its turn id."""
         mark = (event.turn_id, event.index) if event.final else None
-        self.play(event.npc, event.audio, event.sample_rate, final=event.final, mark=mark)
+        opens = event.turn_id if opens_turn else None
+        self.play(event.npc, event.audio, event.sample_rate, final=event.final, mark=mark, opens=opens)
 
     def heard(self, npc: str, turn_id: str) -> list[int]:
         """Indexes of the sentences of `turn_id` (queued by `play_event`) that `npc` has played to the end."""
@@ -142,12 +170,20 @@ class BridgeServer:
         """Cut `npc`'s voice now (barge-in, admin stop); True if it was talking or had audio queued."""
         return self._pacer.stop(npc)
 
+    @property
+    def sounding(self) -> bool:
+        """Some NPC has audio queued or is still sounding."""
+        return self._pacer.busy
+
     def queued_frames(self, npc: str) -> int:
         return self._pacer.queued_frames(npc)
 
     async def _on_tick(self, tick: PacedTick) -> None:
         for session in self._sessions:
             session.deliver(tick)
+        if self._on_audio_opened is not None:
+            for npc, opening in tick.opened:
+                self._on_audio_opened(npc, opening)
 
     # --- connections ---------------------------------------------------------------------------------------------
 

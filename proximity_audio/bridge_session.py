@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 # Error replies per connection: a broken plugin gets told, but cannot make the host flood it back.
 _ERRORS_PER_SECOND = 10
 _ERROR_BURST = 20
+_STALL_POLL_S = 0.02  # one frame: how often the microphones of players mid-utterance are checked for a stall
 
 
 @dataclass(kw_only=True)
@@ -255,8 +256,16 @@ class BridgeSession:
 
     async def _listen_loop(self) -> None:
         """Runs VAD for all players in one worker-thread call per wake-up, so frames batch up under load."""
+        stall_s = self._ctx.limits.stall_ms / 1000
         while True:
-            await self._mic_ready.wait()
+            # Someone mid-utterance: wake even without frames, in case theirs have stopped (see `fill_stalled`).
+            speaking = any(player.mic.in_utterance for player in self._players.values())
+            try:
+                async with asyncio.timeout(_STALL_POLL_S if speaking else None):
+                    await self._mic_ready.wait()
+            except TimeoutError:
+                # Frames already received but not yet read (this loop was late) must count before any stall does.
+                await asyncio.sleep(0)
             self._mic_ready.clear()
             closing = self._closing
             leaving, self._leaving = self._leaving, []
@@ -264,7 +273,12 @@ class BridgeSession:
                 for player in self._players.values():
                     player.left_at = self._ctx.world.player(player.name)
                     leaving.append(player)
+            now = time.time()
+            for player in self._players.values():
+                player.mic.fill_stalled(now, stall_s)
             busy = [p for p in self._players.values() if p.mic.has_pending and not closing]
+            if not busy and not leaving and not closing:
+                continue
             results = await asyncio.to_thread(_run_vad, busy, leaving)
             for player, events in results:
                 ctx = self._ctx

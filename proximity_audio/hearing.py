@@ -1,13 +1,16 @@
-"""Which of a player's VAD events the host hears: only speech within the hearing range of at least one NPC."""
+"""Which of a player's VAD events the host hears: only speech within the hearing range of at least one NPC.
+
+A speech start is the cue for barge-in, a pause the cue for speculative STT, an utterance's end the utterance itself
+(its event id is the VAD's utterance id, which its pauses name, so a speculation can be matched to it)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from host.events import PlayerSpeechStarted, PlayerUtterance
+from host.events import PlayerPaused, PlayerSpeechStarted, PlayerUtterance
 from host.speech.audio import WHISPER_RATE, int16_to_pcm16
-from host.speech.vad import SpeechStarted, UtteranceEnded, VadEvent
+from host.speech.vad import SilenceStarted, SpeechStarted, UtteranceEnded, VadEvent
 from proximity_audio.hooks import BridgeHooks, call_safely
 from proximity_audio.world import SpatialWorld
 
@@ -36,10 +39,10 @@ async def report_speech(
     hooks: BridgeHooks,
     stats: BridgeStats,
 ) -> None:
-    """Turn `player`'s speech start and utterance end events into hook calls, where the position at that moment
-    is within some NPC's hearing range; the rest is counted and dropped."""
+    """Turn `player`'s speech start, pause and utterance end events into hook calls, where the position at that
+    moment is within some NPC's hearing range; the rest is counted and dropped."""
     for event in events:
-        if not isinstance(event, SpeechStarted | UtteranceEnded):
+        if not isinstance(event, SpeechStarted | SilenceStarted | UtteranceEnded):
             continue
         position = world.player(player)
         heard = position is not None and bool(world.npcs_hearing(player))
@@ -48,11 +51,25 @@ async def report_speech(
                 started = PlayerSpeechStarted(server=server, player=player, position=position)
                 await call_safely("speech-started", hooks.on_speech_started, started)
             continue
+        if isinstance(event, SilenceStarted):
+            if heard:
+                paused = PlayerPaused(
+                    server=server,
+                    player=player,
+                    utterance_id=event.utterance_id,
+                    position=position,
+                    audio=int16_to_pcm16(event.audio),
+                    sample_rate=WHISPER_RATE,
+                    speech_end_ts=event.wall_ts,
+                )
+                await call_safely("speech-paused", hooks.on_speech_paused, paused)
+            continue
         if not heard:
             stats.utterances_unheard += 1
             continue
         stats.utterances_heard += 1
         utterance = PlayerUtterance(
+            id=event.utterance_id,
             server=server,
             player=player,
             position=position,

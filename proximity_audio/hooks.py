@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from host.events import PlayerSaid, PlayerSpeechStarted, PlayerUtterance
+from host.events import PlayerPaused, PlayerSaid, PlayerSpeechStarted, PlayerUtterance
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -19,6 +19,7 @@ T = TypeVar("T")
 
 OnUtterance = Callable[[PlayerUtterance], Awaitable[None]]
 OnSpeechStarted = Callable[[PlayerSpeechStarted], Awaitable[None]]
+OnSpeechPaused = Callable[[PlayerPaused], Awaitable[None]]
 OnNpcStop = Callable[[str], Awaitable[None]]
 OnChat = Callable[[PlayerSaid], Awaitable[None]]
 
@@ -29,12 +30,13 @@ async def ignore(_: object) -> None:
 
 @dataclass(frozen=True)
 class BridgeHooks:
-    """Both speech hooks fire only for players within the hearing range of at least one NPC."""
+    """The speech hooks fire only for players within the hearing range of at least one NPC."""
 
     on_utterance: OnUtterance
     on_speech_started: OnSpeechStarted = ignore  # the cue for barge-in
     on_npc_stop: OnNpcStop = ignore  # the plugin asked to stop an NPC (its audio is cut when the hook returns)
     on_chat: OnChat = ignore  # a voice page's player typed a line
+    on_speech_paused: OnSpeechPaused = ignore  # the cue for speculative STT
 
 
 async def call_safely(what: str, hook: Callable[[T], Awaitable[None]], argument: T) -> None:

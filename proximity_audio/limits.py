@@ -16,6 +16,12 @@ class BridgeLimits(BaseModel):
     max_frames_per_second: int = Field(60, ge=50, le=1000, description="microphone frames per player (50 nominal)")
     frame_burst: int = Field(25, ge=1, le=1000, description="frames a player may send at once after a stall")
     max_gap_frames: int = Field(25, ge=0, le=500, description="missing frames filled with silence (more: restart)")
+    stall_ms: int = Field(
+        100,
+        ge=20,
+        le=2000,
+        description="frames stopped this long mid-utterance: the player is silent from the last one",
+    )
     idle_timeout_s: float = Field(60.0, gt=0, description="close (4008) when nothing arrives for this long")
     hello_timeout_s: float = Field(10.0, gt=0, description="close (4003) when no hello arrives within this")
     ping_interval_s: float = Field(20.0, gt=0, description="WebSocket keepalive ping interval")

@@ -2,6 +2,10 @@
 
 `accept` runs on the event loop and only queues (cheap); `process` runs the resampler and Silero in a worker thread
 on everything queued since the last call, so a busy connection batches many frames into one model call.
+
+A plugin may send nothing while its player is silent, so the end of an utterance cannot wait for silence to arrive:
+when a player's frames stop mid-utterance, `fill_stalled` queues the silence the missing frames stand for, dated
+from the last frame, and the utterance ends `end_silence_ms` after the player's last sound as if silence had come.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ import numpy as np
 from host.config import VADSettings
 from host.speech.audio import WHISPER_RATE, StreamResampler, pcm16_to_int16
 from host.speech.vad import StreamingVad, VadEvent
-from proximity_audio.protocol import FRAME_SAMPLES, SAMPLE_RATE, SEQUENCE_MODULUS
+from proximity_audio.protocol import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, SEQUENCE_MODULUS
 
 if TYPE_CHECKING:
     import onnxruntime
 
 _HALF_RANGE = SEQUENCE_MODULUS // 2
 _SILENT_FRAME = bytes(FRAME_SAMPLES * 2)
+_FRAME_S = FRAME_MS / 1000
 
 
 class SequenceTracker:
@@ -71,7 +76,14 @@ class PlayerMicrophone:
         self._vad = StreamingVad(vad, session=session)
         self._lock = threading.Lock()
         self._pending: list[bytes] = []
-        self._last_arrival = time.time()
+        self._last_arrival = time.time()  # the wall time of the last frame queued, real or filled in
+        self._last_frame = self._last_arrival  # the wall time of the last frame the plugin sent
+        self._stall_filled = 0  # frames of silence queued since the plugin's last frame
+
+    @property
+    def in_utterance(self) -> bool:
+        """True while the player is speaking or pausing within an utterance."""
+        return self._vad.in_speech
 
     @property
     def has_pending(self) -> bool:
@@ -83,10 +95,27 @@ class PlayerMicrophone:
         if fill is None:
             return Admission(accepted=False)
         with self._lock:
+            # A plugin that counted the frames it did not send: the silence filled in for the stall covers them.
+            fill = max(0, fill - self._stall_filled)
+            self._stall_filled = 0
             self._pending.extend([_SILENT_FRAME] * fill)
             self._pending.append(pcm)
-            self._last_arrival = time.time()
+            self._last_arrival = self._last_frame = time.time()
         return Admission(accepted=True, filled=fill)
+
+    def fill_stalled(self, now: float, stall_s: float) -> bool:
+        """Mid-utterance and no frame for `stall_s`: queue silence for the time since the last frame queued (call
+        from the event loop). True when some was queued."""
+        if not self._vad.in_speech:
+            return False
+        with self._lock:
+            missing = int((now - self._last_arrival) / _FRAME_S)
+            if self._pending or now - self._last_frame < stall_s or missing <= 0:
+                return False
+            self._pending.extend([_SILENT_FRAME] * missing)
+            self._last_arrival += missing * _FRAME_S
+            self._stall_filled += missing
+        return True
 
     def process(self) -> list[VadEvent]:
         """Run everything queued through the resampler and the VAD. Blocking: call from a worker thread."""

@@ -44,6 +44,8 @@ class _NpcStream:
     idle_ticks: int = 0
     # (mark, frames queued when its audio ended): a mark is heard once `sequence` has passed its end.
     marks: deque[tuple[Hashable, int]] = field(default_factory=lambda: deque(maxlen=MARKS_KEPT))
+    # (opening, position of its first frame): reported in the tick that releases that frame.
+    openings: deque[tuple[Hashable, int]] = field(default_factory=lambda: deque(maxlen=MARKS_KEPT))
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,13 @@ class PacedFrame:
 
 @dataclass(frozen=True)
 class PacedTick:
-    """What one 20 ms tick releases: streams that began, one frame per sounding NPC, streams that ended."""
+    """What one 20 ms tick releases: streams that began, one frame per sounding NPC, streams that ended, and the
+    `opens` names of audio whose first frame is in this tick (npc, opening)."""
 
     started: list[str]
     frames: dict[str, PacedFrame]
     ended: list[tuple[str, EndReason]]
+    opened: list[tuple[str, Hashable]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -74,11 +78,21 @@ class Pacer:
         self._wake = asyncio.Event()
 
     def enqueue(
-        self, npc: str, pcm: bytes | Int16Array, rate: int, *, final: bool = True, mark: Hashable | None = None
+        self,
+        npc: str,
+        pcm: bytes | Int16Array,
+        rate: int,
+        *,
+        final: bool = True,
+        mark: Hashable | None = None,
+        opens: Hashable | None = None,
     ) -> None:
         """Queue mono PCM16 at any rate; `final` ends a sentence (its tail is flushed and padded to a whole frame).
-        A `mark` on a final chunk names the sentence, so `heard` can tell once its last frame has left."""
+        A `mark` on a final chunk names the sentence, so `heard` can tell once its last frame has left; `opens`
+        names this audio in the tick that releases its first frame (`PacedTick.opened`)."""
         stream = self._streams.setdefault(npc, _NpcStream())
+        if opens is not None:
+            stream.openings.append((opens, stream.sequence + len(stream.frames)))
         if stream.resampler is None or stream.resampler.from_rate != rate:
             stream.resampler = StreamResampler(rate, SAMPLE_RATE)
         samples = stream.resampler.push(as_int16(pcm), last=final)
@@ -121,6 +135,7 @@ class Pacer:
     def tick(self) -> PacedTick:
         """Release the next frame of every NPC that has one (call every 20 ms)."""
         started: list[str] = []
+        opened: list[tuple[str, Hashable]] = []
         frames: dict[str, PacedFrame] = {}
         ended: list[tuple[str, EndReason]] = [(npc, "stopped") for npc in self._stopped]
         self._stopped.clear()
@@ -130,6 +145,8 @@ class Pacer:
                     stream.active = True
                     started.append(npc)
                 frames[npc] = PacedFrame(stream.sequence, stream.frames.popleft())
+                while stream.openings and stream.openings[0][1] <= stream.sequence:
+                    opened.append((npc, stream.openings.popleft()[0]))
                 stream.sequence += 1
                 stream.idle_ticks = 0
                 continue
@@ -139,7 +156,7 @@ class Pacer:
                 del self._streams[npc]
                 if stream.active:
                     ended.append((npc, "finished"))
-        return PacedTick(started, frames, ended)
+        return PacedTick(started, frames, ended, opened)
 
     async def run(self, on_tick: Callable[[PacedTick], Awaitable[None]]) -> None:
         """Tick every 20 ms against a monotonic deadline while there is audio; sleep while there is none."""

@@ -50,17 +50,13 @@ model = "condense-small"
 
 
 def settings_for(root: Path, profiles: Path, **overrides: Any) -> Settings:
-    return Settings(
-        profiles_dir=profiles,
-        data_dir=root / "data",
-        transcripts_dir=root / "transcripts",
-        database_url=f"sqlite+aiosqlite:///{root / 'npc.db'}",
-        **overrides,
-    )
+    """The paths `tests.host_process.host_env(root)` gives a child process: both see the same store and files."""
+    return Settings(profiles_dir=profiles, data_dir=root / "data", transcripts_dir=root / "transcripts", **overrides)
 
 
 @asynccontextmanager
 async def services_for(settings: Settings) -> AsyncIterator[HostServices]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     registry = ProfileRegistry(settings.profiles_dir)
     problems = await registry.reload()
     assert not problems, problems

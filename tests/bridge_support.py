@@ -12,7 +12,7 @@ import numpy as np
 from websockets.exceptions import ConnectionClosed
 
 from host.demo_assets import load_manifest
-from host.events import PlayerSpeechStarted, PlayerUtterance, Position
+from host.events import PlayerPaused, PlayerSpeechStarted, PlayerUtterance, Position
 from host.speech.audio import Int16Array, conform, read_wav
 from proximity_audio.bridge_client import BridgeClient
 from proximity_audio.bridge_server import BridgeServer
@@ -46,6 +46,10 @@ class Heard:
     utterances: list[PlayerUtterance] = field(default_factory=list)
     starts: list[PlayerSpeechStarted] = field(default_factory=list)
     stops: list[str] = field(default_factory=list)
+    pauses: list[PlayerPaused] = field(default_factory=list)
+
+    async def on_speech_paused(self, event: PlayerPaused) -> None:
+        self.pauses.append(event)
 
     async def on_utterance(self, event: PlayerUtterance) -> None:
         self.utterances.append(event)
@@ -67,6 +71,7 @@ async def running_bridge(world: SpatialWorld, limits: BridgeLimits = FAST) -> As
         on_utterance=heard.on_utterance,
         on_speech_started=heard.on_speech_started,
         on_npc_stop=heard.on_npc_stop,
+        on_speech_paused=heard.on_speech_paused,
         limits=limits,
     )
     await server.start("127.0.0.1", 0)

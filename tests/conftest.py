@@ -16,6 +16,9 @@ import pytest
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
+# The `llama_server` fixture (a real llama_cpp.server), shared by the OpenAI backend's and the advisor's tests.
+pytest_plugins = ["tests.llama_server"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432

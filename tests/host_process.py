@@ -38,6 +38,7 @@ def host_env(workdir: Path, **settings: str) -> dict[str, str]:
         NPC_HOST_PROFILES_DIR=str(workdir / "profiles"),
         NPC_HOST_DATA_DIR=str(workdir / "data"),
         NPC_HOST_TRANSCRIPTS_DIR=str(workdir / "transcripts"),
+        NPC_HOST_ADMIN_PORT="0",  # any free port: hosts of tests running side by side never collide
     )
     env.update(settings)
     return env

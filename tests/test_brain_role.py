@@ -401,3 +401,28 @@ async def test_a_cancelled_answer_leaves_no_turn_speaking_on(open_village: OpenV
 
         assert [task.get_name() for task in asyncio.all_tasks() if task.get_name().startswith("turn:")] == []
         assert spoken == ["Well now, friend."]
+
+
+async def test_an_operators_say_is_performed_as_the_npcs_turn_once(open_village: OpenVillage) -> None:
+    """`!npc say bram ...` (or the admin page's "say as NPC"): the same sentences and turn end as a reply, so the
+    gateway shows it and the speech role voices it; recorded as the NPC's line."""
+    async with open_village([]) as village:
+        say = NpcControl(server=SERVER, npc="bram", action="say", text="[happy] Last call! Drink up.", author="Steve")
+        await village.publish(say)
+        await wait_until(
+            lambda: any(isinstance(e, NpcTurnEnded) and e.cause_id == say.id for e in village.turns.events),
+            "the say turn ended",
+        )
+        events = [e for e in village.turns.events if getattr(e, "npc", None) == "bram"]
+        sentences = [e for e in events if isinstance(e, NpcSentence)]
+        assert [(s.text, s.emotion, s.player) for s in sentences[:2]] == [
+            ("Last call!", "happy", "Steve"),
+            ("Drink up.", None, "Steve"),
+        ]
+        assert [type(e) for e in events] == [NpcSentence, NpcSentence, NpcTurnEnded]
+        assert await village.turns_stored() == 1
+        assert village.ollama.chat_bodies == []  # no model involved
+        npc_lines = await village.npc_lines()
+        assert [(line.speaker, line.addressee, line.text) for line in npc_lines] == [
+            ("bram", "Steve", "Last call! Drink up.")
+        ]

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from host.bus.streams import StreamKind, stream_for, stream_name
 from host.config import Settings
@@ -193,3 +194,38 @@ async def test_hub_events_reach_the_players_of_their_server(tmp_path: Path) -> N
     assert lengths[1][1] == "stopped" and lengths[1][0] < 5.0 * 50
     assert [how for _, how in lengths[3:5]] == ["stopped", "stopped"] and lengths[5] == (0, "finished")
     assert south.frames() == []
+
+
+def first_audio_count(server: str, npc: str) -> float:
+    labels = {"server": server, "npc": npc, "stage": "first_audio"}
+    return REGISTRY.get_sample_value("npc_host_voice_stage_seconds_count", labels) or 0.0
+
+
+async def test_the_first_audio_of_a_spoken_answer_is_measured_per_npc(tmp_path: Path) -> None:
+    """The bridge stamps the moment a turn's first frame leaves: one observation per spoken turn, labelled with its
+    NPC, from the player's end of speech; a typed line's turn (no end of speech) and later chunks add none."""
+    _write_server(tmp_path / "profiles", "north", 0.0)
+    environ = {"NPC_HOST_TEST_BRIDGE_NORTH": TOKENS["north"]}
+    before = first_audio_count("north", "bram")
+    async with running_bridge(tmp_path, environ) as (services, url), asyncio.TaskGroup() as tasks:
+        alice = Player(BridgeClient(url, server="north", token=TOKENS["north"]))
+        await alice.client.connect()
+        await alice.client.join(0, "Alice", at(4, 0))
+        tasks.create_task(alice.listen())
+        spoken_at = time.time() - 0.5  # she stopped speaking half a second ago
+        for event in (
+            NpcTurnStarted(
+                server="north", npc="bram", player="Alice", turn_id="t1", cause_id="c1", speech_end_ts=spoken_at
+            ),
+            audio("north", "t1", 0.2),
+            audio("north", "t1", 0.2, index=1),
+            NpcTurnStarted(server="north", npc="bram", player="Alice", turn_id="t2", cause_id="c2"),  # typed
+            audio("north", "t2", 0.2),
+        ):
+            await services.bus.publish(stream_for(event), event)
+        # One stream (the turns follow each other without a pause) that ends after the last turn's audio.
+        await until(lambda: [how for _, how in alice.streams()] == ["finished"], "both turns heard")
+        await alice.client.close()
+    assert first_audio_count("north", "bram") == before + 1
+    labels = {"server": "north", "npc": "bram", "stage": "first_audio"}
+    assert (REGISTRY.get_sample_value("npc_host_voice_stage_seconds_sum", labels) or 0.0) >= 0.5

@@ -3,14 +3,23 @@ NPC's hearing range contains the speaker (real VAD, real WebSocket)."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
-from host.speech.audio import WHISPER_RATE, rms_dbfs
+from host.speech.audio import WHISPER_RATE, rms_dbfs, without_trailing_silence
 from proximity_audio.bridge_client import BridgeClient
 from proximity_audio.microphone import SequenceTracker
 from proximity_audio.world import SpatialWorld
-from tests.bridge_support import at, client, eventually, frames_of, recording_48k, running_bridge
+from tests.bridge_support import (
+    at,
+    client,
+    eventually,
+    frames_of,
+    recording_48k,
+    running_bridge,
+)
 
 
 @pytest.mark.parametrize(
@@ -99,3 +108,23 @@ async def test_an_utterance_in_progress_is_delivered_when_the_player_leaves(worl
         await plugin.leave(0)
         await eventually(lambda: len(heard.utterances) == 1)
     assert heard.utterances[0].player == "Alice"
+
+
+async def test_an_utterance_ends_when_the_players_frames_stop(world: SpatialWorld) -> None:
+    """A plugin sends nothing while its player is silent (docs/bridge-protocol.md): the last frame is where the speech
+    ended, and the utterance comes the end silence later, after a pause that carries the same audio for STT."""
+    speech = without_trailing_silence(recording_48k("bram_room.wav"))
+    async with running_bridge(world) as (server, heard), client(server) as plugin:
+        await plugin.connect()
+        await plugin.join(0, "Alice", at(2, 0))
+        await plugin.stream_microphone(0, speech)  # in real time, and then nothing
+        last_frame = time.time()
+        await eventually(lambda: len(heard.utterances) == 1)
+        assert server.connections == 1  # the player is still there: the silence ended the utterance, not a leave
+    (utterance,) = heard.utterances
+    assert utterance.player == "Alice" and utterance.speech_end_ts is not None
+    assert utterance.speech_end_ts <= last_frame + 0.1
+    last_pause = heard.pauses[-1]
+    assert (last_pause.utterance_id, last_pause.audio) == (utterance.id, utterance.audio)
+    # "Bram," pauses too, while the question goes on: that pause is of the same utterance, with less audio.
+    assert all(pause.utterance_id == utterance.id for pause in heard.pauses)

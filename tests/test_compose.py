@@ -60,11 +60,11 @@ def test_host_environment_is_read_by_the_host_settings(
     assert settings.llm.backend == "ollama"
     assert settings.llm.ollama_url == "http://ollama:11434"
     assert settings.profiles_dir == Path("/srv/npc_profiles")
-    assert settings.metrics_port is not None
-    # Prometheus scrapes the port the host serves metrics on.
+    assert settings.admin_host == "0.0.0.0"
+    # Prometheus scrapes the port the host serves /metrics on.
     prometheus = yaml.safe_load((COMPOSE.parent / "deploy/prometheus/prometheus.yml").read_text())
     targets = prometheus["scrape_configs"][0]["static_configs"][0]["targets"]
-    assert f"host:{settings.metrics_port}" in targets
+    assert f"host:{settings.admin_port}" in targets
 
 
 def test_example_rcon_password_variable_matches_the_example_server(compose: dict[str, Any]) -> None:
@@ -93,7 +93,7 @@ def test_the_schema_is_migrated_before_the_host_starts(compose: dict[str, Any]) 
 def test_the_health_check_asks_the_host_not_redis(compose: dict[str, Any]) -> None:
     test = " ".join(compose["services"]["host"]["healthcheck"]["test"])
     env = compose["services"]["host"]["environment"]
-    assert f"127.0.0.1:{env['NPC_HOST_METRICS_PORT']}/metrics" in test
+    assert f"127.0.0.1:{env['NPC_HOST_ADMIN_PORT']}/healthz" in test
     assert "status" not in test and "redis" not in test
 
 

@@ -1,5 +1,7 @@
 """`npc-host demo --fast` as a user runs it: a subprocess on the packaged models (Whisper, SmolLM2, Piper) that writes
-reply WAVs a person can listen to and a report with every stage timing, without touching the user's own data."""
+reply WAVs a person can listen to and a report with every stage timing, without touching the user's own data. The
+scene goes through the voice bridge: every microphone frame of the recordings reaches it over the WebSocket and every
+reply is what its plugin received."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from host.demo_assets import load_manifest
-from host.speech.audio import read_wav, rms_dbfs
+from host.speech.audio import conform, read_wav, rms_dbfs, without_trailing_silence
 from host.speech.stt import word_error_rate
+from proximity_audio.protocol import FRAME_SAMPLES, SAMPLE_RATE
 
 STAGES = {"stt", "first_token", "first_sentence", "first_audio", "end_of_speech_to_first_audio"}
 
@@ -24,7 +27,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
     env = {key: value for key, value in os.environ.items() if not key.startswith("NPC_HOST_")}
     env["ORT_DISABLE_TELEMETRY"] = "1"
     command = [sys.executable, "-m", "host", "demo", "--fast", "--report", "r.json", "--out", "out"]
-    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=280, check=False)
+    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900, check=False)
     return workdir, done
 
 
@@ -34,7 +37,7 @@ def test_the_demo_speaks_every_reply_and_reports_its_timings(
     workdir, done = demo_run
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads((workdir / "r.json").read_text())
-    assert set(report) == {"turns"}
+    assert set(report) == {"turns", "bridge"}
     turns = report["turns"]
     assert [turn["npc"] for turn in turns[:4]] == ["bram", "hilde", "birch", "birch"]
     assert {turn["npc"] for turn in turns[4:]} == {"bram"} and len(turns) >= 5
@@ -60,7 +63,7 @@ def test_the_demo_speaks_every_reply_and_reports_its_timings(
             continue
         assert turn["reply"]
         wav = read_wav(workdir / turn["audio"])
-        assert wav.rate == 22050 and wav.duration_s > 0.5
+        assert wav.rate == SAMPLE_RATE and wav.duration_s > 0.5  # the bridge's 48 kHz, as the plugin received it
         assert rms_dbfs(wav.samples[:, 0]) > -35.0, f"{turn['audio']} is silent"
 
 
@@ -70,3 +73,25 @@ def test_the_demo_keeps_to_its_out_folder(demo_run: tuple[Path, subprocess.Compl
     assert sorted(path.name for path in workdir.iterdir()) == ["out", "r.json"]
     assert list((workdir / "out" / "transcripts" / "example").glob("*.log"))
     assert "Alice says:" in done.stdout and "ms after end of speech" in done.stdout
+
+
+def test_the_demo_goes_through_the_voice_bridge(demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """The players' speech reached the host only as microphone frames over the bridge's WebSocket, and the NPCs' replies
+    left it only as audio frames: nothing was handed over in-process."""
+    workdir, done = demo_run
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((workdir / "r.json").read_text())
+    manifest = load_manifest()
+    spoken = ("bram_room.wav", "hilde_road.wav", "birch_age.wav", "two_questions.wav")
+    # Each recording without its trailing digital silence, in 20 ms frames (the last one padded).
+    frames_sent = sum(
+        -(-len(without_trailing_silence(conform(read_wav(manifest.get(file).path), SAMPLE_RATE))) // FRAME_SAMPLES)
+        for file in spoken
+    )
+    bridge = report["bridge"]
+    assert bridge["microphone_frames_in"] == frames_sent
+    assert bridge["utterances_heard"] >= 5  # two_questions.wav is two utterances
+    heard_frames = sum(
+        len(read_wav(workdir / turn["audio"]).samples) // FRAME_SAMPLES for turn in report["turns"] if turn["audio"]
+    )
+    assert bridge["audio_frames_out"] >= heard_frames > 0

@@ -17,12 +17,14 @@ from host.events import (
     EntityPosition,
     Event,
     EventVersionError,
+    NpcActed,
     NpcAudio,
     NpcControl,
     NpcSentence,
     NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerPaused,
     PlayerSaid,
     PlayerSpeechStarted,
     PlayerUtterance,
@@ -55,7 +57,9 @@ SAMPLES: list[Event] = [
     AdminNote(server="s1", npc="innkeeper", author="op", text="Alex owes you 3 coins"),
     AdminCorrection(server="s1", npc="innkeeper", author="op", turn_id="t1", text="We are closed."),
     NpcControl(server="s1", npc="innkeeper", action="move", position=HERE),
+    NpcActed(server="s1", npc="innkeeper", player="Alex", action="give 2 bread", outcome="refused", reason="limit"),
     AdvisorRecommendation(server="s1", npc="innkeeper", steering=["be terse"], facts=["Alex is a miner"]),
+    PlayerPaused(server="s1", player="Alex", utterance_id="u1", position=HERE, audio=PCM, speech_end_ts=12.5),
 ]
 
 

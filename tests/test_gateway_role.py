@@ -14,7 +14,8 @@ import pytest
 from host.bus.streams import StreamKind, stream_for, stream_name
 from host.config import MinecraftSettings, Settings
 from host.events import NpcSentence
-from host.roles.gateway import GatewayRole
+from host.profiles.schema import RconSpec, ServerProfile
+from host.roles.gateway import GatewayRole, warn_shared_targets
 from host.roles.services import HostServices
 from tests.bus_support import poll_until, wait_until
 from tests.doubles.rcon_server import MinecraftWorld, Player, RconTestServer
@@ -142,3 +143,22 @@ async def test_npc_reload_from_an_operator_moves_the_body_to_the_edited_position
             await _commands(server, r"summon minecraft:villager 30\.50* ")
             assert [float(entity.x) for entity in world.tagged("npc_host.bram")] == [30.5]
             assert any("reloading profiles" in command for command in server.commands)
+
+
+def test_two_profiles_driving_one_server_are_named_in_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The README's real-server steps used to leave the example folder next to the copy: both drove the same game."""
+    log = tmp_path / "logs" / "latest.log"
+    servers = [
+        ServerProfile(name="example", rcon=RconSpec(host="localhost", password_env="A"), log_path=str(log)),
+        ServerProfile(name="mine", rcon=RconSpec(host="127.0.0.1", password_env="B"), log_path=str(log)),
+        ServerProfile(name="other", rcon=RconSpec(host="10.0.0.5", password_env="C")),
+    ]
+    with caplog.at_level(logging.WARNING):
+        warnings = warn_shared_targets(servers)
+    assert len(warnings) == 2
+    assert "servers 'example', 'mine' share the RCON address 127.0.0.1:25575" in warnings[0]
+    assert f"servers 'example', 'mine' share the log file {log}" in warnings[1]
+    assert [r.getMessage() for r in caplog.records] == warnings
+    assert warn_shared_targets(servers[1:]) == []

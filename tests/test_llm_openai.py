@@ -3,78 +3,21 @@ against a wire double for the failures a real server does not show on demand."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-
-import httpx
 import pytest
 from pydantic import SecretStr
 
 from host.llm.base import ChatMessage, GenerationOptions, LLMError
 from host.llm.openai_compat import OpenAICompatLLM
 from host.llm.retry import RetryPolicy
-from host.packaged_models import smollm2_path
 from tests.doubles.ollama_server import CloseMidStream, ErrorLine, HttpFault
 from tests.doubles.openai_server import EndlessLine, MalformedEvent, NoFinish, OpenAIFault, OpenAIWireServer
+from tests.llama_server import API_KEY, LlamaServer, free_port
 
-API_KEY = "sk-test-4f9c2e7b1d"
 MESSAGES = [
     ChatMessage(role="system", content="You are Bram, the innkeeper of a Minecraft village."),
     ChatMessage(role="user", content='Steve says: "Good evening! Any rooms free?"'),
 ]
 NO_RETRY = RetryPolicy(retries=0)
-
-
-@dataclass(frozen=True)
-class LlamaServer:
-    base_url: str
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def llama_server() -> Iterator[LlamaServer]:
-    port = _free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path())]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--api_key", API_KEY, "--n_threads", "1"]
-    command += ["--verbose", "False"]
-    env = {**os.environ, "ORT_DISABLE_TELEMETRY": "1"}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-                pytest.fail(f"llama_cpp.server exited with {process.returncode}: {stderr[-2000:]}")
-            try:
-                headers = {"Authorization": f"Bearer {API_KEY}"}
-                if httpx.get(f"{base_url}/models", headers=headers, timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not answer within 90 s")
-            time.sleep(0.2)
-        yield LlamaServer(base_url)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
 
 
 async def test_streams_a_reply_from_a_real_server(llama_server: LlamaServer) -> None:
@@ -121,7 +64,7 @@ async def test_a_wrong_path_is_a_404_naming_the_url(llama_server: LlamaServer) -
 
 
 async def test_connection_refused_names_the_url_and_hides_the_key() -> None:
-    base = f"http://127.0.0.1:{_free_port()}/v1"
+    base = f"http://127.0.0.1:{free_port()}/v1"
     llm = OpenAICompatLLM(base, "m", api_key=SecretStr(API_KEY), retry=RetryPolicy(retries=1, first_delay_s=0.01))
     with pytest.raises(LLMError, match="cannot connect") as failure:
         await anext(llm.stream(MESSAGES, GenerationOptions()))
@@ -132,7 +75,7 @@ async def test_connection_refused_names_the_url_and_hides_the_key() -> None:
 
 
 async def test_a_password_in_the_url_never_reaches_the_error() -> None:
-    port = _free_port()
+    port = free_port()
     llm = OpenAICompatLLM(f"http://bram:hunter2-url@127.0.0.1:{port}/v1", "m", retry=NO_RETRY)
     with pytest.raises(LLMError, match="cannot connect") as failure:
         await anext(llm.stream(MESSAGES, GenerationOptions()))

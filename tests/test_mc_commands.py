@@ -41,6 +41,21 @@ def _expected(payload: str) -> str:
     return commands.clean_text(payload)
 
 
+STYLE = commands.ChatStyle()
+HOVER = "Bram is a character played by npc-host, not a player"
+
+
+def _parse_npc_line(raw: str) -> list[dict[str, object]]:
+    """An NPC line: a styled empty head (colour, hover) that the prefix+name part and the text part inherit."""
+    value, end = json.JSONDecoder().raw_decode(raw)
+    assert end == len(raw), f"trailing text after the JSON component: {raw[end:]!r}"
+    head, name, body = value
+    assert head == {"text": "", "color": "gold", "hoverEvent": {"action": "show_text", "contents": HOVER}}
+    assert name == {"text": "[NPC] Bram: "}
+    assert set(body) == {"text"}
+    return [head, name, body]
+
+
 def _parse_components(raw: str) -> list[dict[str, str]]:
     value, end = json.JSONDecoder().raw_decode(raw)
     assert end == len(raw), f"trailing text after the JSON component: {raw[end:]!r}"
@@ -52,7 +67,7 @@ def _parse_components(raw: str) -> list[dict[str, str]]:
 @pytest.mark.parametrize("payload", INJECTIONS)
 def test_tellraw_nearby_keeps_its_shape(payload: str) -> None:
     built = commands.tellraw_nearby(
-        "Bram", payload, Position(x=10.5, y=64.0, z=-3.25, dimension="minecraft:the_nether"), 16.0
+        "Bram", payload, Position(x=10.5, y=64.0, z=-3.25, dimension="minecraft:the_nether"), 16.0, STYLE
     )
     texts = []
     for command in built:
@@ -67,8 +82,8 @@ def test_tellraw_nearby_keeps_its_shape(payload: str) -> None:
             "-3.250",
             "16.000",
         )
-        prefix, body = _parse_components(match["json"])
-        assert prefix == {"text": "<Bram> "}
+        _head, _name, body = _parse_npc_line(match["json"])
+        assert isinstance(body["text"], str)
         texts.append(body["text"])
     assert "".join(texts) == _expected(payload)
 
@@ -83,9 +98,9 @@ def test_tellraw_player_keeps_its_shape(payload: str) -> None:
 
 def test_long_reply_is_split_into_several_tellraw_at_spaces() -> None:
     text = " ".join(f"word{i}" for i in range(200))
-    built = commands.tellraw_nearby("Bram", text, Position(x=0, y=64, z=0), 16)
+    built = commands.tellraw_nearby("Bram", text, Position(x=0, y=64, z=0), 16, STYLE)
     assert len(built) > 1
-    bodies = [_parse_components(NEARBY.fullmatch(c)["json"])[1]["text"] for c in built]  # type: ignore[index]
+    bodies = [str(_parse_npc_line(NEARBY.fullmatch(c)["json"])[2]["text"]) for c in built]  # type: ignore[index]
     assert "".join(bodies) == text
     assert all(body.endswith(" ") for body in bodies[:-1])
     assert all(len(body) <= commands.CHAT_CHUNK_CHARS for body in bodies)
@@ -106,7 +121,7 @@ def test_bad_player_names_are_refused(name: str) -> None:
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e12])
 def test_non_finite_coordinates_are_refused(value: float) -> None:
     with pytest.raises(commands.CommandArgumentError):
-        commands.tellraw_nearby("Bram", "hi", Position(x=value, y=64, z=0), 16)
+        commands.tellraw_nearby("Bram", "hi", Position(x=value, y=64, z=0), 16, STYLE)
     with pytest.raises(commands.CommandArgumentError):
         commands.face("bram", 0, value, 0)
 
@@ -166,4 +181,41 @@ def test_face_kill_teleport_and_data_get() -> None:
     with pytest.raises(commands.CommandArgumentError):
         commands.data_get("Alice", "Inventory")
     with pytest.raises(commands.CommandArgumentError):
-        commands.tellraw_nearby("Bram", "hi", Position(x=0, y=0, z=0, dimension="overworld; op x"), 8)
+        commands.tellraw_nearby("Bram", "hi", Position(x=0, y=0, z=0, dimension="overworld; op x"), 8, STYLE)
+
+
+def test_an_npc_line_cannot_be_typed_by_a_player_named_like_the_npc() -> None:
+    """A player's chat is plain `<Bram> text`; the NPC's line is coloured, prefixed and carries a hover text, none of
+    which vanilla chat lets a player produce."""
+    (command,) = commands.tellraw_nearby("Bram", "Last call!", Position(x=0, y=64, z=0), 16, STYLE)
+    _head, name, body = _parse_npc_line(NEARBY.fullmatch(command)["json"])  # type: ignore[index]
+    assert (name["text"], body["text"]) == ("[NPC] Bram: ", "Last call!")
+    assert "<Bram>" not in command
+
+
+def test_the_npc_line_style_is_configurable_and_1_21_5_spells_the_hover_its_own_way() -> None:
+    style = commands.ChatStyle(prefix="~ ", color="#33CCFF", hover='{name} "speaks"', snbt_text=True)
+    (command,) = commands.tellraw_nearby("Bram", "hi", Position(x=0, y=64, z=0), 16, style)
+    head, name, _body = json.loads(NEARBY.fullmatch(command)["json"])  # type: ignore[index]
+    assert head == {"text": "", "color": "#33CCFF", "hover_event": {"action": "show_text", "value": 'Bram "speaks"'}}
+    assert name == {"text": "~ Bram: "}
+
+
+@pytest.mark.parametrize("color", ["golden", "#12345", "red; op x", ""])
+def test_a_bad_chat_colour_is_refused(color: str) -> None:
+    with pytest.raises(commands.CommandArgumentError, match="colour"):
+        commands.ChatStyle(color=color)
+
+
+def test_give_and_walking_steps_are_built_from_checked_data() -> None:
+    assert commands.give("Alice", "minecraft:bread", 2) == "give Alice minecraft:bread 2"
+    for player, item, count in (("@a", "minecraft:bread", 1), ("Alice", "bread; op x", 1), ("Alice", "a:b", 65)):
+        with pytest.raises(commands.CommandArgumentError):
+            commands.give(player, item, count)
+    step = commands.step_body("bram", Position(x=1, y=64, z=2), Position(x=5, y=65.62, z=2))
+    assert step == "execute in minecraft:overworld run tp @e[tag=npc_host.bram,limit=1] 1.000 64.000 2.000 facing " + (
+        "5.000 65.620 2.000"
+    )
+    assert commands.data_get_all("Pos") == "execute as @a run data get entity @s Pos"
+    with pytest.raises(commands.CommandArgumentError):
+        commands.data_get_all("Inventory")

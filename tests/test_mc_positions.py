@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -19,7 +21,7 @@ from integrations.minecraft.positions import (
     parse_player_list,
 )
 from integrations.minecraft.rcon import RconClient
-from tests.doubles.rcon_server import RconTestServer
+from tests.doubles.rcon_server import MinecraftWorld, Player, RconTestServer
 
 PASSWORD = "pw-positions"
 
@@ -79,33 +81,31 @@ def test_dimension() -> None:
         parse_dimension('"not a dimension"')
 
 
-WORLD = {
-    "Alice": ("[10.5d, 64.0d, -3.25d]", "[90.0f, 0.0f]", '"minecraft:overworld"'),
-    "Bob_2": ("[-100.0d, 32.0d, 7.0d]", "[-45.5f, 10.0f]", '"minecraft:the_nether"'),
-}
-
-
-def _game(command: str) -> str:
-    if command == "list":
-        return "There are 3 of a max of 20 players online: Alice, Bob_2, Gone_Guy"
-    _, _, _, name, path = command.split()
-    if name not in WORLD:
-        return "No entity was found"
-    pos, rotation, dimension = WORLD[name]
-    value = {"Pos": pos, "Rotation": rotation, "Dimension": dimension}[path]
-    return f"{name} has the following entity data: {value}"
+def _world() -> MinecraftWorld:
+    return MinecraftWorld(
+        players={
+            "Alice": Player(10.5, 64.0, -3.25, yaw=90.0),
+            "Bob_2": Player(-100.0, 32.0, 7.0, yaw=-45.5, dimension="minecraft:the_nether"),
+        }
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="function")
-async def rcon() -> AsyncIterator[tuple[RconTestServer, RconClient]]:
-    async with RconTestServer(PASSWORD, _game) as srv, RconClient(srv.host, srv.port, SecretStr(PASSWORD)) as client:
-        yield srv, client
+async def rcon() -> AsyncIterator[tuple[RconTestServer, RconClient, MinecraftWorld]]:
+    world = _world()
+    async with (
+        RconTestServer(PASSWORD, world) as srv,
+        RconClient(srv.host, srv.port, SecretStr(PASSWORD), backoff_initial_s=0.01) as client,
+    ):
+        yield srv, client, world
 
 
-async def test_poller_publishes_players_and_static_npcs(rcon: tuple[RconTestServer, RconClient]) -> None:
-    srv, client = rcon
+async def test_poller_publishes_players_and_static_npcs(
+    rcon: tuple[RconTestServer, RconClient, MinecraftWorld],
+) -> None:
+    srv, client, _world = rcon
     bram = EntityPosition(name="bram", kind="npc", x=12, y=64, z=-3)
-    poller = PositionPoller("village", client, interval_s=0.01, npcs=[bram])
+    poller = PositionPoller("village", client, interval_s=0.01, detail_interval_s=60, npcs=[bram])
     published: list[Positions] = []
 
     async def publish(event: Positions) -> None:
@@ -121,18 +121,62 @@ async def test_poller_publishes_players_and_static_npcs(rcon: tuple[RconTestServ
         EntityPosition(name="Bob_2", x=-100.0, y=32.0, z=7.0, yaw=-45.5, dimension="minecraft:the_nether"),
         bram,
     ]
-    assert srv.commands[:4] == [
-        "list",
-        "data get entity Alice Pos",
-        "data get entity Alice Rotation",
-        "data get entity Alice Dimension",
+    assert published[1].entities == published[0].entities
+    # First poll: positions, then facing and dimension for the new players; second poll: positions only.
+    assert srv.commands == [
+        "execute as @a run data get entity @s Pos",
+        "execute as @a run data get entity @s Rotation",
+        "execute as @a run data get entity @s Dimension",
+        "execute as @a run data get entity @s Pos",
     ]
-    assert "data get entity Gone_Guy Pos" in srv.commands
     assert srv.errors == []
 
 
-async def test_poller_survives_a_server_restart(rcon: tuple[RconTestServer, RconClient]) -> None:
-    srv, client = rcon
+async def test_twenty_players_in_one_command(rcon: tuple[RconTestServer, RconClient, MinecraftWorld]) -> None:
+    srv, client, world = rcon
+    world.players = {f"Player_{i:02d}": Player(i * 1.5, 64.0, -i) for i in range(20)}
+    poller = PositionPoller("village", client)
+    await poller.poll_once()
+    srv.commands.clear()
+    world.players["Player_07"].x = 99.25
+    positions = await poller.poll_once()
+    assert srv.commands == ["execute as @a run data get entity @s Pos"]
+    by_name = {entity.name: entity for entity in positions.entities}
+    assert len(by_name) == 20
+    assert (by_name["Player_07"].x, by_name["Player_19"].z) == (99.25, -19.0)
+
+
+async def test_team_decorated_names_are_matched_to_the_plain_name_once(
+    rcon: tuple[RconTestServer, RconClient, MinecraftWorld],
+) -> None:
+    srv, client, world = rcon
+    world.players["Alice"].team_prefix = "[Guard] "
+    poller = PositionPoller("village", client)
+    first = await poller.poll_once()
+    second = await poller.poll_once()
+    assert {entity.name for entity in first.entities} == {"Alice", "Bob_2"}
+    assert second.entities == first.entities
+    assert srv.commands.count("list") == 1
+
+
+async def test_a_stale_speaker_position_is_read_again_in_one_round_trip(
+    rcon: tuple[RconTestServer, RconClient, MinecraftWorld],
+) -> None:
+    srv, client, world = rcon
+    poller = PositionPoller("village", client, stale_after_s=0.0)
+    await poller.poll_once()
+    world.players["Alice"].x = 1.5  # walked up to the NPC since the last poll
+    assert poller.is_stale("Alice")
+    srv.commands.clear()
+    fresh = await poller.refresh("Alice")
+    assert srv.commands == ["data get entity Alice Pos"]
+    assert fresh is not None
+    assert (fresh.x, fresh.yaw, fresh.dimension) == (1.5, 90.0, "minecraft:overworld")
+    assert await poller.refresh("Nobody_Here") is None
+
+
+async def test_poller_survives_a_server_restart(rcon: tuple[RconTestServer, RconClient, MinecraftWorld]) -> None:
+    srv, client, _world = rcon
     poller = PositionPoller("village", client)
     before = await poller.poll_once()
     await srv.restart()
@@ -141,8 +185,40 @@ async def test_poller_survives_a_server_restart(rcon: tuple[RconTestServer, Rcon
     assert client.connections == 2
 
 
-async def test_poller_keeps_polling_through_a_hub_outage(rcon: tuple[RconTestServer, RconClient]) -> None:
-    _srv, client = rcon
+async def test_a_down_server_is_one_warning_not_one_per_poll(
+    rcon: tuple[RconTestServer, RconClient, MinecraftWorld], caplog: pytest.LogCaptureFixture
+) -> None:
+    srv, _client, _world = rcon
+    client = RconClient(srv.host, srv.port, SecretStr(PASSWORD), backoff_initial_s=0.05, backoff_max_s=0.2)
+    poller = PositionPoller("village", client, interval_s=0.01)
+    published: list[Positions] = []
+    back = asyncio.Event()
+
+    async def publish(event: Positions) -> None:
+        published.append(event)
+        back.set()
+
+    await srv.stop()
+    with caplog.at_level(logging.INFO, logger="integrations.minecraft.positions"):
+        task = asyncio.create_task(poller.run(publish))
+        await asyncio.sleep(1.0)  # 100 poll intervals while the server is down
+        assert published == []
+        await srv.start()
+        async with asyncio.timeout(10):
+            await back.wait()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await client.close()
+    messages = [r.getMessage() for r in caplog.records if r.name == "integrations.minecraft.positions"]
+    assert len([m for m in messages if "paused" in m]) == 1
+    assert messages[-1] == "positions on village resumed"
+    assert len(messages) == 2
+
+
+async def test_poller_keeps_polling_through_a_hub_outage(
+    rcon: tuple[RconTestServer, RconClient, MinecraftWorld],
+) -> None:
+    _srv, client, _world = rcon
     poller = PositionPoller("village", client, interval_s=0.01)
     attempts = 0
 

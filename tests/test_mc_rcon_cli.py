@@ -92,3 +92,11 @@ async def test_a_bad_setting_is_named_without_a_traceback(server: RconTestServer
     assert "config: log_level:" in err
     assert "Traceback" not in err
     assert server.commands == []
+
+
+async def test_an_error_reply_is_printed_and_exits_non_zero(server: RconTestServer, tmp_path: Path) -> None:
+    server.handler = lambda command: f"Unknown or incomplete command, see below for error{command}<--[HERE]"
+    code, out, err = await _cli(_profiles(tmp_path, server.port), "village", "lsit", password=PASSWORD)
+    assert code == 1
+    assert "lsit<--[HERE]" in out
+    assert "the server answered with an error (unknown_command)" in err

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
-import pytest
 from prometheus_client import REGISTRY
 
 from host import metrics
 from host.bus import BusUnavailableError, MemoryBus
 from host.bus.reports import StreamInfo
-from host.errors import ConfigError
 from host.events import Event
 from tests.bus_support import TEST_BUS_SETTINGS, said, wait_until
 
@@ -56,12 +53,3 @@ async def test_queue_depth_shows_pending_entries_after_the_hub_was_away() -> Non
         release.set()
         await asyncio.gather(watcher, consumer)
         await bus.aclose()
-
-
-def test_a_metrics_port_in_use_is_a_config_error_naming_it() -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(ConfigError, match=f"cannot serve /metrics on 127.0.0.1:{port}"):
-            metrics.serve(port, "127.0.0.1")

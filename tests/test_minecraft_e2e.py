@@ -72,7 +72,7 @@ class Village:
 
 @dataclass(frozen=True)
 class NearbyChat:
-    """One `tellraw` to the players within `radius` of `at`, written like chat: `<speaker> text`."""
+    """One `tellraw` to the players within `radius` of `at`: a gold, hover-labelled `[NPC] <speaker>: text`."""
 
     at: tuple[float, float, float]
     radius: float
@@ -83,7 +83,8 @@ class NearbyChat:
 def _nearby_chat(command: str) -> NearbyChat:
     match = TELLRAW_NEARBY.match(command)
     assert match is not None, command
-    prefix, *parts = json.loads(match["json"])
+    head, prefix, *parts = json.loads(match["json"])
+    assert head["color"] == "gold" and "not a player" in head["hoverEvent"]["contents"]  # no player can pass as it
     return NearbyChat(
         at=(float(match["x"]), float(match["y"]), float(match["z"])),
         radius=float(match["range"]),
@@ -149,11 +150,11 @@ async def test_npc_host_run_brings_the_example_village_to_life(village: Village)
     assert village.world.tagged("npc_host.bram")[0].kind == "minecraft:villager"
     await village.host.wait_output("gateway drives 'example'")  # the log is followed from here on
     # A second poll round has begun, so the first one's positions are known to the host.
-    await village.commands(r"^list$", count=2)
+    await village.commands(r"^execute as @a run data get entity @s Pos$", count=2)
 
     village.chat("Alice", "Bram, any rooms free?")
     await village.commands(FACE_ALICE.pattern)
-    assert await village.chat_seen(1) == [NearbyChat(BRAM_AT, 20.0, "<Bram> ", FIRST_REPLY)]  # his speaking range
+    assert await village.chat_seen(1) == [NearbyChat(BRAM_AT, 20.0, "[NPC] Bram: ", FIRST_REPLY)]  # his speaking range
     [face] = [command for command in village.rcon.commands if FACE_ALICE.match(command)]
     facing = FACE_ALICE.match(face)
     assert facing is not None
@@ -166,11 +167,11 @@ async def test_npc_host_run_brings_the_example_village_to_life(village: Village)
     # Lines are handled in order, so once Hilde answered Steve the two lines before his were handled, unanswered.
     # (Waiting for her before the resume matters: control overtakes chat, so a resume sent now could come first.)
     village.chat("Steve", "Hilde, is the gate open?")
-    assert (await village.chat_seen(2))[1] == NearbyChat(HILDE_AT, 24.0, "<Hilde> ", HILDE_REPLY)
+    assert (await village.chat_seen(2))[1] == NearbyChat(HILDE_AT, 24.0, "[NPC] Hilde: ", HILDE_REPLY)
     village.chat("Alex", "!npc resume bram")
     await village.transcript_has("[control=resume]")
     village.chat("Alice", "Bram, one room then, please.")
-    assert (await village.chat_seen(3))[2] == NearbyChat(BRAM_AT, 20.0, "<Bram> ", SECOND_REPLY)
+    assert (await village.chat_seen(3))[2] == NearbyChat(BRAM_AT, 20.0, "[NPC] Bram: ", SECOND_REPLY)
 
     prompts = [json.dumps(body["messages"]) for body in village.llm.chat_bodies]
     assert len(prompts) == 3

@@ -91,7 +91,8 @@ def test_unknown_field_without_a_close_match_lists_the_fields(village: Path) -> 
     path = village / "guard.toml"
     path.write_text(GUARD.replace('name = "Guard"', 'name = "Guard"\nzzz = 1'))
     assert rendered(load_server(village)) == [
-        f"{path}:3: zzz: unknown field; expected one of: id, name, aliases, persona, voice, world, llm, lore, safety"
+        f"{path}:3: zzz: unknown field; expected one of: id, name, aliases, persona, voice, world, llm, lore, safety, "
+        "actions"
     ]
 
 

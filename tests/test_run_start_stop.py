@@ -41,10 +41,10 @@ async def _time_to_exit(host: HostProcess) -> tuple[int, float]:
     return code, time.monotonic() - signalled
 
 
-async def test_the_ready_line_names_the_bridge_and_metrics_addresses(
+async def test_the_ready_line_names_the_bridge_and_web_addresses(
     workdir: Path, redis_url: str, redis_prefix: str, hosts: list[HostProcess]
 ) -> None:
-    bridge_port, metrics_port = closed_port(), closed_port()
+    bridge_port, web_port = closed_port(), closed_port()
     env = host_env(
         workdir,
         NPC_HOST_REDIS_URL=redis_url,
@@ -52,7 +52,7 @@ async def test_the_ready_line_names_the_bridge_and_metrics_addresses(
         NPC_HOST_LLM__BACKEND="ollama",
         NPC_HOST_LLM__OLLAMA_URL=f"http://127.0.0.1:{closed_port()}",
         NPC_HOST_BRIDGE_PORT=str(bridge_port),
-        NPC_HOST_METRICS_PORT=str(metrics_port),
+        NPC_HOST_ADMIN_PORT=str(web_port),
         NPC_HOST_BRIDGE_TOKEN_EXAMPLE="a-bridge-token-for-the-test",
         MINECRAFT_RCON_PORT=str(closed_port()),
     )
@@ -61,7 +61,7 @@ async def test_the_ready_line_names_the_bridge_and_metrics_addresses(
     await host.wait_output("ready in ")
     (ready,) = [line for line in host.output().splitlines() if "ready in " in line]
     assert f"bridge ws://127.0.0.1:{bridge_port}/bridge" in ready
-    assert f"metrics http://127.0.0.1:{metrics_port}/metrics" in ready
+    assert f"health and metrics http://127.0.0.1:{web_port}/" in ready
     # Nobody else listens there: the ports named are the host's own.
     _reader, writer = await asyncio.open_connection("127.0.0.1", bridge_port)
     writer.close()
@@ -83,4 +83,3 @@ async def test_sigterm_during_the_persona_warm_up_exits_within_two_seconds(
     code, took = await _time_to_exit(host)
     assert code == 0, host.output()
     assert took < STOP_BOUND_S, f"exit took {took:.1f} s:\n{host.output()}"
-    assert "SIGTERM received: stopping" in host.output()

@@ -130,15 +130,16 @@ def vad_events(samples: Int16Array) -> list[VadEvent]:
     return events + vad.flush()
 
 
-async def test_speculation_is_discarded_on_resume_and_reused_at_the_end(transcriber: WhisperTranscriber) -> None:
-    speculative = SpeculativeTranscriber(transcriber, vocabulary=VILLAGE_NAMES)
+async def test_speculation_is_replaced_on_resume_and_reused_at_the_end(transcriber: WhisperTranscriber) -> None:
+    speculative = SpeculativeTranscriber(transcriber)
     transcripts: list[Transcript] = []
     for event in vad_events(recording("bram_room.wav")):
-        speculative.on_event(event)
+        if isinstance(event, SilenceStarted):
+            speculative.start("Alice", event.utterance_id, event.audio, VILLAGE_NAMES)
         if isinstance(event, UtteranceEnded):
-            transcripts.append(await speculative.finish(event))
+            transcripts.append(await speculative.finish("Alice", event.utterance_id, event.audio, VILLAGE_NAMES))
     await speculative.aclose()
-    # "Bram," pauses: the speculation on the name alone is discarded when speech resumes.
+    # "Bram," pauses: the speculation on the name alone is replaced by the one at the end of the question.
     assert speculative.stats.discarded == 1
     assert speculative.stats.started == 2 and speculative.stats.reused == 1 and speculative.stats.fresh == 0
     (transcript,) = transcripts
@@ -150,8 +151,8 @@ async def test_speculation_for_other_audio_is_not_reused(transcriber: WhisperTra
     events = vad_events(recording("two_questions.wav"))
     first_ended, other_utterance = [e for e in events if isinstance(e, UtteranceEnded)]
     first_pause = [e for e in events if isinstance(e, SilenceStarted) and e.utterance_id == first_ended.utterance_id]
-    speculative.on_event(first_pause[-1])
-    transcript = await speculative.finish(other_utterance)
+    speculative.start("Bob", first_pause[-1].utterance_id, first_pause[-1].audio)
+    transcript = await speculative.finish("Bob", other_utterance.utterance_id, other_utterance.audio)
     await speculative.aclose()
     assert speculative.stats.reused == 0 and speculative.stats.fresh == 1 and speculative.stats.discarded == 1
     assert word_error_rate("And who keeps watch at the gate?", transcript.text) <= 0.2, transcript.text

@@ -220,7 +220,8 @@ async def transcript_lines(page: Page) -> list[str]:
 
 async def test_players_talk_to_npcs_from_the_browser(scene: Scene) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await scene.rcon.wait_for_commands(r"^list$", 2)  # the players' positions are known to the host
+    # The players' positions are known to the host (two polls of all of them).
+    await scene.rcon.wait_for_commands(r"^execute as @a run data get entity @s Pos$", 2)
 
     # `!voice` answers each player alone with a link; nobody else sees it and the NPCs never hear it.
     scene.chat("Bob", "!voice")

@@ -211,6 +211,10 @@ class NpcBrain:
             timings["first_sentence"] = result.timings.first_sentence
         if said.stt_ms is not None:
             timings["stt"] = said.stt_ms
+        if said.speech_end_ts is not None:  # a spoken line: when the host had it, after the end of the speech
+            if said.endpoint_ts is not None:
+                timings["endpoint_after_speech"] = (said.endpoint_ts - said.speech_end_ts) * 1000.0
+            timings["transcript_after_speech"] = (said.ts - said.speech_end_ts) * 1000.0
         return NpcTurnEnded(
             id=_ended_id(turn.turn_id),
             server=said.server,
@@ -221,6 +225,7 @@ class NpcBrain:
             reply=result.reply,
             interrupted=result.outcome == "interrupted",
             timings_ms={stage: round(ms, 1) for stage, ms in timings.items()},
+            actions=list(result.actions),
         )
 
     async def record(self, said: PlayerSaid, turn: StartedTurn, ended: NpcTurnEnded) -> bool:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from host.brain.action_prompt import action_rules
 from host.brain.language import detect_language, language_name
 from host.brain.lore import ActiveLore, select_lore
 from host.brain.tokens import TokenCounter, approx_token_count
@@ -149,6 +150,7 @@ def answer_rules(profile: NpcProfile) -> list[str]:
     if profile.voice.emotions:
         tags = ", ".join(f"[{emotion}]" for emotion in sorted(profile.voice.emotions))
         rules.append(f"You may start a sentence with one mood tag: {tags}.")
+    rules.extend(action_rules(profile))  # actions the profile allows: host/brain/action_prompt.py
     return rules
 
 

@@ -12,7 +12,8 @@ decimal (`3.5`) has no whitespace after its `.`. Deciding needs one character of
 the result is the same however the text is cut into pieces.
 
 Emotion tags `[happy]` and stage directions `*whispers*` are removed from the text; the first one seen in a sentence
-(or before it) becomes that sentence's `emotion`, lowercased.
+(or before it) becomes that sentence's `emotion`, lowercased. Action tags (`[follow]`, `[give bread]`; see
+host/npc_actions.py) are removed too and never become an emotion; the turn reads them from the whole reply.
 
 `first_clause_min_chars` (off by default): the first sentence of a reply may be cut early at `,` `;` `:` once it holds
 that many characters, so the first clause reaches TTS sooner (a latency lever). About 40 sounds natural.
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from host.npc_actions import strip_action_tags
 
 END_MARKS = frozenset(".!?…")
 CLOSERS = frozenset("\"')]}»”’")
@@ -51,7 +54,9 @@ def is_emoji(char: str) -> bool:
 
 
 def strip_tags(raw: str) -> tuple[str, str | None]:
-    """Remove emotion tags and stage directions; return the clean text and the first tag, lowercased."""
+    """Remove action tags (host/npc_actions.py: never an emotion), emotion tags and stage directions; return the
+    clean text and the first emotion tag, lowercased."""
+    raw = strip_action_tags(raw)
     first = TAG_PATTERN.search(raw)
     emotion = None
     if first is not None:

@@ -37,6 +37,7 @@ from host.brain.prompt import (
 from host.brain.sentences import Sentence, SentenceSplitter
 from host.brain.tokens import TokenCounter, approx_token_count
 from host.llm.base import LLM, GenerationOptions, LLMError, close_stream
+from host.npc_actions import action_tags
 from host.profiles.schema import NpcProfile, ServerProfile
 
 __all__ = [
@@ -93,6 +94,7 @@ class TurnResult:
     timings: TurnTimings
     plan: PromptPlan
     error: str | None = None
+    actions: tuple[str, ...] = ()  # action tags of the reply (host/npc_actions.py), never spoken
 
 
 TurnEvent = TurnSentence | TurnResult
@@ -121,6 +123,7 @@ class PersonaTurn:
         self._dropped: list[DroppedSentence] = []
         self._marks: dict[str, float] = {}
         self._started = 0.0
+        self._raw: list[str] = []  # the whole reply as written, for its action tags
         self.result: TurnResult | None = None
 
     def seed(self) -> int:
@@ -162,6 +165,7 @@ class PersonaTurn:
             async for piece in pieces:
                 if piece and "first_token" not in self._marks:
                     self._mark("first_token")
+                self._raw.append(piece)
                 for event in self._keep(splitter.feed(piece)):
                     yield event
                 if self._full():
@@ -232,6 +236,7 @@ class PersonaTurn:
             timings=timings,
             plan=plan,
             error=error,
+            actions=tuple(action_tags("".join(self._raw))),
         )
 
 

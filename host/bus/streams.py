@@ -12,12 +12,14 @@ from host.events import (
     AdminNote,
     AdvisorRecommendation,
     Event,
+    NpcActed,
     NpcAudio,
     NpcControl,
     NpcSentence,
     NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerPaused,
     PlayerSaid,
     PlayerSpeechStarted,
     PlayerUtterance,
@@ -39,6 +41,7 @@ class StreamKind(StrEnum):
 
 EVENT_STREAM_KINDS: dict[type[Event], StreamKind] = {
     PlayerUtterance: StreamKind.UTTERANCES,
+    PlayerPaused: StreamKind.UTTERANCES,
     PlayerSaid: StreamKind.SAID,
     NpcTurnStarted: StreamKind.TURNS,
     NpcSentence: StreamKind.TURNS,
@@ -50,6 +53,7 @@ EVENT_STREAM_KINDS: dict[type[Event], StreamKind] = {
     NpcControl: StreamKind.CONTROL,
     PlayerSpeechStarted: StreamKind.CONTROL,
     NpcTurnCut: StreamKind.CONTROL,
+    NpcActed: StreamKind.CONTROL,
     AdvisorRecommendation: StreamKind.ADVICE,
 }
 

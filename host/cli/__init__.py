@@ -47,6 +47,7 @@ COMMANDS: dict[str, CommandEntry] = {
     "bridge-sim": CommandEntry("host.cli.bridge_cmd", "Play one player through the voice bridge, as a plugin would."),
     "eval": CommandEntry("host.cli.eval_cmd", "Run character-test scenes against NPCs; pass rates by category."),
     "advisor": CommandEntry("host.cli.advisor_cmd", "The advisor: passes over the transcripts that steer the NPCs."),
+    "admin": CommandEntry("host.cli.admin_cmd", "The admin page's users."),
 }
 
 

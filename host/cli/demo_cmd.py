@@ -1,25 +1,23 @@
 """`npc-host demo`: the voice scene. Recorded players talk to the example village on the packaged models.
 
-Each recorded question (`host/demo_assets/`) streams in 32 ms frames through the VAD, speculative STT, the brain
-(addressing picks the NPC) and sentence-level TTS; each exchange is printed with its stage timings as it happens and
-every reply is written to `<out>/<n>_<npc>.wav`. The scene runs on a copy of `npc_profiles/example`, a throwaway
-database and transcripts under the out folder, so it never touches the user's own data.
+The scene runs the real roles (brain, speech, and the gateway's voice bridge) on the in-process hub, and each
+recorded question is said into the bridge by a reference companion plugin over a WebSocket on 127.0.0.1, in real time,
+and then nothing (`host/voice/scene.py`): the same path a player's voice takes. Each exchange is printed with its stage
+timings and every reply, as the player heard it, is written to `<out>/<n>_<npc>.wav`. The scene runs on a copy of
+`npc_profiles/example`, a throwaway database and transcripts under the out folder, so it never touches the user's own
+data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
-import itertools
 import shutil
 import tempfile
-import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
@@ -29,21 +27,16 @@ from host.cli import app
 from host.cli.common import fail, run_or_exit, settings_or_exit
 from host.config import Settings
 from host.demo_assets import load_manifest
-from host.events import PlayerSaid, Position
+from host.events import Position
 from host.logs import setup_logging
 from host.profiles.schema import NpcProfile
-from host.roles.runner import make_brain
 from host.roles.services import HostServices
-from host.speech.audio import WHISPER_RATE, conform, pcm16_to_int16, read_wav, write_wav
-from host.speech.stt import WhisperTranscriber
-from host.speech.tts import PiperSynthesizer
-from host.speech.vad import silero_session
-from host.voice.exchange import VoiceExchange
-from host.voice.pipeline import VoicePipeline
-from host.voice.warmup import warm_personas
+from host.speech.audio import conform, read_wav, without_trailing_silence, write_wav
+from host.voice.scene import SceneTurn, VoiceScene, free_port
+from proximity_audio.protocol import SAMPLE_RATE as BRIDGE_RATE
 
 SERVER = "example"
-TRAILING_SILENCE_S = 1.0  # after each recording, so the endpoint is reached while the player is silent
+PAUSE_S = 1.0  # between two moments of the scene in real time (--fast: none)
 STAND_OFF = 1.5  # blocks between a player and the NPC they talk to
 
 console = Console(highlight=False)
@@ -72,10 +65,21 @@ class DemoTurn(BaseModel):
     ms: StageMs
 
 
+class BridgeCounts(BaseModel):
+    """What went through the voice bridge's WebSocket during the scene."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    microphone_frames_in: int
+    utterances_heard: int
+    audio_frames_out: int
+
+
 class DemoReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     turns: list[DemoTurn]
+    bridge: BridgeCounts
 
 
 @dataclass(frozen=True)
@@ -105,19 +109,19 @@ def demo(
     report: Annotated[Path | None, typer.Option("--report", help="also write the turns and timings as JSON")] = None,
     out: Annotated[Path, typer.Option("--out", help="folder for the reply WAVs and the transcript")] = Path("demo-out"),
     realtime: Annotated[
-        bool, typer.Option("--realtime/--fast", help="--fast skips every wait but the endpoint wait (same timings)")
+        bool, typer.Option("--realtime/--fast", help="--fast leaves out the pauses between the scene's moments")
     ] = True,
 ) -> None:
-    """Play the voice scene: recorded players talk to the example village's NPCs, who answer aloud."""
+    """Play the voice scene: recorded players talk to the example village's NPCs through the voice bridge."""
     settings = settings_or_exit()
     setup_logging(settings.model_copy(update={"log_level": "WARNING"}))
     out.mkdir(parents=True, exist_ok=True)
-    turns = run_or_exit(_demo(settings, out, realtime))
+    played = run_or_exit(_demo(settings, out, realtime))
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(DemoReport(turns=turns).model_dump_json(indent=2) + "\n", encoding="utf-8")
+        report.write_text(played.model_dump_json(indent=2) + "\n", encoding="utf-8")
         console.print(f"[dim]report written to {report}[/dim]")
-    if not any(turn.audio for turn in turns):
+    if not any(turn.audio for turn in played.turns):
         fail("the scene produced no NPC audio")
 
 
@@ -133,7 +137,7 @@ def example_profiles() -> Path:
     fail(f"the example village (npc_profiles/{SERVER}) is missing from the installation; reinstall npc-host")
 
 
-async def _demo(settings: Settings, out: Path, realtime: bool) -> list[DemoTurn]:
+async def _demo(settings: Settings, out: Path, realtime: bool) -> DemoReport:
     with tempfile.TemporaryDirectory(prefix="npc-host-demo-") as scratch:
         profiles = Path(scratch) / "profiles"
         shutil.copytree(example_profiles(), profiles / SERVER)
@@ -144,6 +148,9 @@ async def _demo(settings: Settings, out: Path, realtime: bool) -> list[DemoTurn]
                 "transcripts_dir": out / "transcripts",
                 "database_url": None,
                 "redis_url": None,
+                "bridge_host": "127.0.0.1",
+                "bridge_port": free_port(),
+                "metrics_port": None,
             }
         )
         services = await HostServices.open(scene_settings, watch_profiles=False)
@@ -153,67 +160,41 @@ async def _demo(settings: Settings, out: Path, realtime: bool) -> list[DemoTurn]
             await services.aclose()
 
 
-async def _timed(label: str, work: Awaitable[object]) -> None:
-    started = time.perf_counter()
-    await work
-    console.print(f"  [green]ready[/green] {label} [dim]({time.perf_counter() - started:.1f} s)[/dim]")
-
-
-async def _play(services: HostServices, out: Path, realtime: bool) -> list[DemoTurn]:
-    settings = services.settings
-    brain = make_brain(services)
+async def _play(services: HostServices, out: Path, realtime: bool) -> DemoReport:
     npcs = services.registry.npcs(SERVER)
-    transcriber = WhisperTranscriber(settings.stt)
-    synthesizer = PiperSynthesizer(settings.tts, voices_dir=settings.profiles_dir / SERVER)
-    console.print("[bold]Loading the models[/bold] (once per process)...")
-    with console.status("loading speech-to-text, voices and VAD..."):
-        await asyncio.gather(
-            _timed("speech to text (faster-whisper)", transcriber.load()),
-            _timed("voices (Piper)", asyncio.gather(*(synthesizer.load(npc.voice) for npc in npcs.values()))),
-            _timed("voice activity detection (Silero)", asyncio.to_thread(silero_session)),
-        )
-    with console.status("loading the language model and reading every persona once..."):
-        warmed = await warm_personas(brain, SERVER)
-    console.print(
-        "  [green]ready[/green] persona prefixes warm: "
-        + ", ".join(f"{npcs[npc_id].name} {ms / 1000:.1f} s" for npc_id, ms in warmed.items())
-    )
-    console.print(f"\n[bold]The scene[/bold] ({'real time' if realtime else 'fast'}): the village of Oakhollow\n")
-
     turns: list[DemoTurn] = []
-
-    async def heard(said: PlayerSaid) -> None:
-        how = "says" if said.source == "voice" else "types"
-        console.print(f'[bold green]{escape(said.player)}[/] {how}: "{escape(said.text)}"')
-
-    numbers = itertools.count(1)
-
-    async def answered(exchange: VoiceExchange) -> None:
-        turns.append(await _show(exchange, out, next(numbers)))
-
-    pipeline = VoicePipeline(
-        brain,
-        transcriber,
-        synthesizer,
-        SERVER,
-        vad=settings.vad,
-        realtime=realtime,
-        on_heard=heard,
-        on_exchange=answered,
-    )
-    manifest = load_manifest()
-    for moment in SCENE:
-        if isinstance(moment, Typed):
-            await pipeline.type(moment.player, _next_to(npcs[moment.npc]), moment.text)
-            continue
-        recording = manifest.get(moment.recording)
-        if moment.note:
-            console.print(f"[dim]{moment.note}[/dim]")
-        npc = npcs[recording.npc] if recording.npc else next(iter(npcs.values()))
-        samples = conform(read_wav(recording.path), WHISPER_RATE)
-        audio = np.concatenate((samples, np.zeros(int(TRAILING_SILENCE_S * WHISPER_RATE), dtype=np.int16)))
-        await pipeline.listen(recording.player, _next_to(npc), audio)
-    return turns
+    async with VoiceScene(services, SERVER) as scene:
+        console.print("[bold]Loading the models[/bold] (once per process)...")
+        with console.status("loading speech-to-text, voices and VAD, and reading every persona once..."):
+            await scene.ready()
+        console.print("  [green]ready[/green] models loaded, persona prefixes warm, voice bridge listening")
+        console.print(f"\n[bold]The scene[/bold] ({'real time' if realtime else 'fast'}): the village of Oakhollow\n")
+        manifest = load_manifest()
+        for moment in SCENE:
+            if isinstance(moment, Typed):
+                console.print(f'[bold green]{escape(moment.player)}[/] types: "{escape(moment.text)}"')
+                answered = await scene.type(moment.player, _next_to(npcs[moment.npc]), moment.text)
+            else:
+                recording = manifest.get(moment.recording)
+                if moment.note:
+                    console.print(f"[dim]{moment.note}[/dim]")
+                npc = npcs[recording.npc] if recording.npc else next(iter(npcs.values()))
+                # A player's speech, without the digital silence the file ends in: the plugin then sends nothing.
+                speech = without_trailing_silence(
+                    conform(await asyncio.to_thread(read_wav, recording.path), BRIDGE_RATE)
+                )
+                answered = await scene.say(recording.player, _next_to(npc), speech)
+            for turn in answered:
+                turns.append(await _show(turn, npcs[turn.npc], out, len(turns) + 1))
+            if realtime:
+                await asyncio.sleep(PAUSE_S)
+        stats = scene.bridge_stats
+        counts = BridgeCounts(
+            microphone_frames_in=stats.frames_in,
+            utterances_heard=stats.utterances_heard,
+            audio_frames_out=stats.frames_out,
+        )
+    return DemoReport(turns=turns, bridge=counts)
 
 
 def _next_to(npc: NpcProfile) -> Position:
@@ -221,39 +202,40 @@ def _next_to(npc: NpcProfile) -> Position:
     return Position(x=spot.x + STAND_OFF, y=spot.y, z=spot.z, dimension=npc.world.dimension)
 
 
-async def _show(exchange: VoiceExchange, out: Path, number: int) -> DemoTurn:
-    npc = exchange.npc
+async def _show(turn: SceneTurn, npc: NpcProfile, out: Path, number: int) -> DemoTurn:
+    said = turn.said
+    if said.source == "voice":
+        console.print(f'[bold green]{escape(said.player)}[/] says: "{escape(said.text)}"')
     wav: Path | None = None
-    if exchange.audio:
+    if len(turn.audio):
         wav = out / f"{number}_{npc.id}.wav"
-        # Off the event loop: another turn may be answering (and being timed) while this one is saved.
-        await asyncio.to_thread(write_wav, wav, pcm16_to_int16(exchange.audio), exchange.sample_rate)
-    reply = f'"{escape(exchange.reply)}"' if exchange.reply else "..."
-    if exchange.interrupted:
-        said, planned = exchange.sentences_said, exchange.sentences_planned
-        reply += (
-            f" [yellow](cut off by {escape(exchange.said.player)}: {said} of {planned} sentence(s) spoken)[/yellow]"
-        )
+        await asyncio.to_thread(write_wav, wav, turn.audio, BRIDGE_RATE)
+    reply = f'"{escape(turn.reply)}"' if turn.reply else "..."
+    if turn.interrupted:
+        reply += f" [yellow](cut off by {escape(said.player)})[/yellow]"
     console.print(f"  [bold cyan]{npc.name}[/]: {reply}")
-    ms = exchange.timings.since_origin()
-    stages = exchange.timings.stages()
-    origin = "end of speech" if exchange.timings.spoken else "sending"
+    ms = turn.timings.since_origin()
+    stages = turn.timings.stages()
+    origin = "end of speech" if turn.timings.spoken else "sending"
     parts = [
         f"{name.replace('_', ' ')} {value:.0f}"
         for name, value in ms.items()
         if value is not None and name != "end_of_speech_to_first_audio"
     ]
     line = f"  [dim]ms after {origin}: " + " · ".join(parts)
-    if exchange.transcript is not None and stages["endpoint_wait"] is not None:
-        line += f"  (endpoint wait {stages['endpoint_wait']:.0f}, Whisper {exchange.transcript.ms:.0f})"
+    if turn.timings.spoken and stages["endpoint_wait"] is not None:
+        line += f"  (endpoint wait {stages['endpoint_wait']:.0f}"
+        if turn.timings.stt_decode_ms is not None:
+            line += f", Whisper {turn.timings.stt_decode_ms:.0f}"
+        line += ")"
     if wav is not None:
         line += f"  -> {wav}"
     console.print(line + "[/dim]\n")
     return DemoTurn(
         npc=npc.id,
-        player=exchange.said.player,
-        heard=exchange.heard,
-        reply=exchange.reply,
+        player=said.player,
+        heard=said.text,
+        reply=turn.reply,
         audio=str(wav) if wav is not None else None,
         ms=StageMs(**ms),
     )

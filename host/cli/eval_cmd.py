@@ -15,7 +15,7 @@ from host.brain.prompt import PromptLimits
 from host.cli import app
 from host.cli.common import run_or_exit, settings_or_exit
 from host.config import Settings
-from host.eval.runner import EvalReport, load_target, run_eval
+from host.eval.runner import EvalReport, SceneRun, load_target, run_eval
 from host.eval.scenes import load_scenes
 from host.llm.factory import close_all, make_llm
 from host.logs import profile_secret_envs, setup_logging
@@ -61,12 +61,20 @@ async def _eval(settings: Settings, path: Path, backend: str | None, seeds: int)
             seeds=seeds,
             limits=PromptLimits(context_tokens=settings.llm.context_tokens),
             scene_file=str(path),
+            on_run=_progress,
         )
     finally:
         await close_all()
 
 
+def _progress(run: SceneRun) -> None:
+    mark = "[green]pass[/green]" if run.passed else "[red]FAIL[/red]"
+    console.print(f"{mark} {run.scene} (seed {run.seed})")
+
+
 def print_report(report: EvalReport) -> None:
+    if report.failing:
+        console.print("\n[bold]Failing replies[/bold]")
     for run in report.failing:
         console.print(f"[red]FAIL[/red] [bold]{run.scene}[/bold] (seed {run.seed}): {'; '.join(run.failures)}")
         console.print(f"     player: {run.line}")

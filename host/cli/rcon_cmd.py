@@ -1,4 +1,5 @@
-"""`npc-host rcon SERVER COMMAND...`: run one command on a server over RCON and print the reply."""
+"""`npc-host rcon SERVER COMMAND...`: run one command on a server over RCON and print the reply; exit code 1 when
+the reply is one of vanilla's error replies (integrations/minecraft/replies.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from host.errors import NpcHostError
 from host.profiles.loader import load_all, load_server
 from host.profiles.schema import ServerProfile
 from integrations.minecraft.connection import rcon_client
+from integrations.minecraft.replies import error_reason
 
 
 @app.command("rcon")
@@ -28,6 +30,10 @@ def rcon(
     except NpcHostError as exc:
         fail(f"rcon: {exc.message}")
     typer.echo(reply)
+    reason = error_reason(reply)
+    if reason is not None:
+        # The reply is the operator's own command echoed back: printed above, the exit code tells scripts.
+        fail(f"rcon: the server answered with an error ({reason})")
 
 
 async def _run(profile: ServerProfile, command: str) -> str:

@@ -134,8 +134,16 @@ async def run_scene(
 
 
 async def run_eval(
-    scenes: SceneFile, target: EvalTarget, llm_for: LlmFor, *, seeds: int, limits: PromptLimits, scene_file: str
+    scenes: SceneFile,
+    target: EvalTarget,
+    llm_for: LlmFor,
+    *,
+    seeds: int,
+    limits: PromptLimits,
+    scene_file: str,
+    on_run: Callable[[SceneRun], None] | None = None,
 ) -> EvalReport:
+    """Every scene once per seed 1..`seeds`, in file order; `on_run` hears of each run as it ends."""
     runs: list[SceneRun] = []
     backend = ""
     for scene in scenes.scene:
@@ -143,5 +151,8 @@ async def run_eval(
         llm = llm_for(npc)
         backend = backend or llm.name
         for seed in range(1, seeds + 1):
-            runs.append(await run_scene(llm, npc, target.server, scenes, scene, seed=seed, limits=limits))
+            run = await run_scene(llm, npc, target.server, scenes, scene, seed=seed, limits=limits)
+            runs.append(run)
+            if on_run is not None:
+                on_run(run)
     return EvalReport(scene_file=scene_file, backend=backend, seeds=seeds, runs=runs)

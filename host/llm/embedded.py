@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp
+from llama_cpp import llama_chat_format
 
 from host.llm.base import ChatMessage, GenerationOptions, LLMError
 from host.llm.prefix_cache import KvSnapshotLlama, NpcPrefixCache
 from host.packaged_models import smollm2_path
 
+CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
 # The NPCs' KV snapshots together, per model; the cache is shared, so one size for every user of the model.
 PREFIX_CACHE_BYTES = 512 << 20
 
@@ -56,18 +58,32 @@ class _Finished:
     error: BaseException | None = None
 
 
-_models: dict[tuple[Path, int, int, int], LoadedModel] = {}
+_models: dict[tuple[Path, int, int, int, str | None], LoadedModel] = {}
 _models_lock = threading.Lock()
 
 
-def load_model(path: Path, context_tokens: int, threads: int, batch_threads: int) -> LoadedModel:
-    """Load (once per process) and return the model; blocking, so call it from a thread."""
-    key = (path.resolve(), context_tokens, threads, batch_threads)
+def check_chat_format(path: Path, chat_format: str) -> None:
+    """A configured chat format must be one llama-cpp-python knows; the error lists the ones it does."""
+    try:
+        llama_chat_format.get_chat_completion_handler(chat_format)
+    except llama_chat_format.LlamaChatCompletionHandlerNotFoundException as exc:  # its message lists the known ones
+        raise LLMError("embedded", str(path), f"unknown chat format {chat_format!r}: {exc}") from None
+
+
+def load_model(
+    path: Path, context_tokens: int, threads: int, batch_threads: int, chat_format: str | None = None
+) -> LoadedModel:
+    """Load (once per process) and return the model; blocking, so call it from a thread. Without `chat_format`
+    the GGUF must carry its own chat template: llama-cpp-python would otherwise fall back to Llama 2's format,
+    which no small chat model was trained on and which loses the system message, so such a file is refused."""
+    key = (path.resolve(), context_tokens, threads, batch_threads, chat_format)
     with _models_lock:
         if key in _models:
             return _models[key]
         if not path.is_file():
             raise LLMError("embedded", str(path), "model file not found")
+        if chat_format is not None:
+            check_chat_format(path, chat_format)
         started = time.perf_counter()
         try:
             llama = KvSnapshotLlama(
@@ -75,10 +91,20 @@ def load_model(path: Path, context_tokens: int, threads: int, batch_threads: int
                 n_ctx=context_tokens,
                 n_threads=threads,
                 n_threads_batch=batch_threads,
+                chat_format=chat_format,
                 verbose=False,
             )
         except ValueError as exc:
             raise LLMError("embedded", str(path), f"llama.cpp could not load the model: {exc}") from exc
+        if chat_format is None and CHAT_TEMPLATE_KEY not in llama.metadata:
+            llama.close()
+            raise LLMError(
+                "embedded",
+                str(path),
+                "the GGUF file has no chat template (is it a base model rather than an instruction-tuned one?); "
+                "name its chat format in NPC_HOST_LLM__CHAT_FORMAT or the NPC's `llm.chat_format` (e.g. chatml, "
+                "gemma, llama-3, mistral-instruct, phi-3)",
+            )
         cache = NpcPrefixCache(PREFIX_CACHE_BYTES)
         llama.set_cache(cache)
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{path.stem}")
@@ -98,9 +124,11 @@ class EmbeddedLLM:
         *,
         context_tokens: int = 2048,
         threads: int | None = None,
+        chat_format: str | None = None,
     ) -> None:
         self._model_path = model_path
         self._context_tokens = context_tokens
+        self._chat_format = chat_format
         cores = os.cpu_count() or 1
         # Token by token, llama.cpp's threads meet at a barrier per layer: one descheduled thread stalls them all, so
         # on a busy host (STT and TTS run beside it) half the cores measured steadier and faster than all of them.
@@ -111,6 +139,11 @@ class EmbeddedLLM:
         self._loaded: LoadedModel | None = None
         self.last_stats: GenerationStats | None = None
         """Of the most recent reply of this instance that ended (finished, failed late or cancelled)."""
+
+    @property
+    def chat_format(self) -> str | None:
+        """The configured chat format; None = the GGUF's own template."""
+        return self._chat_format
 
     @property
     def model_path(self) -> Path:
@@ -126,6 +159,7 @@ class EmbeddedLLM:
                 self._context_tokens,
                 self._threads,
                 self._batch_threads,
+                self._chat_format,
             )
         return self._loaded
 

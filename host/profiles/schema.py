@@ -73,6 +73,7 @@ class WorldSpec(StrictModel):
 class LlmSpec(StrictModel):
     backend: Literal["embedded", "ollama", "openai"] | None = Field(None, description="default: the host's")
     model: str | None = Field(None, description="model name or file; default: the backend's")
+    chat_format: str | None = Field(None, description="embedded: chat format of a GGUF without a chat template")
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_reply_sentences: int = Field(3, ge=1, le=12)
     max_reply_tokens: int = Field(120, ge=8, le=2048)
@@ -109,6 +110,37 @@ class SafetySpec(StrictModel):
     refusal_line: str = "I'd rather not speak of that."
 
 
+ActionName = Literal["follow", "stop", "walk", "look", "give"]
+PlainName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_'-]{1,32}$")]
+
+
+class StockItem(StrictModel):
+    """An item the NPC can give, with its limits. Every give takes from `stock` (None = never runs out)."""
+
+    item: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]+:[a-z0-9_./-]+$")] = Field(
+        description="the game's item id, e.g. minecraft:bread"
+    )
+    stock: int | None = Field(None, ge=0, description="how many the NPC has; None = unlimited")
+    per_player_per_day: int = Field(1, ge=0, le=64, description="items one player may get per UTC day")
+    per_day: int | None = Field(None, ge=0, description="items everyone together may get per UTC day")
+    max_per_give: int = Field(1, ge=1, le=64)
+
+
+class ActionsSpec(StrictModel):
+    """What the NPC may do besides talking (host/npc_actions.py). Nothing by default."""
+
+    allowed: list[ActionName] = []
+    waypoints: dict[PlainName, Vec3] = Field({}, description="named places for [walk <place>], in its dimension")
+    stock: dict[PlainName, StockItem] = Field({}, description="what [give <name>] can hand out, by name")
+    speed: float = Field(4.0, gt=0.0, le=10.0, description="walking speed in blocks per second")
+    follow_distance: float = Field(2.5, ge=1.0, le=16.0, description="how close it keeps to a player it follows")
+    max_follow_s: float = Field(300.0, gt=0.0, le=3600.0, description="a follow ends by itself after this long")
+    max_walk_blocks: float = Field(
+        64.0, gt=0.0, le=512.0, description="farthest it walks (to a waypoint or after a player)"
+    )
+    give_range: float = Field(6.0, gt=0.0, le=32.0, description="a player farther away is not handed anything")
+
+
 class NpcProfile(StrictModel):
     id: NpcId
     name: str = Field(min_length=1, max_length=64)
@@ -119,6 +151,7 @@ class NpcProfile(StrictModel):
     llm: LlmSpec = LlmSpec()
     lore: list[LoreEntry] = []
     safety: SafetySpec = SafetySpec()
+    actions: ActionsSpec = ActionsSpec()
 
 
 class RconSpec(StrictModel):

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from dataclasses import dataclass
 
 from host import metrics
 from host.brain.engine import NpcBrain, StartedTurn
+from host.brain.scripted import perform_say
 from host.brain.turn import TurnSentence
 from host.bus.streams import StreamKind, consumer_name, stream_for, stream_name
 from host.errors import NotReadyError, NpcHostError
@@ -20,6 +23,7 @@ from host.events import (
     AdminCorrection,
     AdminNote,
     Event,
+    NpcActed,
     NpcControl,
     NpcSentence,
     NpcTurnCut,
@@ -31,7 +35,13 @@ from host.events import (
 from host.memory import NpcNote
 from host.roles.services import HostServices
 from host.store import NewCorrection, NotFoundError
-from host.transcript.from_events import admin_note_line, control_line, correction_line, turn_cut_line
+from host.transcript.from_events import (
+    acted_line,
+    admin_note_line,
+    control_line,
+    correction_line,
+    turn_cut_line,
+)
 from host.transcript.watcher import NoteWatcher, watch_state_path
 from host.voice.warmup import warm_personas
 
@@ -40,12 +50,43 @@ log = logging.getLogger(__name__)
 GROUP = "brain"
 
 
+@dataclass
+class _VoiceStamps:
+    """When a spoken line's turn reached each of the brain's milestones, for the per-NPC latency histograms (the
+    bridge observes the last one, first audio, when the first frame leaves)."""
+
+    said: PlayerSaid
+    npc: str
+    started: float | None = None
+    first_sentence: float | None = None
+
+    def sentence(self) -> None:
+        if self.first_sentence is None:
+            self.first_sentence = time.time()
+
+    def observe(self, first_token_ms: float | None) -> None:
+        said, origin = self.said, self.said.speech_end_ts
+        if origin is None:
+            return
+        first_token = None if self.started is None or first_token_ms is None else self.started + first_token_ms / 1000
+        milestones = {
+            "endpoint": said.endpoint_ts,
+            "stt": said.ts,
+            "first_token": first_token,
+            "first_sentence": self.first_sentence,
+        }
+        for stage, at in milestones.items():
+            if at is not None:
+                metrics.observe_voice_stage(said.server, self.npc, stage, origin, at)
+
+
 class BrainRole:
     name = "brain"
 
     def __init__(self, services: HostServices, brain: NpcBrain) -> None:
         self.services = services
         self.brain = brain
+        self.warmed = asyncio.Event()  # every server's persona prefixes were warmed (or could not be)
 
     async def run(self, stop: asyncio.Event) -> None:
         bus = self.services.bus
@@ -58,7 +99,6 @@ class BrainRole:
                 tasks.create_task(bus.consume(said, GROUP, consumer, self.on_said, batch=1, stop=stop))
                 tasks.create_task(bus.consume(control, GROUP, consumer, self.on_control, stop=stop))
                 tasks.create_task(bus.consume(positions, GROUP, consumer, self.on_positions, stop=stop))
-                tasks.create_task(self._warm(server, stop))
                 watcher = NoteWatcher(
                     self.services.settings.transcripts_dir,
                     server,
@@ -66,9 +106,17 @@ class BrainRole:
                 )
                 watchers.append(watcher)
                 tasks.create_task(watcher.run(self._take_note))
+            tasks.create_task(self._warm_all(stop))
             await stop.wait()
             for watcher in watchers:
                 watcher.stop()
+
+    async def _warm_all(self, stop: asyncio.Event) -> None:
+        for server in self.services.registry.server_names():
+            if stop.is_set():
+                return
+            await self._warm(server, stop)
+        self.warmed.set()
 
     async def _warm(self, server: str, stop: asyncio.Event) -> None:
         """The embedded model keeps each NPC's persona prefix in this process: fill it before the first player
@@ -117,14 +165,23 @@ class BrainRole:
             await self._answer(event, npc_id)
 
     async def _answer(self, said: PlayerSaid, npc_id: str) -> None:
+        stamps = _VoiceStamps(said, npc_id)
+
         async def started(turn: StartedTurn) -> None:
+            stamps.started = time.time()
             await self.publish(
                 NpcTurnStarted(
-                    server=said.server, npc=npc_id, player=said.player, turn_id=turn.turn_id, cause_id=said.id
+                    server=said.server,
+                    npc=npc_id,
+                    player=said.player,
+                    turn_id=turn.turn_id,
+                    cause_id=said.id,
+                    speech_end_ts=said.speech_end_ts,
                 )
             )
 
         async def sentence(turn: StartedTurn, spoken: TurnSentence) -> None:
+            stamps.sentence()
             await self.publish(
                 NpcSentence(
                     server=said.server,
@@ -142,6 +199,7 @@ class BrainRole:
             return
         await self.publish(ended)
         metrics.observe_turn(ended.timings_ms)
+        stamps.observe(ended.timings_ms.get("first_token"))
         outcome = "interrupted" if ended.interrupted else "completed"
         metrics.TURNS_TOTAL.labels(server=said.server, npc=npc_id, outcome=outcome).inc()
 
@@ -169,10 +227,14 @@ class BrainRole:
             except NotFoundError as exc:  # a turn id nobody recorded: nothing to correct, but it goes on record
                 log.warning("correction not applied: %s", exc.message)
             await transcripts.append(event.server, correction_line(event))
+        elif isinstance(event, NpcActed):
+            await transcripts.append(event.server, acted_line(event))
         elif isinstance(event, NpcControl):
             await transcripts.append(event.server, control_line(event))
             if event.action in ("pause", "resume"):
                 await self.brain.pause(event.server, event.npc, event.action == "pause")
+            elif event.action == "say" and event.text:
+                await perform_say(event, self.brain.store, transcripts, self.publish)
 
     async def _take_note(self, note: AdminNote) -> None:
         await self.brain.memory.add_note(note.server, note.npc, NpcNote.from_event(note))

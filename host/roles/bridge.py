@@ -4,9 +4,11 @@ the same port for the players' voice pages of every server with an enabled `[voi
 host/invites.py).
 
 Per server, between the bridge (proximity_audio) and the hub:
-- microphones: an utterance within some NPC's hearing range -> `PlayerUtterance`; a speech start ->
+- microphones: an utterance within some NPC's hearing range -> `PlayerUtterance`, a pause in it -> `PlayerPaused`
+  (speculative STT); a speech start ->
   `PlayerSpeechStarted`, and the NPC voicing a turn for that player stops at once, before the hub round trip;
-- `audio`: `NpcAudio` -> paced out to the players within the NPC's speaking range;
+- `audio`: `NpcAudio` -> paced out to the players within the NPC's speaking range; when a spoken line's answer has
+  its first frame leave, the end-of-speech-to-first-audio time is observed (`npc_host_voice_stage_seconds`);
 - `turns`: `NpcTurnStarted` says which player a turn answers; an interrupted `NpcTurnEnded` silences that turn;
 - `control`: `PlayerSpeechStarted` (barge-in) and `NpcControl` "stop" silence the NPC;
 - `positions`: players and NPCs move in the bridge's world. NPCs are placed from the profiles and follow reloads.
@@ -23,9 +25,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 
+from host import metrics
 from host.bus.delivery import Handler
 from host.bus.streams import StreamKind, stream_for, stream_name
 from host.errors import NpcHostError
@@ -62,6 +65,9 @@ class _Turn:
     npc: str
     player: str
     started: float
+    speech_end_ts: float | None = None  # the player's end of speech, for a spoken line
+    sounded: bool = False  # its first audio was queued
+    first_audio: float | None = None  # when its first frame left for the players
     silenced: bool = False
     sentences: dict[int, str] = field(default_factory=dict)  # index -> text, to say what was heard if cut
 
@@ -82,7 +88,9 @@ class ServerVoice:
             on_speech_started=self._on_speech_started,
             on_npc_stop=self._on_plugin_stop,
             on_chat=self._publish,
+            on_speech_paused=self._publish,
             vad=services.settings.vad,
+            on_audio_opened=self._on_audio_opened,
         )
         self._turns: OrderedDict[str, _Turn] = OrderedDict()
         self._voicing: dict[str, str] = {}  # NPC -> the turn whose audio it was last given
@@ -104,7 +112,7 @@ class ServerVoice:
         if isinstance(event, NpcAudio):
             self._play(event)
         elif isinstance(event, NpcTurnStarted):
-            self._turns[event.turn_id] = _Turn(event.npc, event.player, event.ts)
+            self._turns[event.turn_id] = _Turn(event.npc, event.player, event.ts, event.speech_end_ts)
             while len(self._turns) > REMEMBERED_TURNS:
                 self._turns.popitem(last=False)
         elif isinstance(event, NpcSentence):
@@ -135,7 +143,24 @@ class ServerVoice:
         if (turn is not None and turn.silenced) or audio.ts < time.time() - STALE_AUDIO_S:
             return
         self._voicing[audio.npc] = audio.turn_id
-        self.bridge.play_event(audio)
+        opens_turn = turn is not None and not turn.sounded
+        if turn is not None:
+            turn.sounded = True
+        self.bridge.play_event(audio, opens_turn=opens_turn)
+
+    def _on_audio_opened(self, npc: str, turn_id: Hashable) -> None:
+        """A turn's first frame left for the players: the latency a player notices ends here."""
+        turn = self._turns.get(str(turn_id))
+        if turn is None:
+            return
+        turn.first_audio = time.time()
+        if turn.speech_end_ts is not None:
+            metrics.observe_voice_stage(self.server, npc, "first_audio", turn.speech_end_ts, turn.first_audio)
+
+    def first_audio_at(self, turn_id: str) -> float | None:
+        """When the turn's first frame left for the players (None: not yet, or a turn long forgotten)."""
+        turn = self._turns.get(turn_id)
+        return turn.first_audio if turn is not None else None
 
     def _barge_in(self, player: str, since: float) -> list[NpcTurnCut | None]:
         """Silence every turn answering `player` that began before they started speaking."""
@@ -211,7 +236,12 @@ class VoiceBridge:
             if profile.bridge is not None:
                 token = environ.get(profile.bridge.token_env) or None
                 if token is None:
-                    log.error("server '%s': the bridge token variable %s is not set", server, profile.bridge.token_env)
+                    # Once per start, and not an error: a text-only server with a copied [bridge] section still works.
+                    log.info(
+                        "server '%s': voice is off (bridge token variable %s not set); chat works",
+                        server,
+                        profile.bridge.token_env,
+                    )
             pages = profile.voice_page is not None and profile.voice_page.enabled
             if pages and profile.voice_page is not None:
                 origins.add(page_origin(profile.voice_page.public_url))

@@ -25,6 +25,7 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from host import metrics
@@ -33,6 +34,7 @@ from host.bus.streams import EVENT_STREAM_KINDS, StreamKind, consumer_name, stre
 from host.errors import NpcHostError
 from host.events import Event, NpcControl
 from host.profiles.registry import ProfileRegistry
+from host.profiles.schema import ServerProfile
 from host.roles.bridge import VoiceBridge
 from host.roles.services import HostServices
 from integrations.base import GameAdapter, IntegrationError, discover_adapters
@@ -165,15 +167,22 @@ class GatewayRole:
         *,
         adapters: Mapping[str, type[GameAdapter]] | None = None,
         environ: Mapping[str, str] = os.environ,
+        games: bool = True,
     ) -> None:
-        """`adapters` by game name (default: the installed integrations); secrets are read from `environ`."""
+        """`adapters` by game name (default: the installed integrations); secrets are read from `environ`.
+        `games=False` runs the voice bridge alone (the demo's and the bench's scenes have no game to drive)."""
         self.services = services
+        self.games = games
         self.adapters = dict(adapters) if adapters is not None else discover_adapters()
         self.environ = environ
+        self.bridge = VoiceBridge(services, environ)
 
     def links(self) -> list[ServerLink]:
-        links = []
+        links: list[ServerLink] = []
+        if not self.games:
+            return links
         registry = self.services.registry
+        warn_shared_targets([registry.server(server) for server in registry.server_names()])
         for server in registry.server_names():
             game = registry.server(server).game
             if game == TABLE:
@@ -192,7 +201,7 @@ class GatewayRole:
         bus, registry = self.services.bus, self.services.registry
         consumer = consumer_name(self.name)
         links = self.links()
-        bridge = VoiceBridge(self.services, self.environ)
+        bridge = self.bridge
         reloaded = asyncio.Event()
         registry.on_reload.append(reloaded.set)
         try:
@@ -210,6 +219,27 @@ class GatewayRole:
             registry.on_reload.remove(reloaded.set)
             await bridge.close()
             await asyncio.gather(*(link.stop() for link in links))
+
+
+def warn_shared_targets(servers: list[ServerProfile]) -> list[str]:
+    """Warn when two server profiles point at one RCON address or one log file: both would drive the same game (every
+    NPC summoned and every line answered twice), typically after copying the example folder and keeping it."""
+    by_target: defaultdict[str, list[str]] = defaultdict(list)
+    for server in servers:
+        if server.rcon is not None:
+            host = "127.0.0.1" if server.rcon.host.lower() == "localhost" else server.rcon.host.lower()
+            by_target[f"RCON address {host}:{server.rcon.port}"].append(server.name)
+        if server.log_path:
+            by_target[f"log file {Path(server.log_path).resolve()}"].append(server.name)
+    warnings = [
+        f"servers {', '.join(repr(name) for name in names)} share the {target}: they drive one game twice; "
+        "remove or move the copy you do not use out of the profiles folder"
+        for target, names in by_target.items()
+        if len(names) > 1
+    ]
+    for warning in warnings:
+        log.warning("%s", warning)
+    return warnings
 
 
 def _stream_handlers(links: list[ServerLink], bridge: VoiceBridge) -> dict[str, Handler]:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from host import metrics
 from host.brain.engine import NpcBrain
@@ -22,12 +22,16 @@ from host.bus.streams import StreamKind, stream_name
 from host.config import Settings
 from host.errors import ConfigError
 from host.llm.factory import close_all, make_llm
+from host.roles.health import RoleHealth
 from host.roles.services import HostServices
 from host.store.memory import DbMemoryStore
 
+if TYPE_CHECKING:
+    from host.admin.server import AdminServer
+
 log = logging.getLogger(__name__)
 
-ALL_ROLES = ("brain", "gateway", "speech", "advisor")
+ALL_ROLES = ("brain", "gateway", "speech", "advisor", "admin")
 
 
 class Role(Protocol):
@@ -85,6 +89,18 @@ def _advisor_role(services: HostServices) -> Role:
     return AdvisorRole(services)
 
 
+class AdminRole:
+    """The operator's page and API on this process's web server (host/admin)."""
+
+    name = "admin"
+
+    def __init__(self, server: AdminServer) -> None:
+        self.server = server
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.server.run(stop)
+
+
 _ROLE_FACTORIES: dict[str, Callable[[HostServices], Role]] = {
     "brain": _brain_role,
     "gateway": _gateway_role,
@@ -93,8 +109,8 @@ _ROLE_FACTORIES: dict[str, Callable[[HostServices], Role]] = {
 }
 
 
-def build_roles(services: HostServices, names: Sequence[str]) -> list[Role]:
-    return [_ROLE_FACTORIES[name](services) for name in names]
+def build_roles(services: HostServices, names: Sequence[str], server: AdminServer) -> list[Role]:
+    return [AdminRole(server) if name == "admin" else _ROLE_FACTORIES[name](services) for name in names]
 
 
 T = TypeVar("T")
@@ -161,16 +177,21 @@ async def run_roles(
 async def _run_opened(
     services: HostServices, names: Sequence[str], stop: asyncio.Event, drain_timeout_s: float
 ) -> None:
-    settings = services.settings
-    roles = build_roles(services, names)
-    watchers: list[asyncio.Task[None]] = []
-    if settings.metrics_port is not None:
-        metrics.serve(settings.metrics_port, settings.metrics_host)
-        services.progress.listening("metrics", f"http://{settings.metrics_host}:{settings.metrics_port}/metrics")
-        streams = [stream_name(server, kind) for server in services.registry.server_names() for kind in StreamKind]
-        watchers.append(asyncio.create_task(metrics.watch_queues(services.bus, streams, stop), name="queues"))
+    from host.admin.server import AdminServer  # FastAPI and uvicorn: only where the host runs, not in `chat`
+
+    health = RoleHealth()
+    # Every process serves /healthz and /metrics; the admin role adds the operator's page to the same server.
+    server = AdminServer(services, health.snapshot, page="admin" in names)
+    roles = build_roles(services, names, server)  # each says what the ready line waits for
+    services.progress.listening("admin page" if "admin" in names else "health and metrics", server.url)
+    streams = [stream_name(name, kind) for name in services.registry.server_names() for kind in StreamKind]
+    watchers = [asyncio.create_task(metrics.watch_queues(services.bus, streams, stop), name="queues")]
+    if "admin" not in names:
+        watchers.append(asyncio.create_task(server.run(stop), name="health-and-metrics"))
     log.info("running roles %s for servers %s", ", ".join(names), ", ".join(services.registry.server_names()))
     tasks = [asyncio.create_task(role.run(stop), name=f"role:{role.name}") for role in roles]
+    for role, task in zip(roles, tasks, strict=True):
+        health.watch(role.name, task)
     stopped = asyncio.create_task(stop.wait(), name="stop-signal")
     done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
     stop.set()
@@ -183,7 +204,7 @@ async def _run_opened(
         await asyncio.gather(*pending, return_exceptions=True)
     for outcome in await asyncio.gather(*watchers, return_exceptions=True):
         if isinstance(outcome, Exception):
-            log.error("the queue metrics stopped: %s", outcome)
+            log.error("%s stopped: %s", "a metrics or health task", outcome)
     # The role that failed first is the cause; one that failed while draining is still reported, never lost.
     by_finish = sorted(tasks, key=lambda task: task not in done)
     errors = [error for task in by_finish if not task.cancelled() and (error := task.exception()) is not None]

@@ -1,7 +1,8 @@
 """The speech role: players' voices in (STT), NPCs' voices out (TTS), and barge-in.
 
 Streams (per server), each read through the group "speech":
-- `utterances`: `PlayerUtterance` -> `TranscriptionHandler` -> `PlayerSaid`, with the names of the NPCs whose hearing
+- `utterances`: `PlayerPaused` -> a speculative transcription, `PlayerUtterance` -> `PlayerSaid` (from the
+  speculation when the player said nothing more; `TranscriptionHandler`), with the names of the NPCs whose hearing
   range contains the speaker as Whisper's vocabulary;
 - `turns`: `NpcSentence` -> that turn's `SentenceSpeaker` (the NPC's voice, the sentence's emotion), which publishes
   `NpcAudio` chunks as they are synthesised; `NpcTurnEnded` -> the speaker finishes its queue and is dropped;
@@ -32,6 +33,7 @@ from host.events import (
     NpcSentence,
     NpcTurnEnded,
     NpcTurnStarted,
+    PlayerPaused,
     PlayerSpeechStarted,
     PlayerUtterance,
 )
@@ -89,6 +91,7 @@ class SpeechRole:
         self._stopped = _Recent()  # turn ids stopped by a barge-in
         self.barge_ins: dict[tuple[str, str], float] = {}  # (server, player) -> when they last started speaking
         self._loading: asyncio.Task[None] | None = None
+        self.loaded = asyncio.Event()  # the models are loaded (a voice that failed to load is logged and skipped)
         self._tasks: asyncio.TaskGroup | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -119,6 +122,7 @@ class SpeechRole:
                     self._stop(turn_id)
         finally:
             self._tasks = None
+            await transcribe.aclose()
 
     @property
     def speaking_turns(self) -> set[str]:
@@ -148,8 +152,9 @@ class SpeechRole:
                 log.error("speech: voice %s: %s", path, exc.message)
         log.info("speech: models ready in %.1f s", time.perf_counter() - started)
         self.services.progress.done("speech models")
+        self.loaded.set()
 
-    def _vocabulary(self, utterance: PlayerUtterance) -> list[str]:
+    def _vocabulary(self, utterance: PlayerUtterance | PlayerPaused) -> list[str]:
         npcs = self.services.registry.npcs(utterance.server).values()
         return names_in_earshot(npcs, utterance.server, utterance.player, utterance.position)
 

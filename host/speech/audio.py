@@ -230,6 +230,13 @@ def conform(audio: Audio, rate: int) -> Int16Array:
     return remove_dc(resample(downmix(audio.samples), audio.rate, rate))
 
 
+def without_trailing_silence(samples: Int16Array, floor: int = 64) -> Int16Array:
+    """Mono `samples` up to the last one louder than `floor` (-54 dBFS): a recording's speech without the digital
+    silence it ends in, which a plugin would not send (it sends nothing while its player is silent)."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > floor)
+    return samples[: loud[-1] + 1] if len(loud) else samples[:0]
+
+
 def rms_dbfs(samples: Int16Array) -> float:
     """Loudness relative to full scale; silence is -inf."""
     if len(samples) == 0:

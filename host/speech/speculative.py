@@ -1,23 +1,27 @@
 """Speculative STT: transcribe while the endpoint wait is still running, so the two overlap.
 
-Drive it with one speaker's VAD events:
+Per speaker (a player on a server), driven by the utterances stream:
 
-    SilenceStarted  -> start transcribing the utterance as it stands
-    SpeechResumed   -> discard that run (the utterance is growing)
-    UtteranceEnded  -> `finish(ended)`: reuse the speculation when it covered exactly this audio, else transcribe now
+    PlayerPaused     -> `start`: transcribe the utterance as it stands (a newer pause replaces an older run)
+    PlayerUtterance  -> `finish`: reuse the run when it covered exactly this utterance's audio, else transcribe now
 
-A discarded run cannot stop Whisper mid-decode (it runs in a worker thread); its task is cancelled and its result,
-if it still arrives, is dropped.
+A replaced run cannot stop Whisper mid-decode (it runs in a worker thread); its task is cancelled and its result,
+if it still arrives, is dropped. At most `MAX_SPEAKERS` runs are kept: a pause whose utterance is never heard (the
+player walked out of range) does not stay forever.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
+from host import metrics
+from host.speech.audio import Int16Array
 from host.speech.stt import Transcriber, Transcript
-from host.speech.vad import SilenceStarted, SpeechResumed, UtteranceEnded, VadEvent
+
+MAX_SPEAKERS = 1024
 
 
 @dataclass
@@ -31,61 +35,59 @@ class SpeculationStats:
 @dataclass(frozen=True)
 class _Speculation:
     utterance_id: str
-    speech_end_sample: int
     audio_samples: int
     task: asyncio.Task[Transcript]
 
 
 class SpeculativeTranscriber:
-    """One per speaker stream. `vocabulary` (NPC names nearby) is passed to every transcription."""
-
-    def __init__(self, transcriber: Transcriber, *, vocabulary: Sequence[str] = ()) -> None:
+    def __init__(self, transcriber: Transcriber) -> None:
         self.transcriber = transcriber
-        self.vocabulary = tuple(vocabulary)
         self.stats = SpeculationStats()
-        self._current: _Speculation | None = None
+        self._current: OrderedDict[Hashable, _Speculation] = OrderedDict()
         self._discarded: set[asyncio.Task[Transcript]] = set()
 
-    def on_event(self, event: VadEvent) -> None:
-        """Feed every VAD event of the speaker; only pauses and resumptions matter here."""
-        if isinstance(event, SilenceStarted):
-            self._discard()
-            task = asyncio.create_task(
-                self.transcriber.transcribe(event.audio, vocabulary=self.vocabulary),
-                name=f"speculative-stt-{event.utterance_id[:8]}",
-            )
-            self._current = _Speculation(event.utterance_id, event.sample, len(event.audio), task)
-            self.stats.started += 1
-        elif isinstance(event, SpeechResumed):
-            self._discard()
+    def start(self, speaker: Hashable, utterance_id: str, audio: Int16Array, vocabulary: Sequence[str] = ()) -> None:
+        """The speaker paused: transcribe `audio` (16 kHz) in the background."""
+        self._discard(speaker)
+        task = asyncio.create_task(
+            self.transcriber.transcribe(audio, vocabulary=vocabulary), name=f"speculative-stt-{utterance_id[:8]}"
+        )
+        self._current[speaker] = _Speculation(utterance_id, len(audio), task)
+        self.stats.started += 1
+        while len(self._current) > MAX_SPEAKERS:
+            self._discard(next(iter(self._current)))
 
-    async def finish(self, ended: UtteranceEnded) -> Transcript:
+    async def finish(
+        self, speaker: Hashable, utterance_id: str, audio: Int16Array, vocabulary: Sequence[str] = ()
+    ) -> Transcript:
         """The transcript of an ended utterance, from the speculation when its audio is unchanged."""
-        speculation, self._current = self._current, None
+        speculation = self._current.pop(speaker, None)
         if (
             speculation is not None
-            and speculation.utterance_id == ended.utterance_id
-            and speculation.speech_end_sample == ended.sample
-            and speculation.audio_samples == len(ended.audio)
+            and speculation.utterance_id == utterance_id
+            and speculation.audio_samples == len(audio)
         ):
             self.stats.reused += 1
+            metrics.SPECULATIVE_STT_TOTAL.labels(outcome="reused").inc()
             return await speculation.task
         if speculation is not None:
             self._discard_task(speculation.task)
         self.stats.fresh += 1
-        return await self.transcriber.transcribe(ended.audio, vocabulary=self.vocabulary)
+        metrics.SPECULATIVE_STT_TOTAL.labels(outcome="fresh").inc()
+        return await self.transcriber.transcribe(audio, vocabulary=vocabulary)
 
     async def aclose(self) -> None:
         """Cancel whatever is still running and wait for the cancellations to settle."""
-        self._discard()
+        for speaker in list(self._current):
+            self._discard(speaker)
         pending = list(self._discarded)
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
-    def _discard(self) -> None:
-        if self._current is not None:
-            self._discard_task(self._current.task)
-            self._current = None
+    def _discard(self, speaker: Hashable) -> None:
+        speculation = self._current.pop(speaker, None)
+        if speculation is not None:
+            self._discard_task(speculation.task)
 
     def _discard_task(self, task: asyncio.Task[Transcript]) -> None:
         self.stats.discarded += 1

@@ -243,5 +243,6 @@ def player_said(utterance: PlayerUtterance, transcript: Transcript) -> PlayerSai
         language=transcript.language if transcript.language != "en" else None,
         utterance_id=utterance.id,
         speech_end_ts=utterance.speech_end_ts,
+        endpoint_ts=utterance.ts,
         stt_ms=transcript.ms,
     )

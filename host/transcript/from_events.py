@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from host.events import AdminCorrection, AdminNote, NpcControl, NpcTurnCut, NpcTurnEnded, PlayerSaid, Position
+from host.events import (
+    AdminCorrection,
+    AdminNote,
+    NpcActed,
+    NpcControl,
+    NpcTurnCut,
+    NpcTurnEnded,
+    PlayerSaid,
+    Position,
+)
 from host.transcript.lines import LinePosition, NoteLine, SpokenLine
 
 _NOT_TAG_CHARS = re.compile(r"[^a-z0-9_]+")
@@ -83,4 +92,19 @@ def turn_cut_line(event: NpcTurnCut) -> SpokenLine:
     tags = {"turn": event.turn_id, "interrupted": "", "heard": str(event.sentences_heard)}
     return SpokenLine(
         ts=_ts(event.ts), source="npc", speaker=event.npc, addressee=event.player, tags=tags, text=event.heard
+    )
+
+
+def acted_line(event: NpcActed) -> SpokenLine:
+    """`npc bram > Alice [action=give outcome=refused reason=player_limit turn=ab12]: "give bread"` - every action an
+    NPC was asked for, performed or not."""
+    tags = {"action": event.action.split()[0] if event.action.split() else "none", "outcome": event.outcome}
+    if event.reason:
+        tags["reason"] = event.reason
+    if event.requested_by == "operator":
+        tags["by"] = "operator"
+    if event.turn_id:
+        tags["turn"] = event.turn_id
+    return SpokenLine(
+        ts=_ts(event.ts), source="npc", speaker=event.npc, addressee=event.player, tags=tags, text=event.action
     )

@@ -1,1 +1,2 @@
-"""The voice scene in one process: the voice turn (`pipeline`), its timings, and keeping persona prefixes warm."""
+"""Voice on the path a player meets: the scene the demo and bench play through the bridge, its timings, who is in
+earshot, and keeping persona prefixes warm."""

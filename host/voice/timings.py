@@ -1,18 +1,18 @@
 """When each stage of a voice turn finished, in wall time, and the latencies a player notices.
 
-The origin of every latency is the real end of the player's speech (`UtteranceEnded.wall_ts`: the first silent
-window, so the endpoint wait is included), or for a typed line the moment it was sent. Stages in order:
+The origin of every latency is the end of the player's speech (their last sample; so the endpoint wait is
+included), or for a typed line the moment it was sent. Stages in order (`host/voice/scene.py` says where each
+milestone is read):
 
-    speech end -> endpoint (VAD decided the utterance is over) -> transcript -> first token -> first sentence
-               -> first audio (the first PCM chunk of the reply handed to the audio sink)
+    speech end -> endpoint (the bridge's VAD decided the utterance is over) -> transcript -> first token
+               -> first sentence -> first chunk (TTS made its first audio) -> first audio (it reached the player)
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-STAGES = ("endpoint_wait", "stt", "first_token", "first_sentence", "first_audio")
+STAGES = ("endpoint_wait", "stt", "first_token", "first_sentence", "tts", "delivery")
 
 
 def _ms(start: float | None, end: float | None) -> float | None:
@@ -30,12 +30,8 @@ class VoiceTimings:
     stt_decode_ms: float | None = None  # Whisper's own time, partly hidden in the endpoint wait by speculation
     first_token: float | None = None
     first_sentence: float | None = None
+    first_chunk: float | None = None
     first_audio: float | None = None
-
-    @classmethod
-    def typed(cls) -> VoiceTimings:
-        now = time.time()
-        return cls(origin=now, spoken=False, endpoint=now, transcript=now)
 
     def since_origin(self) -> dict[str, float | None]:
         """Each milestone in ms after the end of speech (the demo report's `ms`)."""
@@ -49,7 +45,15 @@ class VoiceTimings:
 
     def stages(self) -> dict[str, float | None]:
         """How long each stage added, back to back: together they make up end of speech -> first audio."""
-        marks = (self.origin, self.endpoint, self.transcript, self.first_token, self.first_sentence, self.first_audio)
+        marks = (
+            self.origin,
+            self.endpoint,
+            self.transcript,
+            self.first_token,
+            self.first_sentence,
+            self.first_chunk,
+            self.first_audio,
+        )
         return {stage: _ms(start, end) for stage, start, end in zip(STAGES, marks[:-1], marks[1:], strict=True)}
 
     @property

@@ -1,6 +1,8 @@
 """In-game admin commands: `!npc ...` chat lines from the server's operators, parsed into typed commands.
 
     !npc list | pause <id> | resume <id> | note <id> <text> | say <id> <text> | tp <id> here | reload
+    !npc act <id> <action>    (follow [player] | walk <place> | look [player] | give <n> <item> | stop)
+    !npc stop <id>            (ends the NPC's follow or walk)
 
 A pure parser plus the operator check; what each command does is the host's business. Errors carry a short usage
 line that can be sent back to the operator as is.
@@ -17,7 +19,10 @@ from host.errors import NpcHostError
 from host.profiles.schema import ServerProfile
 
 PREFIX = "!npc"
-USAGE = "usage: !npc list | pause <id> | resume <id> | note <id> <text> | say <id> <text> | tp <id> here | reload"
+USAGE = (
+    "usage: !npc list | pause <id> | resume <id> | note <id> <text> | say <id> <text> | tp <id> here | "
+    "act <id> <action> | stop <id> | reload"
+)
 MAX_TEXT = 500
 
 
@@ -65,13 +70,25 @@ class SayNpc(_Command):
     text: str
 
 
+class ActNpc(_Command):
+    action: Literal["act"] = "act"
+    npc: str
+    text: str
+
+
+class StopNpc(_Command):
+    action: Literal["stop"] = "stop"
+    npc: str
+
+
 class TeleportNpcHere(_Command):
     action: Literal["tp"] = "tp"
     npc: str
 
 
 AdminCommand = Annotated[
-    ListNpcs | Reload | PauseNpc | ResumeNpc | NoteNpc | SayNpc | TeleportNpcHere, Field(discriminator="action")
+    ListNpcs | Reload | PauseNpc | ResumeNpc | NoteNpc | SayNpc | TeleportNpcHere | ActNpc | StopNpc,
+    Field(discriminator="action"),
 ]
 
 _USAGE_BY_ACTION = {
@@ -82,6 +99,8 @@ _USAGE_BY_ACTION = {
     "note": "!npc note <id> <text>",
     "say": "!npc say <id> <text>",
     "tp": "!npc tp <id> here",
+    "act": "!npc act <id> follow [player] | walk <place> | look [player] | give <n> <item> | stop",
+    "stop": "!npc stop <id>",
 }
 
 
@@ -121,9 +140,11 @@ def parse_admin_command(
         raise AdminCommandError(f"no NPC with id {npc[:32]!r}; known: {', '.join(sorted(npc_ids)) or 'none'}")
     rest = text.split(None, 3)[3] if len(args) > 1 else ""
     match action:
-        case "pause" | "resume":
+        case "pause" | "resume" | "stop":
             if rest:
                 raise AdminCommandError(usage)
+            if action == "stop":
+                return StopNpc(operator=player, npc=npc)
             return PauseNpc(operator=player, npc=npc) if action == "pause" else ResumeNpc(operator=player, npc=npc)
         case "tp":
             if rest.lower() != "here":
@@ -134,5 +155,8 @@ def parse_admin_command(
                 raise AdminCommandError(usage)
             if len(rest) > MAX_TEXT:
                 raise AdminCommandError(f"text too long ({len(rest)} characters, at most {MAX_TEXT})")
-            text_command = NoteNpc if action == "note" else SayNpc
-            return text_command(operator=player, npc=npc, text=rest)
+            if action == "note":
+                return NoteNpc(operator=player, npc=npc, text=rest)
+            if action == "say":
+                return SayNpc(operator=player, npc=npc, text=rest)
+            return ActNpc(operator=player, npc=npc, text=rest)

@@ -13,10 +13,12 @@ from host.events import Position
 from host.profiles.schema import NpcProfile
 from integrations.minecraft import commands
 from integrations.minecraft.rcon import CommandRunner, RconClient
+from integrations.minecraft.replies import CommandRejectedError, run_checked
 
 log = logging.getLogger(__name__)
 
 PLAYER_EYE_HEIGHT = 1.62
+_GONE = frozenset({"no_entity"})  # a `kill` of a body that is not there (first start, or removed by hand)
 
 
 def body_position(npc: NpcProfile) -> Position:
@@ -51,22 +53,32 @@ class NpcBodies:
     async def stop(self) -> None:
         self.rcon.remove_connect_hook(self._summon_all)
         for npc in self.npcs:
-            await self.rcon.command(commands.kill_body(npc.id))
+            await run_checked(self.rcon.command, "kill", commands.kill_body(npc.id), expected=_GONE)
 
     async def face(self, npc_id: str, player: Position) -> None:
         """Turn the NPC towards a player's eyes."""
-        await self.rcon.command(commands.face(npc_id, player.x, player.y + PLAYER_EYE_HEIGHT, player.z))
+        await run_checked(
+            self.rcon.command, "face", commands.face(npc_id, player.x, player.y + PLAYER_EYE_HEIGHT, player.z)
+        )
 
     async def move(self, npc_id: str, to: Position) -> None:
         """Move a body; it is summoned there (not at its profile position) after a server restart."""
-        await self.rcon.command(commands.teleport_body(npc_id, to))
+        await run_checked(self.rcon.command, "tp", commands.teleport_body(npc_id, to))
         self.positions[npc_id] = to
 
     async def _summon_all(self, run: CommandRunner) -> None:
+        summoned = 0
         for npc in self.npcs:
-            await run(commands.kill_body(npc.id))
-            await run(self._summon(npc))
-        log.info("summoned %d NPC bodies on %s", len(self.npcs), self.rcon.address)
+            try:
+                await run_checked(run, "kill", commands.kill_body(npc.id), expected=_GONE)
+                await run_checked(run, "summon", self._summon(npc))
+            except CommandRejectedError:
+                continue  # counted and logged; the other bodies still come
+            summoned += 1
+        if summoned < len(self.npcs):
+            log.warning("summoned %d of %d NPC bodies on %s", summoned, len(self.npcs), self.rcon.address)
+        else:
+            log.info("summoned %d NPC bodies on %s", summoned, self.rcon.address)
 
     def _summon(self, npc: NpcProfile) -> str:
         at = self.positions[npc.id]

@@ -13,6 +13,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from host.errors import NpcHostError
 from host.events import Position
@@ -28,8 +29,33 @@ BODY_ENTITIES = {"villager": "minecraft:villager", "armor_stand": "minecraft:arm
 _WHITESPACE_CONTROLS = str.maketrans({"\n": " ", "\r": " ", "\t": " "})
 
 
+NAMED_COLORS = frozenset(
+    {"black", "dark_blue", "dark_green", "dark_aqua", "dark_red", "dark_purple", "gold", "gray", "dark_gray", "blue"}
+    | {"green", "aqua", "red", "light_purple", "yellow", "white"}
+)
+_HEX_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
 class CommandArgumentError(NpcHostError):
     code = "bad_command_argument"
+
+
+@dataclass(frozen=True)
+class ChatStyle:
+    """How an NPC's chat line looks: `<prefix><name>: text` in `color`, with `hover` (`{name}` filled in) shown on
+    mouse-over. Player chat is plain white `<name> text` and players cannot colour it, so no player can pass as an NPC.
+    `snbt_text`: 1.21.5+ spells the hover `hover_event`/`value` instead of `hoverEvent`/`contents`."""
+
+    prefix: str = "[NPC] "
+    color: str = "gold"
+    hover: str = "{name} is a character played by npc-host, not a player"
+    snbt_text: bool = False
+
+    def __post_init__(self) -> None:
+        if self.color not in NAMED_COLORS and not _HEX_COLOR.fullmatch(self.color):
+            raise CommandArgumentError(
+                f"chat colour {self.color[:20]!r} is neither a Minecraft colour name nor #RRGGBB"
+            )
 
 
 def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
@@ -75,8 +101,21 @@ def text_json(component: object) -> str:
 
 
 def chat_component(speaker: str, text: str) -> list[dict[str, str]]:
-    """A line formatted like player chat: `<Bram> text`."""
+    """A line formatted like player chat, `<npc-host> text`: the host's own answers to an operator."""
     return [{"text": f"<{clean_text(speaker, 64)}> "}, {"text": text}]
+
+
+def npc_line_component(speaker: str, text: str, style: ChatStyle) -> list[dict[str, object]]:
+    """An NPC's line, `[NPC] Bram: text`, coloured and with its hover text; the parts after the first inherit both."""
+    name = clean_text(speaker, 64)
+    hover = clean_text(style.hover.replace("{name}", name), 200)
+    event = (
+        {"hover_event": {"action": "show_text", "value": hover}}
+        if style.snbt_text
+        else {"hoverEvent": {"action": "show_text", "contents": hover}}
+    )
+    head: dict[str, object] = {"text": "", "color": style.color, **event}
+    return [head, {"text": f"{clean_text(style.prefix, 32)}{name}: "}, {"text": text}]
 
 
 def nearby_selector(x: float, y: float, z: float, radius: float) -> str:
@@ -85,20 +124,20 @@ def nearby_selector(x: float, y: float, z: float, radius: float) -> str:
     return f"@a[x={coord(x)},y={coord(y)},z={coord(z)},distance=..{coord(radius)}]"
 
 
-def tellraw_nearby(speaker: str, text: str, at: Position, radius: float) -> list[str]:
-    """Chat-style lines from `speaker` to the players within `radius` of a point, split to fit RCON."""
+def tellraw_nearby(speaker: str, text: str, at: Position, radius: float, style: ChatStyle) -> list[str]:
+    """An NPC's line to the players within `radius` of a point, split to fit RCON."""
     prefix = f"execute in {dimension_id(at.dimension)} run tellraw {nearby_selector(at.x, at.y, at.z, radius)} "
-    return _tellraw_chunks(prefix, speaker, text)
+    return _tellraw_chunks(prefix, text, lambda chunk: npc_line_component(speaker, chunk, style))
 
 
 def tellraw_player(player: str, text: str, speaker: str = "npc-host") -> list[str]:
     """Lines to one player only (answers to an operator's `!npc` command)."""
-    return _tellraw_chunks(f"tellraw {player_name(player)} ", speaker, text)
+    return _tellraw_chunks(f"tellraw {player_name(player)} ", text, lambda chunk: chat_component(speaker, chunk))
 
 
-def _tellraw_chunks(prefix: str, speaker: str, text: str) -> list[str]:
+def _tellraw_chunks(prefix: str, text: str, component: Callable[[str], object]) -> list[str]:
     def build(chunk: str) -> str:
-        return prefix + text_json(chat_component(speaker, chunk))
+        return prefix + text_json(component(chunk))
 
     chunks = split_text(clean_text(text), lambda chunk: request_body_size(build(chunk)) <= MAX_REQUEST_BODY)
     return [build(chunk) for chunk in chunks]
@@ -153,6 +192,22 @@ def teleport_body(npc_id: str, at: Position) -> str:
     return f"execute in {dimension_id(at.dimension)} run tp @e[tag={npc_tag(npc_id)},limit=1] {_xyz(at)}"
 
 
+def step_body(npc_id: str, at: Position, facing: Position) -> str:
+    """One step of a walk: the body moves a little and looks where it goes (or at the player it follows)."""
+    return (
+        f"execute in {dimension_id(at.dimension)} run tp @e[tag={npc_tag(npc_id)},limit=1] {_xyz(at)} "
+        f"facing {_xyz(facing)}"
+    )
+
+
+def give(player: str, item: str, count: int) -> str:
+    if not RESOURCE_LOCATION.fullmatch(item):
+        raise CommandArgumentError(f"not an item id like minecraft:bread: {item[:60]!r}")
+    if not 1 <= count <= 64:
+        raise CommandArgumentError(f"a give is 1 to 64 items, not {count}")
+    return f"give {player_name(player)} {item} {count}"
+
+
 def _xyz(at: Position) -> str:
     return f"{coord(at.x)} {coord(at.y)} {coord(at.z)}"
 
@@ -161,7 +216,17 @@ def list_players() -> str:
     return "list"
 
 
+_DATA_PATHS = frozenset({"Pos", "Rotation", "Dimension"})
+
+
 def data_get(player: str, path: str) -> str:
-    if path not in {"Pos", "Rotation", "Dimension"}:
+    if path not in _DATA_PATHS:
         raise CommandArgumentError(f"unsupported entity data path {path!r}")
     return f"data get entity {player_name(player)} {path}"
+
+
+def data_get_all(path: str) -> str:
+    """One entity-data value of every online player in one command (their answers come back concatenated)."""
+    if path not in _DATA_PATHS:
+        raise CommandArgumentError(f"unsupported entity data path {path!r}")
+    return f"execute as @a run data get entity @s {path}"

@@ -96,6 +96,11 @@ class RconClient:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def retry_in_s(self) -> float:
+        """Seconds until the next reconnect attempt is allowed (0 when connected or due)."""
+        return max(0.0, self._next_attempt_at - time.monotonic())
+
     def add_connect_hook(self, hook: ConnectHook) -> None:
         self._hooks.append(hook)
 

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import math
 import re
 import struct
 from collections.abc import Awaitable, Callable
@@ -30,14 +31,10 @@ _READ_SIZE = 1460
 _SPLIT = 4096
 
 
-def _unknown_command(command: str) -> str:
-    return f"Unknown or incomplete command, see below for error{command}<--[HERE]"
-
-
 class RconTestServer:
-    def __init__(self, password: str, handler: CommandHandler = _unknown_command) -> None:
+    def __init__(self, password: str, handler: CommandHandler | None = None) -> None:
         self.password = password
-        self.handler = handler
+        self.handler = handler or unknown_command
         self.host = "127.0.0.1"
         self.port = 0
         self.commands: list[str] = []
@@ -159,6 +156,22 @@ _SUMMON = re.compile(
 )
 _KILL = re.compile(r"kill @e\[tag=(?P<tag>[a-z0-9_.]+)\]")
 _DATA_GET = re.compile(r"data get entity (?P<name>\w+) (?P<path>Pos|Rotation|Dimension)")
+_DATA_GET_ALL = re.compile(r"execute as @a run data get entity @s (?P<path>Pos|Rotation|Dimension)")
+_DATA_GET_PROBE = re.compile(r"data get entity @e\[tag=(?P<tag>[a-z0-9_.]+),limit=1\]")
+_IF_ENTITY = re.compile(r"execute if entity @e\[tag=(?P<tag>[a-z0-9_.]+),limit=1\](?: run (?P<run>.+))?")
+_TELLRAW = re.compile(r"(?:execute in (?P<dim>\S+) run )?tellraw (?P<target>\S+) (?P<json>[\[{\"].*)")
+_NEAR = re.compile(r"@a\[x=(?P<x>[-\d.]+),y=(?P<y>[-\d.]+),z=(?P<z>[-\d.]+),distance=\.\.(?P<r>[\d.]+)\]")
+_TP = re.compile(
+    r"(?:execute in (?P<dim>\S+) run )?tp @e\[tag=(?P<tag>[a-z0-9_.]+),limit=1\] (?P<x>\S+) (?P<y>\S+) (?P<z>\S+)"
+    r"(?: facing (?P<fx>\S+) (?P<fy>\S+) (?P<fz>\S+))?"
+)
+_FACE = re.compile(r"execute as @e\[tag=(?P<tag>[a-z0-9_.]+),limit=1\] at @s run tp @s ~ ~ ~ facing \S+ \S+ \S+")
+_GIVE = re.compile(r"give (?P<player>\w+) (?P<item>[a-z0-9_.:-]+) (?P<count>\d+)")
+
+
+def unknown_command(command: str) -> str:
+    """Vanilla's parse error, as RCON delivers it: the message and the command up to the fault, with no separator."""
+    return f"Unknown or incomplete command, see below for error{command}<--[HERE]"
 
 
 @dataclass
@@ -175,6 +188,11 @@ class Entity:
         found = re.search(r"Tags:(\[[^\]]*\])", self.nbt)
         return list(json.loads(found[1])) if found else []
 
+    @property
+    def name(self) -> str:
+        found = re.search(r'\\?"text\\?":\\?"(?P<name>[^"\\]*)', self.nbt)
+        return found["name"] if found else self.kind
+
 
 @dataclass
 class Player:
@@ -183,43 +201,109 @@ class Player:
     z: float
     yaw: float = 0.0
     dimension: str = "minecraft:overworld"
+    team_prefix: str = ""  # a scoreboard team's prefix decorates the name in command feedback
 
 
 @dataclass
 class MinecraftWorld:
-    """A command handler that answers like a vanilla server for the commands the host sends: `list`,
-    `data get entity`, `summon` and `kill` of tagged entities (kept, to count duplicates); others get a bland reply."""
+    """A command handler that answers like a vanilla 1.21 server for the commands the host sends: `list`,
+    `data get entity` (one player, or `execute as @a` for all of them, replies concatenated as RCON does), `summon`,
+    `kill`, `tp` and `tellraw` (to a player or the players in range), `give`, `execute if entity`. Anything else, and
+    every command whose name is in `missing` (a server where a plugin removed it), gets vanilla's parse error.
+    `rejected` maps a command name to the error reply every such command gets (e.g. "No entity was found")."""
 
     players: dict[str, Player] = field(default_factory=dict)
     entities: list[Entity] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)
+    rejected: dict[str, str] = field(default_factory=dict)
+    shown: list[tuple[list[str], Any]] = field(default_factory=list)  # tellraw: (who saw it, the component)
+    given: list[tuple[str, str, int]] = field(default_factory=list)
 
     def __call__(self, command: str) -> str:
+        words = set(re.findall(r"(?:^| run )(\w+)", command))
+        if words & self.missing:
+            return unknown_command(command)
+        for name, reply in self.rejected.items():
+            if name in words:
+                return reply
+        return self._answer(command)
+
+    def _answer(self, command: str) -> str:
         if command == "list":
             return f"There are {len(self.players)} of a max of 20 players online: {', '.join(self.players)}"
         if get := _DATA_GET.fullmatch(command):
-            return self._data_get(get["name"], get["path"])
+            player = self.players.get(get["name"])
+            return "No entity was found" if player is None else self._entity_data(get["name"], player, get["path"])
+        if get_all := _DATA_GET_ALL.fullmatch(command):
+            return "".join(self._entity_data(name, p, get_all["path"]) for name, p in self.players.items())
+        if _DATA_GET_PROBE.fullmatch(command):
+            return "No entity was found"
+        if probe := _IF_ENTITY.fullmatch(command):
+            if probe["run"] is not None:
+                return "" if probe["run"].split()[0] not in self.missing else unknown_command(command)
+            return "Test passed" if self.tagged(probe["tag"]) else "Test failed"
         if summon := _SUMMON.fullmatch(command):
             self.entities.append(
                 Entity(summon["entity"], summon["x"], summon["y"], summon["z"], summon["dim"], summon["nbt"])
             )
-            return "Summoned new entity"
+            return f"Summoned new {summon['entity'].removeprefix('minecraft:').title()}"
         if kill := _KILL.fullmatch(command):
-            before = len(self.entities)
-            self.entities = [entity for entity in self.entities if kill["tag"] not in entity.tags]
-            killed = before - len(self.entities)
-            return f"Killed {killed} entities" if killed else "No entity was found"
-        return ""
+            killed = self.tagged(kill["tag"])
+            self.entities = [entity for entity in self.entities if entity not in killed]
+            if not killed:
+                return "No entity was found"
+            return f"Killed {killed[0].name}" if len(killed) == 1 else f"Killed {len(killed)} entities"
+        if face := _FACE.fullmatch(command):
+            body = self.tagged(face["tag"])
+            return f"Teleported {body[0].name} to {body[0].x}, {body[0].y}, {body[0].z}" if body else ""
+        if tp := _TP.fullmatch(command):
+            return self._teleport(tp)
+        if tellraw := _TELLRAW.fullmatch(command):
+            return self._tellraw(tellraw)
+        if give := _GIVE.fullmatch(command):
+            if give["player"] not in self.players:
+                return "No player was found"
+            self.given.append((give["player"], give["item"], int(give["count"])))
+            return f"Gave {give['count']} [{give['item']}] to {give['player']}"
+        return unknown_command(command)
 
     def tagged(self, tag: str) -> list[Entity]:
         return [entity for entity in self.entities if tag in entity.tags]
 
-    def _data_get(self, name: str, path: str) -> str:
-        player = self.players.get(name)
-        if player is None:
+    def _teleport(self, tp: re.Match[str]) -> str:
+        body = self.tagged(tp["tag"])
+        if not body:
             return "No entity was found"
+        entity = body[0]
+        entity.x, entity.y, entity.z = tp["x"], tp["y"], tp["z"]
+        if tp["dim"]:
+            entity.dimension = tp["dim"]
+        return f"Teleported {entity.name} to {float(tp['x']):f}, {float(tp['y']):f}, {float(tp['z']):f}"
+
+    def _tellraw(self, tellraw: re.Match[str]) -> str:
+        target, dimension = tellraw["target"], tellraw["dim"] or "minecraft:overworld"
+        try:
+            component = json.loads(tellraw["json"])
+        except json.JSONDecodeError:
+            return f"Invalid chat component: {tellraw['json'][:20]}...{tellraw['json'][:40]}<--[HERE]"
+        if near := _NEAR.fullmatch(target):
+            centre = (float(near["x"]), float(near["y"]), float(near["z"]))
+            seen = [
+                name
+                for name, p in self.players.items()
+                if p.dimension == dimension and math.dist(centre, (p.x, p.y, p.z)) <= float(near["r"])
+            ]
+        else:
+            seen = [target] if target in self.players else []
+        if not seen:
+            return "No player was found"
+        self.shown.append((seen, component))
+        return ""
+
+    def _entity_data(self, name: str, player: Player, path: str) -> str:
         value = {
             "Pos": f"[{player.x}d, {player.y}d, {player.z}d]",
             "Rotation": f"[{player.yaw}f, 0.0f]",
             "Dimension": json.dumps(player.dimension),
         }[path]
-        return f"{name} has the following entity data: {value}"
+        return f"{player.team_prefix}{name} has the following entity data: {value}"

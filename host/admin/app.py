@@ -1,0 +1,82 @@
+"""`create_app`: the admin web app of one process.
+
+With `page=False` (a process without the admin role) it serves only /healthz and /metrics. With the page: the
+operator's page (static files, no front-end build), its API (described at /api/openapi.json for signed-in users)
+and the players' voice page.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from host.admin import auth_routes, health_routes, live_routes, profile_routes, steering_routes
+from host.admin.auth import UNSAFE_METHODS, Viewer, same_origin
+from host.admin.context import AdminContext
+from host.admin.feed import LiveFeed
+
+STATIC = resources.files("host.admin") / "static"
+
+# The players' voice page (host/admin/voice/) adds its router here; it serves players, not operators, so its routes
+# carry their own checks (one-time invite tokens) instead of a session.
+PLAYER_PAGE_ROUTERS: list[APIRouter] = []
+
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+class _SameOriginWrites(BaseHTTPMiddleware):
+    """Refuse a state-changing request another site's page sent (the sign-in included, which has no CSRF token yet),
+    and give every response the headers that keep the page out of frames and off foreign scripts."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if request.method in UNSAFE_METHODS and not same_origin(request):
+            return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = _CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        if request.url.path.startswith("/api/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def create_app(context: AdminContext, feed: LiveFeed | None = None, *, page: bool = True) -> FastAPI:
+    app = FastAPI(
+        title="npc-host admin",
+        version="1",
+        description="Watch, steer and configure the NPCs. Changes need the X-CSRF-Token header from GET /api/me.",
+        openapi_url=None,  # served below behind a session, and without the CDN-hosted docs pages
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.admin = context
+    app.state.feed = feed
+    app.add_middleware(_SameOriginWrites)
+    app.include_router(health_routes.router)
+    if not page:
+        return app
+    if feed is None:
+        raise ValueError("the operator's page needs the live feed")
+    for router in (auth_routes.router, live_routes.router, steering_routes.router, profile_routes.router):
+        app.include_router(router)
+    for router in PLAYER_PAGE_ROUTERS:
+        app.include_router(router)
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    async def openapi(_: Viewer) -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    return app

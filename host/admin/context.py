@@ -1,0 +1,27 @@
+"""What the admin app works with: the process's shared services, its sessions, and where role health comes from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from starlette.requests import HTTPConnection
+
+from host.admin.sessions import SessionStore, SignInLimiter
+from host.roles.services import HostServices
+
+# Each role's state in this process ("running", "failed: ...", "stopped"), for /healthz.
+HealthSource = Callable[[], Mapping[str, str]]
+
+
+@dataclass
+class AdminContext:
+    services: HostServices
+    health: HealthSource
+    sessions: SessionStore
+    limiter: SignInLimiter = field(default_factory=SignInLimiter)
+
+    @classmethod
+    def of(cls, connection: HTTPConnection) -> AdminContext:
+        context: AdminContext = connection.app.state.admin
+        return context

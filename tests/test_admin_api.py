@@ -1,0 +1,288 @@
+"""The admin API over HTTP against a running `npc-host run --roles brain,admin`: sessions, CSRF, roles, health,
+metrics, the live WebSocket, history paging, steering and profile edits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator, Sequence
+from typing import cast
+
+import httpx
+import pytest
+import websockets
+import websockets.exceptions
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route
+
+from host.admin.app import create_app
+from host.admin.context import AdminContext
+from host.admin.feed import LiveFeed
+from tests.admin_support import PASSWORDS, SERVER, AdminHost, admin_host, signed_in
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+__all__ = ["admin_host"]
+
+PUBLIC = {("POST", "/api/session"), ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/")}
+SAMPLE_PARAMS = {"server": SERVER, "npc": "bram", "folder": SERVER, "name": "bram.toml"}
+
+
+def _fill(path: str) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: SAMPLE_PARAMS[m.group(1)], path)
+
+
+def _routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI keeps an included router as one entry
+        if included is not None:
+            yield from _routes(included.routes)
+        else:
+            yield route
+
+
+def _app_routes() -> tuple[list[tuple[str, str]], list[str]]:
+    # Building the app touches neither context nor feed: only requests do.
+    app = create_app(cast(AdminContext, object()), cast(LiveFeed, object()))
+    http, sockets = [], []
+    for route in _routes(app.routes):
+        if isinstance(route, APIRoute | Route):
+            http += [(method, route.path) for method in sorted((route.methods or set()) - {"HEAD"})]
+        elif isinstance(route, APIWebSocketRoute):
+            sockets.append(route.path)
+        else:
+            assert isinstance(route, Mount) and route.path == "/static", route
+    return http, sockets
+
+
+async def test_every_route_but_sign_in_health_metrics_and_static_needs_a_session(admin_host: AdminHost) -> None:
+    http, sockets = _app_routes()
+    assert ("POST", "/api/npcs/{server}/{npc}/control") in http and ("PUT", "/api/profiles/{folder}/{name}") in http
+    assert sockets == ["/api/live"]
+    async with httpx.AsyncClient(base_url=admin_host.url, timeout=30) as anonymous:
+        for method, path in http:
+            response = await anonymous.request(method, _fill(path), json={})
+            if (method, path) in PUBLIC:
+                assert response.status_code != 401, (method, path)
+            else:
+                assert response.status_code == 401, (method, path, response.status_code, response.text)
+        assert (await anonymous.get("/static/app.js")).status_code == 200
+    ws_url = admin_host.url.replace("http", "ws") + "api/live"
+    with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+        async with websockets.connect(ws_url) as socket:
+            await socket.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_sign_in_sets_an_http_only_same_site_cookie_and_a_wrong_password_is_refused(
+    admin_host: AdminHost,
+) -> None:
+    async with httpx.AsyncClient(base_url=admin_host.url, timeout=30) as client:
+        wrong = await client.post("/api/session", json={"name": "ada", "password": "not it"})
+        assert wrong.status_code == 401
+        assert "not it" not in wrong.text
+        right = await client.post("/api/session", json={"name": "ada", "password": PASSWORDS["ada"]})
+        assert right.status_code == 200
+        cookie = right.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
+        me = await client.get("/api/me")
+        assert me.json()["name"] == "ada" and me.json()["role"] == "admin"
+        assert (
+            await client.delete("/api/session", headers={"X-CSRF-Token": right.json()["csrf_token"]})
+        ).status_code == 204
+        assert (await client.get("/api/me")).status_code == 401
+
+
+async def test_repeated_wrong_passwords_for_a_user_are_rate_limited(admin_host: AdminHost) -> None:
+    async with httpx.AsyncClient(base_url=admin_host.url, timeout=30) as client:
+        # "nobody" is no user: an unknown name is counted like a wrong password and reveals nothing.
+        for _ in range(5):
+            assert (await client.post("/api/session", json={"name": "nobody", "password": "guess"})).status_code == 401
+        limited = await client.post("/api/session", json={"name": "nobody", "password": "guess"})
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) > 0
+        # Others from the same address still get in: five failures are far below the per-address limit.
+        assert (
+            await client.post("/api/session", json={"name": "otto", "password": PASSWORDS["otto"]})
+        ).status_code == 200
+
+
+async def test_changes_need_the_csrf_header_and_same_origin(admin_host: AdminHost) -> None:
+    async with signed_in(admin_host, "otto") as (client, csrf):
+        path = f"/api/npcs/{SERVER}/hilde/control"
+        assert (await client.post(path, json={"action": "mute"})).status_code == 403
+        assert (
+            await client.post(path, json={"action": "mute"}, headers={"X-CSRF-Token": "x" + csrf})
+        ).status_code == 403
+        cross = await client.post(
+            path, json={"action": "mute"}, headers={"X-CSRF-Token": csrf, "Origin": "http://evil.example"}
+        )
+        assert cross.status_code == 403
+        assert (await client.post(path, json={"action": "mute"}, headers={"X-CSRF-Token": csrf})).status_code == 200
+
+
+async def test_a_viewer_reads_but_cannot_steer_and_an_operator_cannot_edit_profiles(admin_host: AdminHost) -> None:
+    async with (
+        signed_in(admin_host, "vic") as (viewer, viewer_csrf),
+        signed_in(admin_host, "otto") as (operator, operator_csrf),
+    ):
+        assert (await viewer.get("/api/servers")).status_code == 200
+        refused = await viewer.post(
+            f"/api/npcs/{SERVER}/bram/control", json={"action": "pause"}, headers={"X-CSRF-Token": viewer_csrf}
+        )
+        assert refused.status_code == 403 and "operator" in refused.json()["detail"]
+        edit = await operator.put(
+            f"/api/profiles/{SERVER}/bram.toml", json={"values": {"name": "X"}}, headers={"X-CSRF-Token": operator_csrf}
+        )
+        assert edit.status_code == 403
+
+
+async def test_healthz_reports_each_role_and_metrics_are_prometheus_text(admin_host: AdminHost) -> None:
+    async with httpx.AsyncClient(base_url=admin_host.url, timeout=30) as client:
+        health = await client.get("/healthz")
+        assert health.status_code == 200, health.text
+        assert health.json()["roles"] == {"brain": "running", "admin": "running"}
+        assert health.json()["checks"] == {"store": "ok", "hub": "ok"}
+        metrics = await client.get("/metrics")
+        assert metrics.headers["content-type"].startswith("text/plain")
+        assert "npc_host_queue_depth" in metrics.text
+
+
+async def test_the_openapi_description_is_served_to_signed_in_users(admin_host: AdminHost) -> None:
+    async with signed_in(admin_host, "vic") as (client, _):
+        spec = (await client.get("/api/openapi.json")).json()
+    assert "/api/npcs/{server}/{npc}/notes" in spec["paths"]
+
+
+async def test_live_lines_arrive_over_the_websocket_filtered_by_npc(admin_host: AdminHost) -> None:
+    async with signed_in(admin_host, "vic") as (client, _):
+        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    host = admin_host.url.split("//")[1].rstrip("/")
+    url = f"ws://{host}/api/live?server={SERVER}&npc=birch"
+    async with websockets.connect(url, additional_headers={"Cookie": cookie, "Origin": f"http://{host}"}) as socket:
+        await asyncio.sleep(0.3)  # the handshake is done; the subscription is open
+        await admin_host.say("bram", "Bram, anything new?")
+        await admin_host.say("birch", "Birch, how old are you?")
+        async with asyncio.timeout(30):
+            message = json.loads(await socket.recv())
+    line = message["line"]
+    # Bram's exchange is filtered out; the first line for birch is birch's answer.
+    assert line["npc"] == "birch" and line["source"] == "npc" and line["player"] == "Kai"
+
+
+async def test_a_cross_site_websocket_is_refused(admin_host: AdminHost) -> None:
+    async with signed_in(admin_host, "vic") as (client, _):
+        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    url = admin_host.url.replace("http", "ws") + "api/live"
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        async with websockets.connect(url, additional_headers={"Cookie": cookie, "Origin": "http://evil.example"}):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+def _line_number(line: dict[str, str]) -> int:
+    return int(line["ref"].rsplit(":", 1)[1])  # one day's file here: the line number orders them
+
+
+async def test_history_pages_back_through_the_transcript(admin_host: AdminHost) -> None:
+    for n in range(3):
+        await admin_host.say("bram", f"History question {n}?")
+    await admin_host.wait_for(lambda: "History question 2?" in admin_host.transcript_text(), "the lines on file")
+    await admin_host.wait_for(lambda: admin_host.transcript_text().count("stew is hot") >= 3, "three answers")
+    async with signed_in(admin_host, "vic") as (client, _):
+        first = (await client.get(f"/api/transcript/{SERVER}", params={"limit": 2, "player": "Alex"})).json()
+        older = (
+            await client.get(
+                f"/api/transcript/{SERVER}", params={"limit": 2, "player": "Alex", "before": first["before"]}
+            )
+        ).json()
+    assert len(first["lines"]) == 2 and len(older["lines"]) == 2
+    assert all(line["player"] == "Alex" for line in first["lines"] + older["lines"])
+    # Oldest first within a page, and the older page holds what came before.
+    assert _line_number(older["lines"][-1]) < _line_number(first["lines"][0])
+    assert {line["ref"] for line in first["lines"]}.isdisjoint(line["ref"] for line in older["lines"])
+
+
+async def test_a_note_reaches_the_next_prompt_and_steering_is_on_the_record(admin_host: AdminHost) -> None:
+    async with signed_in(admin_host, "otto") as (client, csrf):
+        headers = {"X-CSRF-Token": csrf}
+        note = await client.post(
+            f"/api/npcs/{SERVER}/birch/notes", json={"text": "The bridge to the east is out."}, headers=headers
+        )
+        assert note.status_code == 200
+        store = await admin_host.open_store()
+        try:
+
+            async def stored() -> bool:
+                return any("bridge to the east" in n.text for n in await store.steering.list_notes(SERVER, "birch"))
+
+            await admin_host.wait_for(stored, "the note in birch's memory")
+        finally:
+            await store.close()
+        asked = len(admin_host.llm.chat_bodies)
+        await admin_host.say("birch", "Can I go east?")
+        await admin_host.wait_for(lambda: len(admin_host.llm.chat_bodies) > asked, "birch's next prompt")
+        prompt = json.dumps(admin_host.llm.chat_bodies[asked])
+        assert "The bridge to the east is out." in prompt
+        await admin_host.wait_for(lambda: "Can I go east?" in admin_host.transcript_text(), "the exchange on file")
+        fixed = await client.post(
+            f"/api/npcs/{SERVER}/birch/corrections", json={"text": "No, the bridge is out."}, headers=headers
+        )
+        assert fixed.status_code == 200
+        annotated = await client.post(
+            f"/api/transcript/{SERVER}/annotations", json={"ref": "2026-01-01:1", "text": "check this"}, headers=headers
+        )
+        assert annotated.status_code == 200
+    await admin_host.wait_for(
+        lambda: "No, the bridge is out." in admin_host.transcript_text(), "the correction on file"
+    )
+    text = admin_host.transcript_text()
+    assert re.search(r"NOTE @birch \[by=otto\]: The bridge to the east is out\.", text)
+    assert re.search(r'admin otto > birch \[.*correction.*\]: "No, the bridge is out\."', text)
+    assert re.search(r'admin otto \[annotates=2026-01-01:1\]: "check this"', text)
+
+
+async def test_a_profile_edit_with_a_mistake_is_refused_by_field_and_a_good_one_is_hot_reloaded(
+    admin_host: AdminHost,
+) -> None:
+    path = f"/api/profiles/{SERVER}/hilde.toml"
+    file = admin_host.workdir / "profiles" / SERVER / "hilde.toml"
+    before = file.read_text()
+    async with signed_in(admin_host, "ada") as (client, csrf):
+        headers = {"X-CSRF-Token": csrf}
+        bad = await client.put(path, json={"values": {"world.hearing_range": "-3"}}, headers=headers)
+        assert bad.status_code == 422
+        problems = bad.json()["detail"]["problems"]
+        assert [p["field"] for p in problems] == ["world.hearing_range"]
+        assert file.read_text() == before
+        good = await client.put(path, json={"values": {"name": "Hilde the Bold"}}, headers=headers)
+        assert good.status_code == 200, good.text
+        assert 'name = "Hilde the Bold"' in file.read_text()
+        assert file.read_text().count("#") == before.count("#")  # the author's comments stay
+        servers = (await client.get("/api/servers")).json()
+    hilde = next(npc for npc in servers[0]["npcs"] if npc["id"] == "hilde")
+    assert hilde["name"] == "Hilde the Bold"
+
+
+async def test_pause_shows_in_the_state_and_the_npc_stops_answering(admin_host: AdminHost) -> None:
+    async with signed_in(admin_host, "otto") as (client, csrf):
+        paused = await client.post(
+            f"/api/npcs/{SERVER}/bram/control", json={"action": "pause"}, headers={"X-CSRF-Token": csrf}
+        )
+        assert paused.status_code == 200
+
+        async def shows_paused() -> bool:
+            servers = (await client.get("/api/servers")).json()
+            return any(npc["id"] == "bram" and npc["paused"] for npc in servers[0]["npcs"])
+
+        await admin_host.wait_for(shows_paused, "bram paused in the live view")
+        await admin_host.say("bram", "Bram? Are you there?")
+        await admin_host.say("birch", "Birch, after Bram: are you there?")
+        await admin_host.wait_for(lambda: "after Bram" in admin_host.transcript_text(), "birch hearing the line")
+        await admin_host.wait_for(lambda: admin_host.transcript_text().rstrip().endswith('yours."'), "birch's answer")
+        text = admin_host.transcript_text()
+        after_pause = text[text.rindex("[control=pause]") :]
+        # The line for bram came first and was handled before birch's (one said stream, in order): no answer.
+        assert "npc birch > Kai" in after_pause
+        assert "npc bram" not in after_pause
+        await client.post(f"/api/npcs/{SERVER}/bram/control", json={"action": "resume"}, headers={"X-CSRF-Token": csrf})
