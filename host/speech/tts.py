@@ -73,7 +73,10 @@ def load_voice(model: Path, config: Path | None = None) -> PiperVoice:
             config = config or model.with_name(model.name + ".json")
             for path in (model, config):
                 if not path.is_file():
-                    raise VoiceError(f"Piper voice file not found: {path}", code="voice_missing")
+                    raise VoiceError(
+                        f"Piper voice file not found: {path} (the NPC's [voice] model, or NPC_HOST_TTS__DEFAULT_VOICE)",
+                        code="voice_missing",
+                    )
             try:
                 voice = PiperVoice.load(model, config_path=config)
             except Exception as exc:  # onnxruntime and json raise many types; the file name is what matters
