@@ -14,7 +14,6 @@ from host.bus import StreamKind, make_bus, stream_name
 from host.cli import app
 from host.cli.common import fail, run_or_exit, settings_or_exit
 from host.config import Settings
-from host.profiles.loader import load_all
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -58,7 +57,9 @@ async def _advisor_passes(settings: Settings) -> Table | None:
 
 
 async def _status_table(settings: Settings) -> Table:
-    from rich.table import Table  # rich loads only when there is a table to print
+    from rich.table import Table  # rich and the profiles load only when there is a table to print
+
+    from host.profiles.loader import load_all
 
     bus = await make_bus(settings, client_name="npc-host-status")
     table = Table("stream", "length", "group", "consumers", "pending", "lag", "dead letters")
