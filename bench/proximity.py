@@ -39,7 +39,7 @@ VAD_SECONDS = 3.0
 VAD_BATCH_FRAMES = 5
 SOME_TALKING = 10  # a busy square: a fifth of the players talking at the same moment
 BRIDGE_SECONDS = 4.0
-SERVER, TOKEN = "bench", "bench-token"
+SERVER, TOKEN = "bench", "bench-bridge-token"
 
 
 def _world() -> SpatialWorld:

@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from host.errors import ConfigError
+from proximity_audio.limits import BridgeLimits
 
 LLMBackendName = Literal["embedded", "ollama", "openai"]
 
@@ -150,6 +151,7 @@ class Settings(BaseSettings):
     admin_secure_cookie: bool = Field(False, description="mark the session cookie Secure (behind HTTPS)")
     bridge_host: str = Field("127.0.0.1", description="address the voice-mod bridge listens on")
     bridge_port: int = Field(8765, ge=1, le=65535)
+    bridge: BridgeLimits = BridgeLimits()
     llm: LLMSettings = LLMSettings()
     stt: STTSettings = STTSettings()
     vad: VADSettings = VADSettings()

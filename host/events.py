@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from host.errors import NpcHostError
 
@@ -72,12 +72,19 @@ class PlayerPaused(Event):
     speech_end_ts: float | None = None
 
 
+# What a player says is cut to this many characters where it enters the host (docs/events.md): a 60,000-character
+# chat line would not fit any prompt, and the NPC still answers the beginning.
+MAX_PLAYER_TEXT_CHARS = 1000
+
+
 class PlayerSaid(Event):
-    """Text a player said: typed in chat or transcribed from an utterance."""
+    """Text a player said: typed in chat or transcribed from an utterance. Longer text than `MAX_PLAYER_TEXT_CHARS`
+    is cut to that length and marked `cut`."""
 
     type: Literal["player_said"] = "player_said"
     player: str
     text: str
+    cut: bool = Field(False, description="the player said more than MAX_PLAYER_TEXT_CHARS; the rest was dropped")
     source: Literal["voice", "chat"] = "chat"
     position: Position | None = None
     confidence: float | None = Field(None, ge=0.0, le=1.0)
@@ -86,6 +93,13 @@ class PlayerSaid(Event):
     speech_end_ts: float | None = None
     endpoint_ts: float | None = Field(None, description="when the bridge ended the utterance (its VAD's end silence)")
     stt_ms: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cut_long_text(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("text"), str) and len(data["text"]) > MAX_PLAYER_TEXT_CHARS:
+            return {**data, "text": data["text"][:MAX_PLAYER_TEXT_CHARS], "cut": True}
+        return data
 
 
 class PlayerSpeechStarted(Event):

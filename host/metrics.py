@@ -1,5 +1,5 @@
-"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths. Every `npc-host run` process
-serves them at /metrics on its admin web server (host/admin/health_routes.py)."""
+"""Prometheus metrics: turn latency by stage, events handled, errors, queue depths, bridge refusals and drops. Every
+`npc-host run` process serves them at /metrics on its admin web server (host/admin/health_routes.py)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,12 @@ SPECULATIVE_STT_TOTAL = Counter(
 TURNS_TOTAL = Counter("npc_host_turns_total", "NPC turns finished", ["server", "npc", "outcome"])
 EVENTS_HANDLED = Counter("npc_host_events_handled_total", "Events handled by this process", ["type"])
 ERRORS_TOTAL = Counter("npc_host_errors_total", "Errors by machine code", ["code"])
+BRIDGE_FRAMES_DROPPED = Counter(
+    "npc_host_bridge_frames_dropped_total",
+    "Microphone frames dropped by the bridge (backlog: the VAD fell behind)",
+    ["reason"],
+)
+BRIDGE_REFUSED = Counter("npc_host_bridge_refused_total", "Bridge connections refused at the door", ["reason"])
 QUEUE_DEPTH = Gauge("npc_host_queue_depth", "Pending entries per stream and group", ["stream", "group"])
 
 

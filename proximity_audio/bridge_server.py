@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from types import TracebackType
 
 from pydantic import SecretStr
@@ -25,6 +25,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from host.config import VADSettings
+from host.errors import ConfigError
 from host.events import NpcAudio
 from host.speech.audio import Int16Array
 from proximity_audio.bridge_listener import BridgeListener
@@ -42,6 +43,7 @@ from proximity_audio.hooks import (
     ignore,
 )
 from proximity_audio.limits import BridgeLimits
+from proximity_audio.microphone import FrameBudget
 from proximity_audio.pacer import PacedTick, Pacer
 from proximity_audio.protocol import CloseCode, Hello, LimitsInfo, Welcome
 from proximity_audio.world import SpatialWorld
@@ -64,14 +66,23 @@ class BridgeServer:
         limits: BridgeLimits | None = None,
         vad: VADSettings | None = None,
         on_audio_opened: Callable[[str, Hashable], None] | None = None,
+        npc_names: Callable[[], Mapping[str, str]] = dict,
     ) -> None:
         """`on_audio_opened(npc, opening)` is called when the first frame of audio played with `opens=opening`
-        leaves for the players (the moment a reply starts to be heard)."""
+        leaves for the players (the moment a reply starts to be heard). `npc_names`: NPC id -> the name players
+        know it by, for voice pages (ids are shown without it)."""
         self.world = world
         self._on_audio_opened = on_audio_opened
+        self._npc_names = npc_names
         self.limits = limits or BridgeLimits()
         # None: no companion plugin may connect (voice pages only).
         self._token = SecretStr(token) if isinstance(token, str) else token
+        if self._token is not None and len(self._token.get_secret_value()) < self.limits.min_token_chars:
+            raise ConfigError(
+                f"the bridge token of server '{server}' is shorter than {self.limits.min_token_chars} characters: "
+                "anyone could guess it; generate one with `python -c 'import secrets; print(secrets.token_urlsafe())'`",
+                code="bridge_token",
+            )
         hooks = BridgeHooks(
             on_utterance,
             on_speech_started or ignore,
@@ -80,7 +91,8 @@ class BridgeServer:
             on_speech_paused or ignore,
         )
         self._pacer = Pacer()
-        self._context = SessionContext(server, world, self.limits, vad or VADSettings(), hooks, self.stop)
+        budget = FrameBudget(self.limits.max_pending_frames)
+        self._context = SessionContext(server, world, self.limits, vad or VADSettings(), hooks, self.stop, budget)
         self._sessions: set[BridgeSession] = set()
         self._pages: dict[str, BrowserSession] = {}  # player -> their open voice page
         self._listener: BridgeListener | None = None
@@ -93,6 +105,16 @@ class BridgeServer:
     @property
     def stats(self) -> BridgeStats:
         return self._context.stats
+
+    @property
+    def frames_waiting(self) -> int:
+        """Microphone frames waiting for the VAD, over every connection (bounded by `max_pending_frames`)."""
+        return self._context.budget.waiting
+
+    @property
+    def frames_dropped(self) -> int:
+        """Microphone frames dropped because the VAD fell behind (the oldest waiting ones go first)."""
+        return self._context.budget.dropped
 
     @property
     def connections(self) -> int:
@@ -254,7 +276,10 @@ class BridgeServer:
 
     def _page_welcome(self, player: str) -> BrowserWelcome:
         npcs = [npc_info(placement) for placement in self.world.npcs]
-        return BrowserWelcome(server=self.server_name, player=player, limits=self._limits_info(), npcs=npcs)
+        names = {npc: name for npc, name in self._npc_names().items() if self.world.npc(npc) is not None}
+        return BrowserWelcome(
+            server=self.server_name, player=player, limits=self._limits_info(), npcs=npcs, npc_names=names
+        )
 
     def _welcome(self, hello: Hello) -> Welcome:
         return Welcome(

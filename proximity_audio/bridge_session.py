@@ -18,7 +18,7 @@ from proximity_audio.delivery import Listener, batches, mixed_frames, source_fra
 from proximity_audio.hearing import BridgeStats, report_speech
 from proximity_audio.hooks import BridgeHooks, call_safely
 from proximity_audio.limits import BridgeLimits, FrameRateLimiter
-from proximity_audio.microphone import PlayerMicrophone
+from proximity_audio.microphone import FrameBudget, PlayerMicrophone
 from proximity_audio.outbox import Outbox
 from proximity_audio.pacer import PacedTick
 from proximity_audio.protocol import (
@@ -90,6 +90,7 @@ class SessionContext:
     vad: VADSettings
     hooks: BridgeHooks
     stop_npc: Callable[[str], bool]
+    budget: FrameBudget  # microphone frames waiting for the VAD, over every connection of the server
     stats: BridgeStats = field(default_factory=BridgeStats)
 
 
@@ -180,7 +181,13 @@ class BridgeSession:
         self._players[join.index] = _Player(
             index=join.index,
             name=join.player,
-            mic=PlayerMicrophone(join.player, vad=self._ctx.vad, max_gap=limits.max_gap_frames),
+            mic=PlayerMicrophone(
+                join.player,
+                vad=self._ctx.vad,
+                max_gap=limits.max_gap_frames,
+                max_pending=limits.max_pending_frames_per_player,
+                budget=self._ctx.budget,
+            ),
             limiter=FrameRateLimiter(limits.max_frames_per_second, limits.frame_burst),
         )
         if join.position is not None:

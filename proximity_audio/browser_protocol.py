@@ -20,7 +20,6 @@ from proximity_audio.protocol import (
     ErrorCode,
     LimitsInfo,
     NpcInfo,
-    NpcStop,
     Ping,
     ProtocolError,
     _describe,
@@ -49,9 +48,11 @@ class Chat(_Message):
     text: str = Field(min_length=1, max_length=MAX_CHAT_CHARS)
 
 
-BrowserMessage = Annotated[BrowserHello | Chat | NpcStop | Ping, Field(discriminator="type")]
+# No npc_stop: a page's player stops an NPC answering them by speaking (barge-in); stopping NPCs that talk to others
+# is the game's or an operator's call.
+BrowserMessage = Annotated[BrowserHello | Chat | Ping, Field(discriminator="type")]
 _browser_adapter: TypeAdapter[BrowserMessage] = TypeAdapter(BrowserMessage)
-BROWSER_TYPES = ("browser_hello", "chat", "npc_stop", "ping")
+BROWSER_TYPES = ("browser_hello", "chat", "ping")
 
 
 class BrowserWelcome(_Message):
@@ -62,6 +63,7 @@ class BrowserWelcome(_Message):
     audio: AudioFormatInfo = AudioFormatInfo()
     limits: LimitsInfo
     npcs: list[NpcInfo] = Field(default_factory=list)
+    npc_names: dict[str, str] = Field(default_factory=dict, description="NPC id -> the name players know it by")
 
 
 class Earshot(_Message):

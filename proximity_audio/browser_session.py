@@ -23,7 +23,7 @@ from proximity_audio.browser_protocol import (
 )
 from proximity_audio.hooks import call_safely
 from proximity_audio.limits import FrameRateLimiter
-from proximity_audio.protocol import ErrorCode, NpcStop, Ping, PlayerJoin, Pong, ProtocolError
+from proximity_audio.protocol import ErrorCode, Ping, PlayerJoin, Pong, ProtocolError
 
 EARSHOT_INTERVAL_S = 0.5
 # Typed lines per page: as fast as a person types, not as fast as a script.
@@ -61,12 +61,6 @@ class BrowserSession(BridgeSession):
             self.send(Pong(nonce=message.nonce))
         elif isinstance(message, Chat):
             await self._chat(message.text)
-        elif isinstance(message, NpcStop):
-            if self._ctx.world.gain_for(self.player, message.npc) is None:
-                raise ProtocolError(
-                    f"{self.player} cannot hear an NPC {message.npc[:64]!r}", code=ErrorCode.UNKNOWN_NPC
-                )
-            await self._stop(message.npc)
         elif isinstance(message, BrowserHello):
             raise ProtocolError("browser_hello was already accepted on this connection")
 

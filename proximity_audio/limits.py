@@ -1,4 +1,5 @@
-"""What one bridge connection may do: message size, players, microphone frame rate, and how long it may be silent."""
+"""What the bridge lets in: connections (with and without a hello), message size, players, microphone frame rate
+and backlog, and how long a connection may be silent. docs/deploy.md lists them with their settings."""
 
 from __future__ import annotations
 
@@ -27,6 +28,18 @@ class BridgeLimits(BaseModel):
     ping_interval_s: float = Field(20.0, gt=0, description="WebSocket keepalive ping interval")
     ping_timeout_s: float = Field(20.0, gt=0, description="close (1011) when a ping goes unanswered this long")
     outbox_ticks: int = Field(25, ge=2, le=10_000, description="20 ms ticks of audio queued per connection at most")
+    min_token_chars: int = Field(16, ge=1, le=4096, description="a bridge token shorter than this refuses to start")
+    max_unauthenticated: int = Field(256, ge=1, le=65_536, description="connections without a hello yet, in total")
+    max_unauthenticated_per_address: int = Field(16, ge=1, le=65_536, description="the same, from one address")
+    max_connections: int = Field(64, ge=1, le=65_536, description="plugin connections past their hello, in total")
+    failed_hellos_per_address: int = Field(10, ge=1, le=10_000, description="wrong tokens before an address waits")
+    failed_hello_window_s: float = Field(60.0, gt=0, description="window of that count, and of its refusal")
+    max_pending_frames_per_player: int = Field(
+        50, ge=10, le=10_000, description="microphone frames waiting for the VAD per player (oldest dropped)"
+    )
+    max_pending_frames: int = Field(
+        20_000, ge=100, le=1_000_000, description="microphone frames waiting for the VAD in total (oldest dropped)"
+    )
 
 
 class FrameRateLimiter:

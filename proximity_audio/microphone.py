@@ -3,6 +3,9 @@
 `accept` runs on the event loop and only queues (cheap); `process` runs the resampler and Silero in a worker thread
 on everything queued since the last call, so a busy connection batches many frames into one model call.
 
+The queue is bounded per player and, through a shared `FrameBudget`, for all players together: when the VAD falls
+behind, the oldest waiting frames are dropped (and counted), so memory never grows with the backlog.
+
 A plugin may send nothing while its player is silent, so the end of an utterance cannot wait for silence to arrive:
 when a player's frames stop mid-utterance, `fill_stalled` queues the silence the missing frames stand for, dated
 from the last frame, and the utterance ends `end_silence_ms` after the player's last sound as if silence had come.
@@ -12,11 +15,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from host import metrics
 from host.config import VADSettings
 from host.speech.audio import WHISPER_RATE, StreamResampler, pcm16_to_int16
 from host.speech.vad import StreamingVad, VadEvent
@@ -53,6 +58,30 @@ class SequenceTracker:
         return ahead if ahead <= self._max_gap else 0
 
 
+class FrameBudget:
+    """Microphone frames waiting for the VAD across many players, at most `limit`; counts what was dropped."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.waiting = 0
+        self.dropped = 0
+        self._lock = threading.Lock()  # taken on the event loop, given back from VAD worker threads
+
+    def take(self, frames: int) -> int:
+        """Count `frames` more as waiting; returns how many (oldest) frames the caller must drop to stay in bounds."""
+        with self._lock:
+            self.waiting += frames
+            return max(self.waiting - self.limit, 0)
+
+    def give_back(self, frames: int, *, dropped: bool = False) -> None:
+        with self._lock:
+            self.waiting -= frames
+            if dropped:
+                self.dropped += frames
+        if dropped:
+            metrics.BRIDGE_FRAMES_DROPPED.labels(reason="backlog").inc(frames)
+
+
 @dataclass(frozen=True)
 class Admission:
     accepted: bool
@@ -68,6 +97,8 @@ class PlayerMicrophone:
         *,
         vad: VADSettings | None = None,
         max_gap: int = 25,
+        max_pending: int = 50,
+        budget: FrameBudget | None = None,
         session: onnxruntime.InferenceSession | None = None,
     ) -> None:
         self.player = player
@@ -75,7 +106,10 @@ class PlayerMicrophone:
         self._resampler = StreamResampler(SAMPLE_RATE, WHISPER_RATE)
         self._vad = StreamingVad(vad, session=session)
         self._lock = threading.Lock()
-        self._pending: list[bytes] = []
+        self._pending: deque[bytes] = deque()
+        self._max_pending = max_pending
+        self._budget = budget or FrameBudget(max_pending)
+        self.dropped = 0  # frames dropped because the VAD fell behind
         self._last_arrival = time.time()  # the wall time of the last frame queued, real or filled in
         self._last_frame = self._last_arrival  # the wall time of the last frame the plugin sent
         self._stall_filled = 0  # frames of silence queued since the plugin's last frame
@@ -101,7 +135,19 @@ class PlayerMicrophone:
             self._pending.extend([_SILENT_FRAME] * fill)
             self._pending.append(pcm)
             self._last_arrival = self._last_frame = time.time()
+            drop = self._drop_oldest_beyond_bounds(fill + 1)
+        if drop:
+            self._budget.give_back(drop, dropped=True)
         return Admission(accepted=True, filled=fill)
+
+    def _drop_oldest_beyond_bounds(self, added: int) -> int:
+        """`added` frames were just queued (lock held): drop the oldest beyond this player's and the shared bound."""
+        over = max(len(self._pending) - self._max_pending, self._budget.take(added))
+        drop = min(over, len(self._pending))
+        for _ in range(drop):
+            self._pending.popleft()
+        self.dropped += drop
+        return drop
 
     def fill_stalled(self, now: float, stall_s: float) -> bool:
         """Mid-utterance and no frame for `stall_s`: queue silence for the time since the last frame queued (call
@@ -115,15 +161,19 @@ class PlayerMicrophone:
             self._pending.extend([_SILENT_FRAME] * missing)
             self._last_arrival += missing * _FRAME_S
             self._stall_filled += missing
+            drop = self._drop_oldest_beyond_bounds(missing)
+        if drop:
+            self._budget.give_back(drop, dropped=True)
         return True
 
     def process(self) -> list[VadEvent]:
         """Run everything queued through the resampler and the VAD. Blocking: call from a worker thread."""
         with self._lock:
-            pending, self._pending = self._pending, []
+            pending, self._pending = self._pending, deque()
             arrival = self._last_arrival
         if not pending:
             return []
+        self._budget.give_back(len(pending))
         samples = self._resampler.push(pcm16_to_int16(b"".join(pending)))
         return self._vad.feed(samples, wall_ts=arrival)
 

@@ -71,6 +71,7 @@ class CloseCode:
     REPLACED = 4009  # a voice page: the same player opened a newer session
     TOO_MANY_SESSIONS = 4029  # a voice page: the server has max_players voice pages open
     IDLE = 4008  # nothing received for the idle timeout
+    TRY_AGAIN_LATER = 1013  # RFC 6455; the bridge has as many plugin connections as it takes
     MESSAGE_TOO_BIG = 1009  # RFC 6455; a message over the size limit (sent by the WebSocket layer)
     KEEPALIVE_TIMEOUT = 1011  # a ping went unanswered (sent by the WebSocket layer)
 
@@ -132,9 +133,12 @@ class NpcStop(_Message):
     npc: str = Field(min_length=1, max_length=128)
 
 
+_NONCE = Field(0, ge=-(2**63), lt=2**64, description="echoed in the pong; a 64-bit integer")
+
+
 class Ping(_Message):
     type: Literal["ping"] = "ping"
-    nonce: int = 0
+    nonce: int = _NONCE
 
 
 ClientMessage = Annotated[Hello | PlayerJoin | PlayerLeave | Positions | NpcStop | Ping, Field(discriminator="type")]
@@ -214,6 +218,8 @@ def parse_client_message(text: str) -> ClientMessage:
         raise ProtocolError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
     except RecursionError:
         raise ProtocolError("JSON nested too deeply") from None
+    except ValueError as exc:  # an integer over Python's 4,300-digit limit: not a JSONDecodeError, still bad input
+        raise ProtocolError(f"not valid JSON ({str(exc)[:100]})") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError("a message must be a JSON object with a string field 'type'")
     if data["type"] not in CLIENT_TYPES:

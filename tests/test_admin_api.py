@@ -25,6 +25,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 __all__ = ["admin_host"]
 
 PUBLIC = {("POST", "/api/session"), ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/")}
+# The players' voice page: its one-time invite is its key, checked by the voice bridge (tests/test_voice_page_*.py).
+PUBLIC |= {("GET", "/voice"), ("GET", "/voice/"), ("GET", "/voice/static/{name}"), ("GET", "/voice/config.json")}
 SAMPLE_PARAMS = {"server": SERVER, "npc": "bram", "folder": SERVER, "name": "bram.toml"}
 
 

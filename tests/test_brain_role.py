@@ -22,6 +22,7 @@ from host.brain.turn import TurnSentence
 from host.bus import Bus, BusUnavailableError, StreamKind, stream_for, stream_name
 from host.config import BusSettings, LLMSettings, Settings
 from host.events import (
+    MAX_PLAYER_TEXT_CHARS,
     Event,
     NpcControl,
     NpcSentence,
@@ -426,3 +427,16 @@ async def test_an_operators_say_is_performed_as_the_npcs_turn_once(open_village:
         assert [(line.speaker, line.addressee, line.text) for line in npc_lines] == [
             ("bram", "Steve", "Last call! Drink up.")
         ]
+
+
+async def test_a_60000_character_line_is_cut_answered_and_recorded_as_cut(open_village: OpenVillage) -> None:
+    # It used to fail the prompt budget six times with tracebacks, get dead-lettered and never reach the transcript.
+    async with open_village([REPLY]) as village:
+        said = await village.say("Any rooms free tonight? " + "Please " * 10_000)
+        assert said.cut and len(said.text) == MAX_PLAYER_TEXT_CHARS
+        ended = await village.turn_ended(said)
+        assert ended.reply == " ".join(REPLY_SENTENCES)
+        player_line, _ = await village.transcript()
+        assert isinstance(player_line, SpokenLine) and player_line.speaker == "Alex"
+        assert "cut" in player_line.tags and player_line.text.startswith("Any rooms free tonight?")
+        assert len(player_line.text) == MAX_PLAYER_TEXT_CHARS

@@ -83,7 +83,7 @@ async def test_two_players_hear_the_answer_at_their_distance(tmp_path: Path) -> 
 
 async def test_bridge_sim_reports_a_refused_token(tmp_path: Path) -> None:
     world = SpatialWorld()
-    server = BridgeServer(world, server=SERVER, token="another-token", on_utterance=lambda _: asyncio.sleep(0))
+    server = BridgeServer(world, server=SERVER, token="another-bridge-token", on_utterance=lambda _: asyncio.sleep(0))
     await server.start("127.0.0.1", 0)
     try:
         code, _, err = await bridge_sim(server.url, "--player", "Alice@0,64,0", "--out", str(tmp_path / "a.wav"))

@@ -183,6 +183,16 @@ async def test_non_operators_get_a_short_refusal(scene: Scene) -> None:
         assert not isinstance(scene.events.get_nowait(), NpcControl)
 
 
+async def test_a_refused_command_is_logged_with_who_and_what_escaped(
+    scene: Scene, caplog: pytest.LogCaptureFixture
+) -> None:
+    scene.chat("Alice", "!npc note bram the king\u2028is here")
+    await scene.commands_matching(r"^tellraw Alice ")
+    (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert "'Alice'" in line and "!npc note bram" in line
+    assert "\u2028" not in line and "\\u2028" in line  # escaped: no line separator smuggled into the log
+
+
 async def test_wrong_password_fails_start_clearly(tmp_path: Path) -> None:
     async with RconTestServer(PASSWORD, MinecraftWorld()) as srv:
         adapter = MinecraftAdapter(_profile(srv.port, tmp_path / "latest.log"), NPCS, FAST, {VARIABLE: "wrong"})

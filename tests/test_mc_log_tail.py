@@ -127,3 +127,20 @@ async def test_lines_written_after_open_are_not_skipped(tmp_path: Path) -> None:
     lines = tail.lines()
     assert await asyncio.wait_for(anext(lines), 5) == VANILLA.format(1, "said right after the host started").rstrip()
     await lines.aclose()
+
+
+def test_an_unreadable_log_is_logged_once_and_read_once_it_can_be(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = tmp_path / "latest.log"
+    log.mkdir()  # unreadable as a file: OSError like running out of file handles, not FileNotFoundError
+    tail = LogTail(log)
+    assert [tail.poll() for _ in range(5)] == [[]] * 5
+    errors = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(errors) == 1
+    log.rmdir()
+    log.write_text(VANILLA.format(0, "old chat, never replayed"))
+    assert tail.poll() == []  # the first poll that opens it still starts at the end
+    _append(log, VANILLA.format(1, "hello"))
+    assert tail.poll() == [VANILLA.format(1, "hello").rstrip("\n")]
+    tail.close()

@@ -254,3 +254,27 @@ def test_an_unset_variable_without_default_is_a_problem_with_its_line(village: P
     server.write_text(server.read_text().replace('"${MINECRAFT_RCON_HOST:-127.0.0.1}"', '"${NPC_TEST_NO_SUCH_VAR}"'))
     (problem,) = rendered(load_server(village))
     assert problem.startswith(f"{server}:12: rcon.host: environment variable NPC_TEST_NO_SUCH_VAR is not set")
+
+
+def test_a_profile_symlink_leading_outside_the_profiles_folder_is_refused(tmp_path: Path, village: Path) -> None:
+    outside = tmp_path / "elsewhere" / "guard.toml"
+    outside.parent.mkdir()
+    outside.write_text(GUARD)
+    (village / "guard.toml").symlink_to(outside)
+    inside = village / "guard_copy.txt"
+    inside.write_text(GUARD.replace('"guard"', '"guard2"'))
+    (village / "guard2.toml").symlink_to(inside)  # a link within the folder is fine
+
+    (load,) = load_all(village)
+    assert "guard" not in load.npcs and "guard2" in load.npcs
+    (problem,) = [p for p in load.problems if p.path.name == "guard.toml"]
+    assert "outside the profiles folder" in problem.message and str(outside) in problem.message
+
+
+def test_a_server_folder_symlinked_from_outside_is_refused(tmp_path: Path, village: Path) -> None:
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "example").symlink_to(village)
+    (load,) = load_all(profiles)
+    assert load.server is None
+    assert any("outside the profiles folder" in p.message for p in load.problems)

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from host.events import AdminNote
 from host.transcript import NoteWatcher, SpokenLine, TranscriptWriter, transcript_path
 
@@ -175,3 +177,20 @@ async def test_a_corrupt_progress_file_is_moved_aside(tmp_path: Path) -> None:
         assert (await inbox.next()).text == "still works"
 
     assert [p.name.startswith("watch.json.corrupt-") for p in state.parent.iterdir() if p != state] == [True]
+
+
+async def test_an_unreadable_transcript_is_logged_once_and_the_watcher_lives_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A transcript path that cannot be read (here a folder; out of file handles fails the same way, with OSError)
+    # used to end the watcher, and with it the brain role and `npc-host run`.
+    clock, inbox = Clock(), Inbox()
+    path = today_file(tmp_path, clock)
+    path.mkdir(parents=True)
+    async with running(tmp_path, inbox, clock):
+        await asyncio.sleep(0.5)  # several polls fail
+        path.rmdir()
+        append(path, "NOTE @bram: the cellar key is under the mat.\n")
+        assert (await inbox.next()).text == "the cellar key is under the mat."
+    failures = [r for r in caplog.records if "note watcher" in r.getMessage()]
+    assert len(failures) == 1 and "Is a directory" in failures[0].getMessage()

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from host.events import PlayerSaid
+from host.events import PlayerSaid, PlayerSpeechStarted, PlayerUtterance
 from host.invites import InviteRedeemer, InviteRefusedError, InviteSigner
 from proximity_audio.bridge_listener import BridgeListener
 from proximity_audio.bridge_server import BridgeServer
@@ -25,7 +25,7 @@ from proximity_audio.browser_protocol import SessionRefusedError
 from proximity_audio.limits import BridgeLimits
 from proximity_audio.protocol import HEADER, MAGIC, CloseCode, ErrorCode, FrameKind, encode_frame
 from proximity_audio.world import SpatialWorld
-from tests.bridge_support import at, eventually
+from tests.bridge_support import at, eventually, frames_of, recording_48k
 
 SERVER = "survival"
 ORIGIN = "https://voice.example.org"
@@ -39,6 +39,7 @@ class Page:
     bridge: BridgeServer
     world: SpatialWorld
     chats: list[PlayerSaid] = field(default_factory=list)
+    heard: list[PlayerUtterance | PlayerSpeechStarted] = field(default_factory=list)
 
     def invite(self, player: str, server: str = SERVER) -> str:
         return self.signer.mint(server, player, 5)
@@ -71,15 +72,25 @@ async def page() -> AsyncIterator[Page]:
     signer = InviteSigner(SecretStr("page-test-secret"))
     redeemer = InviteRedeemer(signer)
     chats: list[PlayerSaid] = []
+    heard: list[PlayerUtterance | PlayerSpeechStarted] = []
 
     async def on_chat(said: PlayerSaid) -> None:
         chats.append(said)
 
-    async def ignore(_: object) -> None:
-        pass
+    async def on_speech(event: PlayerUtterance | PlayerSpeechStarted) -> None:
+        heard.append(event)
 
     limits = BridgeLimits(max_players=2)
-    bridge = BridgeServer(world, server=SERVER, token=None, on_utterance=ignore, on_chat=on_chat, limits=limits)
+    bridge = BridgeServer(
+        world,
+        server=SERVER,
+        token=None,
+        on_utterance=on_speech,
+        on_speech_started=on_speech,
+        on_chat=on_chat,
+        limits=limits,
+        npc_names=lambda: {"bram": "Bram"},
+    )
 
     def redeem(token: str) -> tuple[str, str]:
         try:
@@ -92,7 +103,7 @@ async def page() -> AsyncIterator[Page]:
     listener = BridgeListener([bridge], limits, redeem=redeem, page_origins=[ORIGIN])
     await listener.start("127.0.0.1", 0)
     try:
-        yield Page(f"ws://127.0.0.1:{listener.port}/voice/ws", signer, bridge, world, chats)
+        yield Page(f"ws://127.0.0.1:{listener.port}/voice/ws", signer, bridge, world, chats, heard)
     finally:
         await listener.close()
         await bridge.close()
@@ -104,6 +115,7 @@ async def test_an_invite_opens_a_page_as_its_player_once(page: Page) -> None:
         welcome = await next_of(ws, "browser_welcome")
         assert (welcome["server"], welcome["player"]) == (SERVER, "Alice")
         assert [npc["npc"] for npc in welcome["npcs"]] == ["bram"]  # type: ignore[attr-defined]
+        assert welcome["npc_names"] == {"bram": "Bram"}
         assert await next_of(ws, "earshot") == {"type": "earshot", "position_known": False, "npcs": []}
         page.world.move_player("Alice", at(2, 0))  # the game reports her position
         assert await next_of(ws, "earshot") == {"type": "earshot", "position_known": True, "npcs": ["bram"]}
@@ -153,6 +165,8 @@ async def test_a_page_is_its_player_and_nobody_else(page: Page) -> None:
         await ws.send(json.dumps({"type": "player_join", "index": 1, "player": "Bob"}))
         assert (await next_of(ws, "error"))["code"] == ErrorCode.UNKNOWN_TYPE
         await ws.send(json.dumps({"type": "positions", "players": [{"index": 0, "x": 500, "y": 64, "z": 0}]}))
+        assert (await next_of(ws, "error"))["code"] == ErrorCode.UNKNOWN_TYPE
+        await ws.send(json.dumps({"type": "npc_stop", "npc": "bram"}))  # only by speaking, and only its own answer
         assert (await next_of(ws, "error"))["code"] == ErrorCode.UNKNOWN_TYPE
         await ws.send(encode_frame(FrameKind.MICROPHONE, 1, 0, SILENT))  # another index
         assert (await next_of(ws, "error"))["code"] == ErrorCode.UNKNOWN_PLAYER
@@ -229,3 +243,18 @@ async def _mixed_frames(ws: ClientConnection, *, count: int) -> list[tuple[int, 
                 index = int.from_bytes(message[2:4], "little")
                 frames.append((index, np.frombuffer(message[HEADER.size :], dtype=np.int16)))
     return frames
+
+
+async def test_a_page_is_heard_as_its_player_where_the_game_puts_them(page: Page) -> None:
+    page.world.move_player("Alice", at(3, 0))
+    async with page.open(page.invite("Alice")) as ws:
+        await next_of(ws, "browser_welcome")
+        for sequence, frame in enumerate(frames_of(recording_48k("bram_room.wav"), trailing_silence_s=1.0)):
+            await ws.send(encode_frame(FrameKind.MICROPHONE, 0, sequence, frame.tobytes()))
+            await asyncio.sleep(0.02)  # in real time, as a microphone
+        await eventually(lambda: any(isinstance(event, PlayerUtterance) for event in page.heard))
+    start, utterance = page.heard[0], page.heard[-1]
+    assert isinstance(start, PlayerSpeechStarted) and start.player == "Alice"  # the barge-in cue, as for a plugin
+    assert isinstance(utterance, PlayerUtterance) and utterance.player == "Alice"
+    assert utterance.position == at(3, 0)
+    assert len(utterance.audio) > 16_000 * 2  # more than a second of speech at 16 kHz

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import pytest_asyncio
@@ -29,7 +30,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from pydantic import SecretStr
 
 from host.admin.voice.routes import voice_router
-from host.admin.voice.table_routes import table_router
+from host.admin.voice.table_routes import TableServices, table_router
 from host.bus import RedisBus, stream_for
 from host.config import BusSettings, Settings, VoicePageSettings
 from host.events import Event
@@ -81,9 +82,11 @@ class Scene:
         assert match is not None, command
         return match["url"]
 
-    async def open(self, url: str) -> Page:
+    async def open(self, url: str, *, push_to_talk: bool = False) -> Page:
         page = await self.browser.new_page()
         await page.goto(url)
+        if push_to_talk:  # chosen before Start: this player never holds the button, so never transmits
+            await page.check("input[name=mode][value=ptt]")
         await page.click("#start")
         return page
 
@@ -156,8 +159,9 @@ async def scene(tmp_path: Path, repo_root: Path, redis_url: str, redis_prefix: s
             await bus.publish(stream_for(event), event)
 
         app = FastAPI()
-        app.include_router(voice_router(settings))
-        app.include_router(table_router(registry, publish, InviteSigner(SecretStr(SECRET))))
+        table = TableServices(registry, publish, InviteSigner(SecretStr(SECRET)))
+        app.include_router(voice_router(lambda: settings))
+        app.include_router(table_router(lambda: table))
         web_server, web_task = await serve_web(app, web_port)
         env = host_env(
             tmp_path,
@@ -239,6 +243,7 @@ async def test_players_talk_to_npcs_from_the_browser(scene: Scene) -> None:
     assert await alice.text_content("#who") == "You are Alice on example."
     assert "#invite" not in alice.url  # nothing secret left in the address bar
     await until(alice, scene.host, "Bram in earshot", "document.querySelector('#earshot').dataset.npcs === 'bram'")
+    assert await alice.text_content("#earshot") == "In earshot: Bram"
 
     # Alice asks aloud; the host heard her, and her page shows it and plays Bram's answer.
     await until(
@@ -264,6 +269,11 @@ async def test_players_talk_to_npcs_from_the_browser(scene: Scene) -> None:
     assert (await stats(bob))["framesSent"] > 100
     assert (await stats(bob))["framesReceived"] == 0
     assert await transcript_lines(bob) == []
+    # Without a microphone Bob can type; the line is his, said where he stands (too far for any NPC to answer).
+    await bob.fill("#chat-text", "Is anyone out here?")
+    await bob.click("#chat button")
+    await until(bob, scene.host, "Bob's typed line", "document.querySelectorAll('#transcript li').length === 1")
+    assert await transcript_lines(bob) == ["Bob: Is anyone out here?"]
     logs = "".join(path.read_text("utf-8") for path in scene.transcripts.rglob("*.log"))
     assert "Alice" in logs and "room" in logs and "!voice" not in logs
 
@@ -282,37 +292,55 @@ async def test_players_talk_to_npcs_from_the_browser(scene: Scene) -> None:
     await expired.screenshot(path=str(SCREENSHOTS / "voice-page-refused.png"))
     for page in (alice, bob, again, expired):
         await page.close()
+    for url in (alice_url, bob_url):  # invites are secrets until used: never in the host's output
+        assert url.split("#invite=")[1] not in scene.host.output()
 
     await _table(scene)
 
 
 async def _table(scene: Scene) -> None:
-    """The game master places Carol by the table's Bram, invites her, and moves her away while he answers."""
-    import httpx
+    """The game master places Carol by the table's Bram on the map, invites her, and drags her away while he answers."""
+    master = await scene.browser.new_page(viewport={"width": 1100, "height": 760})
+    await master.goto(f"{scene.web}/table/tavern")
+    await until(master, scene.host, "the board", "document.querySelector('#state').dataset.state === 'live'")
+    await master.fill("#player-name", "Carol")
+    await master.click("#add button")  # placed 4 steps south of the centre, where Bram stands (hearing range 8)
+    await master.click("button[data-player=Carol]")
+    await until(
+        master, scene.host, "Carol's invite", "document.querySelector('#invite-url').value.includes('#invite=')"
+    )
+    carol = await scene.open(await master.input_value("#invite-url"))
+    # Dave sits at the table too, west of Bram, only listening: he shows Bram still talking after Carol has left.
+    async with httpx.AsyncClient(base_url=scene.web) as api:
+        dave_at = {"tokens": [{"name": "Dave", "kind": "player", "x": -4, "z": 0, "yaw": 270}]}
+        assert (await api.put("/api/table/tavern/tokens", json=dave_at)).status_code == 200
+        invited = await api.post("/api/table/tavern/invites", json={"player": "Dave"})
+    dave = await scene.open(invited.json()["url"], push_to_talk=True)
+    await until(
+        carol, scene.host, "Bram in Carol's earshot", "document.querySelector('#earshot').dataset.npcs === 'bram'"
+    )
+    assert await carol.text_content("#who") == "You are Carol on tavern."
+    await until(carol, scene.host, "Bram's voice on Carol's page", "window.voiceStats.framesReceived >= 50")
+    assert (await stats(carol))["peak"] > 1000
+    await carol.screenshot(path=str(SCREENSHOTS / "voice-page-table.png"), full_page=True)
+    await master.screenshot(path=str(SCREENSHOTS / "table-map.png"))
 
-    async with httpx.AsyncClient(base_url=scene.web) as web:
-        placed = await web.put(
-            "/api/table/tavern/tokens", json={"tokens": [{"name": "Carol", "kind": "player", "x": 2, "z": 0}]}
-        )
-        assert placed.status_code == 200, placed.text
-        invited = await web.post("/api/table/tavern/invites", json={"player": "Carol"})
-        assert invited.status_code == 200, invited.text
-        carol = await scene.open(invited.json()["url"])
-        await until(
-            carol, scene.host, "Bram in Carol's earshot", "document.querySelector('#earshot').dataset.npcs === 'bram'"
-        )
-        assert await carol.text_content("#who") == "You are Carol on tavern."
-        await until(carol, scene.host, "Bram's voice on Carol's page", "window.voiceStats.framesReceived >= 50")
-        assert (await stats(carol))["peak"] > 1000
-        await carol.screenshot(path=str(SCREENSHOTS / "voice-page-table.png"), full_page=True)
-
-        moved = await web.put(
-            "/api/table/tavern/tokens", json={"tokens": [{"name": "Carol", "kind": "player", "x": 200, "z": 0}]}
-        )
-        assert moved.status_code == 200, moved.text
-        await asyncio.sleep(1.0)  # frames already queued or in flight still arrive
-        before = (await stats(carol))["framesReceived"]
-        await asyncio.sleep(2.0)
-        after = await stats(carol)
-        assert after["framesReceived"] == before
-        assert after["streamsEnded"] == 0, "Bram finished before the check: the reply was too short to tell"
+    # Dragged to the map's east edge, 40 steps away: past Bram's speaking range (16), so she hears no more of him.
+    token = await master.locator("g.token[data-name=Carol]").bounding_box()
+    area = await master.locator("#map").bounding_box()
+    assert token is not None and area is not None
+    await master.mouse.move(token["x"] + token["width"] / 2, token["y"] + token["height"] / 2)
+    await master.mouse.down()
+    await master.mouse.move(area["x"] + area["width"] - 2, token["y"] + token["height"] / 2, steps=5)
+    await master.mouse.up()
+    await until(
+        master, scene.host, "Carol moved", "document.querySelector('#state').textContent.includes('Carol moved')"
+    )
+    await asyncio.sleep(1.0)  # frames already queued or in flight still arrive
+    carol_before, dave_before = (await stats(carol))["framesReceived"], (await stats(dave))["framesReceived"]
+    await until(dave, scene.host, "Bram talking on to Dave", f"window.voiceStats.framesReceived >= {dave_before + 50}")
+    assert (await stats(carol))["framesReceived"] == carol_before
+    assert (await stats(dave))["framesSent"] == 0
+    await until(
+        carol, scene.host, "Bram out of Carol's earshot", "document.querySelector('#earshot').dataset.npcs === ''"
+    )

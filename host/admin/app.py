@@ -10,21 +10,18 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from host.admin import auth_routes, health_routes, live_routes, profile_routes, steering_routes
-from host.admin.auth import UNSAFE_METHODS, Viewer, same_origin
+from host.admin.auth import UNSAFE_METHODS, Viewer, operator, same_origin
 from host.admin.context import AdminContext
 from host.admin.feed import LiveFeed
+from host.admin.voice import player_voice_routers
 
 STATIC = resources.files("host.admin") / "static"
-
-# The players' voice page (host/admin/voice/) adds its router here; it serves players, not operators, so its routes
-# carry their own checks (one-time invite tokens) instead of a session.
-PLAYER_PAGE_ROUTERS: list[APIRouter] = []
 
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -40,9 +37,10 @@ class _SameOriginWrites(BaseHTTPMiddleware):
         if request.method in UNSAFE_METHODS and not same_origin(request):
             return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
         response = await call_next(request)
-        response.headers["Content-Security-Policy"] = _CSP
+        # A route may set a stricter policy of its own (the voice page connects to the voice bridge's WebSocket).
+        response.headers.setdefault("Content-Security-Policy", _CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         if request.url.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
         return response
@@ -67,7 +65,8 @@ def create_app(context: AdminContext, feed: LiveFeed | None = None, *, page: boo
         raise ValueError("the operator's page needs the live feed")
     for router in (auth_routes.router, live_routes.router, steering_routes.router, profile_routes.router):
         app.include_router(router)
-    for router in PLAYER_PAGE_ROUTERS:
+    # The players' voice page serves players, not operators: its invite is its key. The table map is the operators'.
+    for router in player_voice_routers(lambda: context.services, [Depends(operator)]):
         app.include_router(router)
 
     @app.get("/api/openapi.json", include_in_schema=False)

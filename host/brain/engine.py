@@ -22,6 +22,7 @@ from host.brain.turn import PersonaTurn, TurnOptions, TurnResult, TurnSentence
 from host.events import NpcTurnEnded, PlayerSaid, Position, Positions
 from host.llm.base import LLM
 from host.memory import MemoryStore, RememberedExchange
+from host.player_state import PlayerMemory
 from host.profiles.registry import ProfileRegistry
 from host.profiles.schema import NpcProfile, Vec3
 from host.store import ConversationKey, Store, TurnRecord
@@ -70,7 +71,7 @@ class NpcBrain:
         self._options = TurnOptions(
             limits=PromptLimits(context_tokens=context_tokens), first_clause_min_chars=first_clause_min_chars
         )
-        self._last_partner: dict[tuple[str, str], str] = {}
+        self._last_partner: PlayerMemory[tuple[str, str], str] = PlayerMemory()  # forgotten with the player
         self._paused: set[tuple[str, str]] = set()
         self._speaking: dict[tuple[str, str], asyncio.Task[None]] = {}  # (server, player) -> NPC speaking to them
         self._moved: dict[tuple[str, str], Position] = {}  # where the game says an NPC stands, if not its profile spot

@@ -86,6 +86,14 @@ class Bus(ABC):
     async def dead_letters(self, stream: str, *, count: int = 100) -> list[DeadLetter]:
         """The oldest `count` entries parked in `<stream>:dead`."""
 
+    @abstractmethod
+    async def put_health(self, process: str, report: str, ttl_s: float) -> None:
+        """Keep `report` (JSON, host/roles/health.py) as the health of `process` for `ttl_s` s (`npc-host status`)."""
+
+    @abstractmethod
+    async def health_reports(self) -> list[str]:
+        """The health reports of every process that reported within its time to live."""
+
     async def aclose(self, *, drain_timeout_s: float = 10.0) -> None:
         """Stop every consumer loop of this bus, let each finish its handler and ack (for up to `drain_timeout_s`),
         then release the connections. Entries not handled by then stay pending for other consumers."""

@@ -87,6 +87,7 @@ class MemoryBus(Bus):
         settings = settings or BusSettings()
         super().__init__(settings, MemoryDeduper(settings.dedupe_memory_size))
         self._streams: dict[str, _Stream] = {}
+        self._health: dict[str, tuple[float, str]] = {}  # process -> (expires at, report)
 
     def _stream(self, name: str) -> _Stream:
         stream = self._streams.get(name)
@@ -152,6 +153,14 @@ class MemoryBus(Bus):
 
     async def dead_letters(self, stream: str, *, count: int = 100) -> list[DeadLetter]:
         return self._stream(stream).dead[:count]
+
+    async def put_health(self, process: str, report: str, ttl_s: float) -> None:
+        self._health[process] = (time.monotonic() + ttl_s, report)
+
+    async def health_reports(self) -> list[str]:
+        now = time.monotonic()
+        self._health = {process: kept for process, kept in self._health.items() if kept[0] > now}
+        return [report for _, report in self._health.values()]
 
     async def _close(self) -> None:
         """Nothing to release: consumer loops see their stop event within `block_ms`."""

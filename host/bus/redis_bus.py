@@ -8,6 +8,7 @@ loops retry forever with backoff and re-read their own pending entries when the 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -208,6 +209,30 @@ class RedisBus(Bus):
         return [
             parse_dead_letter(entry_id.decode(), dead_letter_stream(stream), fields) for entry_id, fields in entries
         ]
+
+    async def put_health(self, process: str, report: str, ttl_s: float) -> None:
+        # One hash for every process (no key scan, which walks the whole database); each field carries its deadline.
+        value = json.dumps({"expires_at": time.time() + ttl_s, "report": report})
+        with redis_unavailable_as_bus_error(self.address):
+            await self._client.hset(self._health_key, process, value)
+
+    async def health_reports(self) -> list[str]:
+        with redis_unavailable_as_bus_error(self.address):
+            fields: dict[Any, Any] = await self._client.hgetall(self._health_key)
+            now, reports, expired = time.time(), [], []
+            for process, raw in fields.items():
+                kept = json.loads(raw)
+                if kept["expires_at"] > now:
+                    reports.append(str(kept["report"]))
+                else:
+                    expired.append(process)
+            if expired:
+                await self._client.hdel(self._health_key, *expired)
+        return reports
+
+    @property
+    def _health_key(self) -> str:
+        return f"{self.settings.key_prefix}npc-host:health"
 
     async def _close(self) -> None:
         await self._client.aclose()

@@ -32,6 +32,7 @@ class ServerLoad:
     """What one server folder yielded: the good profiles and every problem found on the way."""
 
     directory: Path
+    root: Path  # the profiles folder: no profile file may lie outside it
     server: ServerProfile | None = None
     npcs: dict[str, NpcProfile] = field(default_factory=dict)
     npc_files: dict[str, Path] = field(default_factory=dict)
@@ -52,7 +53,7 @@ def load_all(path: Path) -> list[ServerLoad]:
             f"profiles folder not found: {path} (set NPC_HOST_PROFILES_DIR or profiles_dir in npc-host.toml)",
             code="profiles_missing",
         )
-    loads = [load_server(sub) for sub in sorted(path.iterdir()) if _is_server_folder(sub)]
+    loads = [load_server(sub, root=path) for sub in sorted(path.iterdir()) if _is_server_folder(sub)]
     first_by_name: dict[str, ServerLoad] = {}
     for load in loads:
         if load.server is None:
@@ -66,13 +67,14 @@ def load_all(path: Path) -> list[ServerLoad]:
     return loads
 
 
-def load_server(directory: Path) -> ServerLoad:
-    """Load one server folder: its server.toml, then every NPC file, each on its own."""
-    load = ServerLoad(directory)
+def load_server(directory: Path, *, root: Path | None = None) -> ServerLoad:
+    """Load one server folder: its server.toml, then every NPC file, each on its own. A file that is (or lies in) a
+    symlink leading outside `root` (the profiles folder; default the server folder) is refused."""
+    load = ServerLoad(directory, root=root or directory)
     if not (directory / SERVER_FILE).is_file():
         load.problems.append(Problem(directory / SERVER_FILE, 1, "(file)", "missing: a server folder needs one"))
         return load
-    server_file = _read_toml(directory / SERVER_FILE)
+    server_file = _read_toml(directory / SERVER_FILE, load.root)
     if isinstance(server_file, Problem):
         load.problems.append(server_file)
         return load
@@ -117,7 +119,14 @@ def _is_server_folder(path: Path) -> bool:
     return path.is_dir() and not path.name.startswith(".") and any(path.glob("*.toml"))
 
 
-def _read_toml(path: Path) -> _TomlFile | Problem:
+def _read_toml(path: Path, root: Path | None = None) -> _TomlFile | Problem:
+    if root is not None:
+        real, folder = path.resolve(), root.resolve()
+        if not real.is_relative_to(folder):
+            # A link to /etc or another user's files would be read (and its lines shown in errors) as a profile.
+            return Problem(
+                path, 1, "(file)", f"a symlink to {real}, outside the profiles folder {folder}: refused; copy it in"
+            )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -141,7 +150,7 @@ def _line_in(path: Path, loc: Loc) -> int:
 
 
 def _load_npc(path: Path, server: ServerProfile, server_file: _TomlFile, load: ServerLoad) -> None:
-    npc_file = _read_toml(path)
+    npc_file = _read_toml(path, load.root)
     if isinstance(npc_file, Problem):
         _reject(load, path, [npc_file])
         return

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from host import metrics
 from host.bus.delivery import Handler
 from host.bus.streams import StreamKind, stream_for, stream_name
-from host.errors import NpcHostError
+from host.errors import ConfigError, NpcHostError
 from host.events import (
     Event,
     NpcAudio,
@@ -88,9 +88,11 @@ class ServerVoice:
             on_speech_started=self._on_speech_started,
             on_npc_stop=self._on_plugin_stop,
             on_chat=self._publish,
+            limits=services.settings.bridge,
             on_speech_paused=self._publish,
             vad=services.settings.vad,
             on_audio_opened=self._on_audio_opened,
+            npc_names=self._npc_names,
         )
         self._turns: OrderedDict[str, _Turn] = OrderedDict()
         self._voicing: dict[str, str] = {}  # NPC -> the turn whose audio it was last given
@@ -129,6 +131,9 @@ class ServerVoice:
             await self._announce(self._silence_npc(event.npc))
         elif isinstance(event, Positions):
             self.world.apply(event)
+
+    def _npc_names(self) -> dict[str, str]:
+        return {npc_id: npc.name for npc_id, npc in self.services.registry.npcs(self.server).items()}
 
     def _show_npc_line(self, sentence: NpcSentence) -> None:
         """The NPC's words on the voice pages of the players within its speaking range."""
@@ -247,10 +252,16 @@ class VoiceBridge:
                 origins.add(page_origin(profile.voice_page.public_url))
             if token is None and not pages:
                 continue
-            self.voices[server] = ServerVoice(services, server, token)
+            try:
+                self.voices[server] = ServerVoice(services, server, token)
+            except ConfigError as exc:
+                log.error("server '%s' has no voice: %s", server, exc.message)
         self._invites = InviteRedeemer(InviteSigner(invite_secret(services.settings.voice_page.invite_secret)))
         self.listener = BridgeListener(
-            [voice.bridge for voice in self.voices.values()], redeem=self._redeem, page_origins=origins
+            [voice.bridge for voice in self.voices.values()],
+            services.settings.bridge,
+            redeem=self._redeem,
+            page_origins=origins,
         )
 
     def _redeem(self, token: str) -> tuple[str, str]:

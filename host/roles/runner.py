@@ -5,6 +5,10 @@ Start-up logs its progress (profiles, hub, models) and one "ready" line listing 
 consumer loop ends after its current handler, an in-flight turn gets `drain_timeout_s` to finish, then what is
 still running is cancelled; entries not handled stay pending for the other processes. Exit code 0 after a stop.
 Each role's module (and so its model runtime) is imported only when that role runs in this process.
+
+A role is never left half alive: when its task fails, or ends on its own before the stop signal, the error is logged
+with its traceback, the role shows as failed in `/healthz` and `npc-host status`, the other roles drain, and the
+process exits with code 1 so its supervisor (systemd, docker) starts it again.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from host import metrics
 from host.brain.engine import NpcBrain
+from host.bus import Bus, BusError
 from host.bus.streams import StreamKind, stream_name
 from host.config import Settings
-from host.errors import ConfigError
+from host.errors import ConfigError, NpcHostError
 from host.llm.factory import close_all, make_llm
-from host.roles.health import RoleHealth
+from host.roles.health import BOARD, HealthBoard, RoleState, describe
 from host.roles.services import HostServices
 from host.store.memory import DbMemoryStore
 
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALL_ROLES = ("brain", "gateway", "speech", "advisor", "admin")
+HEALTH_INTERVAL_S = 5.0  # how often the process's health goes to the hub; it is kept there 3 intervals
+LAST_REPORT_TTL_S = 60.0  # the report a process leaves when it stops: `npc-host status` shows why for a minute
 
 
 class Role(Protocol):
@@ -113,6 +120,48 @@ def build_roles(services: HostServices, names: Sequence[str], server: AdminServe
     return [AdminRole(server) if name == "admin" else _ROLE_FACTORIES[name](services) for name in names]
 
 
+class RoleFailedError(NpcHostError):
+    """A role's task failed or ended before the stop signal; the process goes down."""
+
+    code = "role_failed"
+
+
+async def supervise(role: Role, stop: asyncio.Event, board: HealthBoard = BOARD) -> None:
+    """Run one role, keeping its health on `board`; a failure is logged in full here, where it happened."""
+    board.set(role.name, RoleState.RUNNING)
+    try:
+        await role.run(stop)
+    except asyncio.CancelledError:
+        board.set(role.name, RoleState.STOPPED, "cancelled: it did not drain in time")
+        raise
+    except Exception as exc:
+        board.set(role.name, RoleState.FAILED, describe(exc))
+        log.critical("role %s failed; the process stops: %s", role.name, describe(exc), exc_info=exc)
+        raise RoleFailedError(f"role {role.name} failed: {describe(exc)}") from exc
+    if not stop.is_set():
+        board.set(role.name, RoleState.FAILED, "ended before the stop signal")
+        log.critical("role %s ended on its own; the process stops", role.name)
+        raise RoleFailedError(f"role {role.name} ended before the stop signal")
+    board.set(role.name, RoleState.STOPPED)
+
+
+async def send_health(bus: Bus, board: HealthBoard, ttl_s: float = 3 * HEALTH_INTERVAL_S) -> None:
+    """This process's health on the hub for `npc-host status`; a hub briefly away skips a report."""
+    try:
+        await bus.put_health(board.process, board.report().model_dump_json(), ttl_s=ttl_s)
+    except BusError as exc:
+        log.warning("health report not sent to the hub: %s", exc)
+
+
+async def report_health(
+    bus: Bus, board: HealthBoard, stop: asyncio.Event, interval_s: float = HEALTH_INTERVAL_S
+) -> None:
+    while not stop.is_set():
+        await send_health(bus, board, 3 * interval_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+
+
 T = TypeVar("T")
 
 
@@ -179,9 +228,9 @@ async def _run_opened(
 ) -> None:
     from host.admin.server import AdminServer  # FastAPI and uvicorn: only where the host runs, not in `chat`
 
-    health = RoleHealth()
+    BOARD.clear()
     # Every process serves /healthz and /metrics; the admin role adds the operator's page to the same server.
-    server = AdminServer(services, health.snapshot, page="admin" in names)
+    server = AdminServer(services, BOARD.snapshot, page="admin" in names)
     roles = build_roles(services, names, server)  # each says what the ready line waits for
     services.progress.listening("admin page" if "admin" in names else "health and metrics", server.url)
     streams = [stream_name(name, kind) for name in services.registry.server_names() for kind in StreamKind]
@@ -189,9 +238,8 @@ async def _run_opened(
     if "admin" not in names:
         watchers.append(asyncio.create_task(server.run(stop), name="health-and-metrics"))
     log.info("running roles %s for servers %s", ", ".join(names), ", ".join(services.registry.server_names()))
-    tasks = [asyncio.create_task(role.run(stop), name=f"role:{role.name}") for role in roles]
-    for role, task in zip(roles, tasks, strict=True):
-        health.watch(role.name, task)
+    tasks = [asyncio.create_task(supervise(role, stop), name=f"role:{role.name}") for role in roles]
+    watchers.append(asyncio.create_task(report_health(services.bus, BOARD, stop), name="health"))
     stopped = asyncio.create_task(stop.wait(), name="stop-signal")
     done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
     stop.set()
@@ -202,6 +250,7 @@ async def _run_opened(
         late.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.gather(*pending, return_exceptions=True)
+    await send_health(services.bus, BOARD, LAST_REPORT_TTL_S)  # the last word: stopped, or which role failed
     for outcome in await asyncio.gather(*watchers, return_exceptions=True):
         if isinstance(outcome, Exception):
             log.error("%s stopped: %s", "a metrics or health task", outcome)

@@ -37,6 +37,7 @@ from host.events import (
     PlayerSpeechStarted,
     PlayerUtterance,
 )
+from host.player_state import PlayerMemory
 from host.profiles.registry import UnknownNpcError
 from host.roles.services import HostServices
 from host.speech.speaker import SentenceSpeaker, SpokenChunk
@@ -89,7 +90,8 @@ class SpeechRole:
         self._turns: dict[str, _TurnSpeech] = {}
         self._started = _Recent()  # turn id -> when it started
         self._stopped = _Recent()  # turn ids stopped by a barge-in
-        self.barge_ins: dict[tuple[str, str], float] = {}  # (server, player) -> when they last started speaking
+        # (server, player) -> when they last started speaking; forgotten with the player (host/player_state.py)
+        self.barge_ins: PlayerMemory[tuple[str, str], float] = PlayerMemory()
         self._loading: asyncio.Task[None] | None = None
         self.loaded = asyncio.Event()  # the models are loaded (a voice that failed to load is logged and skipped)
         self._tasks: asyncio.TaskGroup | None = None

@@ -44,6 +44,7 @@ def player_said_line(event: PlayerSaid, addressee: str | None = None) -> SpokenL
         speaker=event.player,
         position=_position(event.position),
         addressee=addressee,
+        tags={"cut": ""} if event.cut else {},  # the player said more than the host takes in
         text=event.text,
     )
 

@@ -14,6 +14,7 @@ through `TranscriptWriter`, and they arrive here like hand-written ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -29,6 +30,7 @@ from watchfiles import awatch
 
 from host.atomic_json import read_model, write_model
 from host.events import AdminNote
+from host.log_window import LogWindow
 from host.transcript.grammar import is_note_line
 from host.transcript.lines import NoteLine
 from host.transcript.reader import TranscriptSyntaxError, parse_one
@@ -100,12 +102,25 @@ class NoteWatcher:
         self._state = _WatchState()
         self._tails: dict[str, tuple[int, int]] = {}  # file -> (inode, size) when an unterminated line was seen
         self._stop = asyncio.Event()
+        self._loaded = False
+        self._errors = LogWindow(60.0)
 
     async def run(self, deliver: NoteHandler) -> None:
         """Deliver new notes until `stop()`. A failing `deliver` is retried on the next poll, from that note on."""
+        while not self._stop.is_set():
+            try:
+                await self._watch(deliver)
+            except OSError as exc:
+                # Out of file handles or inotify watches, a folder gone or unreadable: notes wait, the role lives on.
+                self._report(exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self._poll_ms / 1000)
+
+    async def _watch(self, deliver: NoteHandler) -> None:
         await asyncio.to_thread(self._directory.mkdir, parents=True, exist_ok=True)
-        loaded: _WatchState | None = await asyncio.to_thread(read_model, self._state_path, _WatchState)
-        self._state = loaded or _WatchState()
+        if not self._loaded:
+            loaded: _WatchState | None = await asyncio.to_thread(read_model, self._state_path, _WatchState)
+            self._state, self._loaded = loaded or _WatchState(), True
         await self._scan(deliver)
         async for _changes in awatch(
             self._directory,
@@ -116,6 +131,16 @@ class NoteWatcher:
             recursive=False,
         ):
             await self._scan(deliver)
+
+    def _report(self, exc: OSError) -> None:
+        swallowed = self._errors.due(type(exc).__name__)
+        if swallowed is not None:
+            log.error(
+                "note watcher of %s: %s; retrying every poll (%d more since the last such line)",
+                self._directory,
+                exc,
+                swallowed,
+            )
 
     def stop(self) -> None:
         self._stop.set()
@@ -129,6 +154,8 @@ class NoteWatcher:
                 changed |= await self._scan_file(self._directory / name, deliver)
             except FileNotFoundError:
                 continue  # no such day yet, or an editor caught between deleting and rewriting the file
+            except OSError as exc:  # out of file handles, no permission: that file waits for the next poll
+                self._report(exc)
         for stale in set(self._state.files) - set(names):
             del self._state.files[stale]
             changed = True

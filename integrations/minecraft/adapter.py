@@ -59,7 +59,7 @@ from integrations.minecraft.positions import PositionPoller
 from integrations.minecraft.probe import probe_commands
 from integrations.minecraft.rcon import CommandRunner, RconError, RconUnavailableError
 from integrations.minecraft.replies import CommandRejectedError, run_checked
-from integrations.minecraft.voice_invites import is_voice_command, voice_invite
+from integrations.minecraft.voice_invites import InviteCooldown, is_voice_command, voice_invite
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ class MinecraftAdapter(GameAdapter):
         )
         self._acted_turns: OrderedDict[str, None] = OrderedDict()  # turn ends whose actions ran (redeliveries)
         self.invites = InviteSigner(invite_secret(settings.voice_page.invite_secret))
+        self.invite_cooldown = InviteCooldown()
         self._publish: Publish | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
@@ -241,7 +242,12 @@ class MinecraftAdapter(GameAdapter):
     async def _admin(self, player: str, text: str) -> None:
         try:
             command = parse_admin_command(player, text, self.server, self.profiles.keys())
-        except (AdminCommandError, AdminRefusedError) as exc:
+        except AdminRefusedError as exc:
+            # Who tried what, for the operators; repr escapes whatever control characters the line carries.
+            log.warning("%s: refused %r from %r: %s", self.server.name, text[:200], player, exc.message)
+            await self._tell(player, exc.message)
+            return
+        except AdminCommandError as exc:
             await self._tell(player, exc.message)
             return
         server = self.server.name
@@ -282,7 +288,7 @@ class MinecraftAdapter(GameAdapter):
                 await self._tell(player, "reloading profiles")
 
     async def _invite(self, player: str) -> None:
-        if not commands.PLAYER_NAME.fullmatch(player):
+        if not commands.PLAYER_NAME.fullmatch(player) or not self.invite_cooldown.allow(player):
             return
         snbt = self.settings.minecraft.snbt_text
         for command in voice_invite(self.server, player, self.invites, snbt_text=snbt):

@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import BinaryIO
 
+from host.log_window import LogWindow
 from integrations.minecraft.log_formats import LogEvent, parse_log_line
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class LogTail:
         self._inode: tuple[int, int] | None = None
         self._partial = b""
         self._started = False
+        self._errors = LogWindow(60.0)
 
     async def open(self) -> None:
         """Mark the current end of the log: lines written after this call are read, nothing before it."""
@@ -58,7 +60,22 @@ class LogTail:
                 yield event
 
     def poll(self) -> list[str]:
-        """Read what was appended since the last poll (blocking; `lines()` runs it in a thread)."""
+        """Read what was appended since the last poll (blocking; `lines()` runs it in a thread). An unreadable log
+        (out of file handles, no permission) is logged once a minute and tried again on the next poll."""
+        started = self._started
+        try:
+            return self._poll()
+        except OSError as exc:
+            if self._file is None:
+                self._started = started  # never opened: the first poll that opens it still starts at the end
+            swallowed = self._errors.due(type(exc).__name__)
+            if swallowed is not None:
+                log.error(
+                    "%s cannot be read: %s; retrying (%d more since the last such line)", self.path, exc, swallowed
+                )
+            return []
+
+    def _poll(self) -> list[str]:
         first_poll, self._started = not self._started, True
         try:
             stat = os.stat(self.path)

@@ -7,6 +7,9 @@ why there is no link.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from host.invites import InviteSigner, invite_link
 from host.profiles.schema import ServerProfile
 from integrations.minecraft.commands import CommandArgumentError, player_name, tellraw_player, text_json
@@ -15,6 +18,26 @@ from integrations.minecraft.rcon_packets import MAX_REQUEST_BODY, request_body_s
 VOICE_COMMAND = "!voice"
 LINK_LABEL = "[Open the voice page]"
 DISABLED = "voice in the browser is not enabled on this server"
+COOLDOWN_S = 10.0  # one link per player this often: a `!voice` flood costs one RCON command per player, not per line
+MAX_TRACKED = 4096
+
+
+class InviteCooldown:
+    """Whether a player may get another link now; remembers at most `MAX_TRACKED` players (the oldest are forgotten)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._last: dict[str, float] = {}
+
+    def allow(self, player: str) -> bool:
+        now = self._clock()
+        if now - self._last.get(player, -COOLDOWN_S) < COOLDOWN_S:
+            return False
+        self._last.pop(player, None)
+        self._last[player] = now
+        while len(self._last) > MAX_TRACKED:
+            del self._last[next(iter(self._last))]
+        return True
 
 
 def is_voice_command(text: str) -> bool:

@@ -4,6 +4,7 @@ browser never sends here, and the page connects to the voice bridge's `/voice/ws
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -18,6 +19,8 @@ FILES = {
     "capture-worklet.js": "text/javascript",
     "playback-worklet.js": "text/javascript",
     "voice.css": "text/css",
+    "table.js": "text/javascript",  # the game master's map (table_routes.py)
+    "table.css": "text/css",
 }
 
 
@@ -36,9 +39,9 @@ def page_headers(settings: Settings) -> dict[str, str]:
     }
 
 
-def voice_router(settings: Settings) -> APIRouter:
+def voice_router(settings: Callable[[], Settings]) -> APIRouter:
+    """`settings` is read per request (the admin app builds its routes before its services exist)."""
     router = APIRouter(prefix="/voice", include_in_schema=False)
-    headers = page_headers(settings)
 
     @router.get("")
     async def to_page() -> RedirectResponse:
@@ -46,17 +49,18 @@ def voice_router(settings: Settings) -> APIRouter:
 
     @router.get("/")
     async def page() -> FileResponse:
-        return FileResponse(str(STATIC / "index.html"), headers=headers)
+        return FileResponse(str(STATIC / "index.html"), headers=page_headers(settings()))
 
     @router.get("/static/{name}")
     async def static(name: str) -> FileResponse:
         if name not in FILES:
             raise HTTPException(status_code=404, detail="no such file")
-        return FileResponse(str(STATIC / name), media_type=FILES[name], headers=headers)
+        return FileResponse(str(STATIC / name), media_type=FILES[name], headers=page_headers(settings()))
 
     @router.get("/config.json")
     async def config() -> dict[str, Any]:
         """Where the page connects: the configured WebSocket, else the bridge's port on the page's host."""
-        return {"ws_url": settings.voice_page.ws_url, "bridge_port": settings.bridge_port}
+        current = settings()
+        return {"ws_url": current.voice_page.ws_url, "bridge_port": current.bridge_port}
 
     return router

@@ -12,7 +12,7 @@ const PING_EVERY_MS = 20000;
 const $ = (id) => document.getElementById(id);
 
 // What the page has heard, for the level meter and for tests (`window.voiceStats`).
-const stats = { framesReceived: 0, peak: 0, framesSent: 0, streamsEnded: 0 };
+const stats = { framesReceived: 0, peak: 0, framesSent: 0 };
 window.voiceStats = stats;
 
 let invite = null;
@@ -21,6 +21,8 @@ let context = null;
 let mixNode = null;
 let transmitting = true; // open mic; push-to-talk clears it until the button is held
 let sequence = 0;
+let npcNames = {};
+const named = (npc) => npcNames[npc] || npc;
 
 function setState(state, text) {
   $("state").dataset.state = state;
@@ -84,6 +86,7 @@ function connect(url) {
 function onControl(message) {
   switch (message.type) {
     case "browser_welcome":
+      npcNames = message.npc_names || {};
       $("who").textContent = `You are ${message.player} on ${message.server}.`;
       setState("live", "Connected.");
       $("start-section").hidden = true;
@@ -95,16 +98,15 @@ function onControl(message) {
       $("earshot").textContent = !message.position_known
         ? "The game has not told us where you are yet."
         : message.npcs.length
-          ? `In earshot: ${message.npcs.join(", ")}`
+          ? `In earshot: ${message.npcs.map(named).join(", ")}`
           : "No character is close enough to hear you.";
       $("earshot").dataset.npcs = message.npcs.join(",");
       break;
     case "npc_stream_start":
-      $("speaking").textContent = `${message.npc} is speaking.`;
+      $("speaking").textContent = `${named(message.npc)} is speaking.`;
       break;
     case "npc_stream_end":
-      stats.streamsEnded += 1;
-      $("speaking").textContent = message.reason === "stopped" ? `${message.npc} stopped.` : "";
+      $("speaking").textContent = message.reason === "stopped" ? `${named(message.npc)} stopped.` : "";
       break;
     case "line":
       addLine(message);
@@ -126,18 +128,31 @@ function addLine(line) {
   while ($("transcript").children.length > 200) $("transcript").firstElementChild.remove();
 }
 
-async function startAudio() {
+async function startAudio(granted) {
   const volume = new GainNode(context, { gain: Number($("volume").value) });
   $("volume").oninput = () => volume.gain.setTargetAtTime(Number($("volume").value), context.currentTime, 0.02);
   mixNode = new AudioWorkletNode(context, "playback-processor", { numberOfInputs: 0, outputChannelCount: [2] });
   mixNode.connect(volume).connect(context.destination);
 
-  const stream = await navigator.mediaDevices.getUserMedia({
+  const stream = granted || (await navigator.mediaDevices.getUserMedia({
     audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-  });
+  }));
+  let source;
+  try {
+    source = context.createMediaStreamSource(stream);
+  } catch {
+    // Some browsers take a microphone only into a context at the device's own rate: rebuild the audio graph there
+    // (both worklets resample to and from 48 kHz).
+    await context.close();
+    context = new AudioContext({ latencyHint: "interactive" });
+    await context.audioWorklet.addModule("static/capture-worklet.js");
+    await context.audioWorklet.addModule("static/playback-worklet.js");
+    await context.resume();
+    return startAudio(stream);
+  }
   const capture = new AudioWorkletNode(context, "capture-processor");
   // Connected to the output through a muted gain, so every browser keeps pulling the capture node.
-  context.createMediaStreamSource(stream).connect(capture).connect(new GainNode(context, { gain: 0 })).connect(context.destination);
+  source.connect(capture).connect(new GainNode(context, { gain: 0 })).connect(context.destination);
   capture.port.onmessage = (event) => onMicFrame(event.data);
   setMode(document.querySelector("input[name=mode]:checked").value);
 }
@@ -183,7 +198,7 @@ function onAudio(data) {
 
 function setMode(mode) {
   const ptt = mode === "ptt";
-  $("talk").disabled = !ptt;
+  $("talk").disabled = !ptt || !mixNode; // usable once connected
   transmitting = !ptt;
 }
 
