@@ -42,11 +42,29 @@ BRIDGE_FRAMES_DROPPED = Counter(
 )
 BRIDGE_REFUSED = Counter("npc_host_bridge_refused_total", "Bridge connections refused at the door", ["reason"])
 QUEUE_DEPTH = Gauge("npc_host_queue_depth", "Pending entries per stream and group", ["stream", "group"])
+NPC_TURN_SECONDS = Histogram(
+    "npc_host_npc_turn_seconds",
+    "Whole turn time per NPC (the total stage)",
+    ["server", "npc"],
+    buckets=_LATENCY_BUCKETS,
+)
+MODEL_LOAD_SECONDS = Gauge("npc_host_model_load_seconds", "How long the last load of a model took", ["kind", "model"])
+RCON_SECONDS = Histogram(
+    "npc_host_rcon_seconds",
+    "RCON command round trips",
+    ["address"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0),
+)
+RCON_RECONNECTS = Counter(
+    "npc_host_rcon_reconnects_total", "RCON connections made again after one was lost", ["address"]
+)
 
 
-def observe_turn(timings_ms: dict[str, float]) -> None:
+def observe_turn(timings_ms: dict[str, float], *, server: str | None = None, npc: str | None = None) -> None:
     for stage, ms in timings_ms.items():
         TURN_STAGE_SECONDS.labels(stage=stage).observe(ms / 1000.0)
+    if server is not None and npc is not None and "total" in timings_ms:
+        NPC_TURN_SECONDS.labels(server=server, npc=npc).observe(timings_ms["total"] / 1000.0)
 
 
 def observe_voice_stage(server: str, npc: str, stage: str, speech_end_ts: float, at: float) -> None:

@@ -25,7 +25,7 @@ from websockets.http11 import Request, Response
 
 from host.speech.vad import silero_session
 from proximity_audio.browser_protocol import VOICE_PATH, BrowserHello, SessionRefusedError, parse_browser_message
-from proximity_audio.door import Door, OutOfFileHandles, Ticket, effective_caps, open_file_limit
+from proximity_audio.door import ACCEPT_BURST, Door, OutOfFileHandles, Ticket, effective_caps, open_file_limit
 from proximity_audio.limits import BridgeLimits
 from proximity_audio.protocol import SUPPORTED_VERSIONS, CloseCode, Hello, ProtocolError, parse_client_message
 
@@ -102,18 +102,24 @@ class BridgeListener:
         class _AdmittedConnection(ServerConnection):
             """A connection the door may refuse as soon as TCP accepted it, before any byte is read."""
 
+            refused = False
+
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
-                super().connection_made(transport)
                 peer = transport.get_extra_info("peername")
                 address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
                 tcp = cast(asyncio.Transport, transport)
                 ticket = door.admit(address, tcp.abort)
                 if ticket is None:
+                    # Refused before websockets sets anything up: no handler task, nothing to clean up but the socket.
+                    self.refused = True
                     tcp.abort()
-                else:
-                    tickets[self] = ticket
+                    return
+                tickets[self] = ticket
+                super().connection_made(transport)
 
             def connection_lost(self, exc: Exception | None) -> None:
+                if self.refused:
+                    return
                 ticket = tickets.pop(self, None)
                 if ticket is not None:
                     door.release(ticket)
@@ -125,6 +131,7 @@ class BridgeListener:
             port,
             create_connection=_AdmittedConnection,
             logger=_WEBSOCKETS_LOG,
+            backlog=ACCEPT_BURST,
             process_request=self._check_request,
             compression=None,  # PCM barely compresses; deflate cost most of the CPU at 50 players
             max_size=limits.max_message_bytes,

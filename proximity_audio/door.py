@@ -61,10 +61,15 @@ def open_file_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+# The event loop accepts up to this many connections in one go before the door sees any of them (the listen backlog):
+# their file handles must fit beside the capped ones, or accepting fails with EMFILE and pauses for a second.
+ACCEPT_BURST = 64
+
+
 def effective_caps(limits: BridgeLimits, file_limit: int) -> DoorCaps:
-    """The configured caps, clipped so bridge sockets use at most half of the process's file handles (the models,
-    the database, the hub and the transcripts need the rest)."""
-    sockets = max(8, file_limit // 2)
+    """The configured caps, clipped so bridge sockets (and one burst of accepts) use at most half of the process's
+    file handles (the models, the database, the hub and the transcripts need the rest)."""
+    sockets = max(8, (file_limit - ACCEPT_BURST) // 2)
     unauthenticated = min(limits.max_unauthenticated, sockets // 2)
     return DoorCaps(
         unauthenticated=unauthenticated,

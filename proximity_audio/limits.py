@@ -29,7 +29,7 @@ class BridgeLimits(BaseModel):
     ping_timeout_s: float = Field(20.0, gt=0, description="close (1011) when a ping goes unanswered this long")
     outbox_ticks: int = Field(25, ge=2, le=10_000, description="20 ms ticks of audio queued per connection at most")
     min_token_chars: int = Field(16, ge=1, le=4096, description="a bridge token shorter than this refuses to start")
-    max_unauthenticated: int = Field(256, ge=1, le=65_536, description="connections without a hello yet, in total")
+    max_unauthenticated: int = Field(192, ge=1, le=65_536, description="connections without a hello yet, in total")
     max_unauthenticated_per_address: int = Field(16, ge=1, le=65_536, description="the same, from one address")
     max_connections: int = Field(64, ge=1, le=65_536, description="plugin connections past their hello, in total")
     failed_hellos_per_address: int = Field(10, ge=1, le=10_000, description="wrong tokens before an address waits")

@@ -108,9 +108,9 @@ async def admin_host(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
     prefix = f"npc-host-test:{uuid.uuid4().hex[:12]}:"
     workdir = tmp_path_factory.mktemp("admin")
     shutil.copytree(REPO_ROOT / "npc_profiles" / "example", workdir / "profiles" / SERVER)
-    async with OllamaWireServer(
-        replies=[f"Aye, friend, the stew is hot and bowl {n} is yours." for n in range(500)]
-    ) as llm:
+    # A different line each turn: the guard drops an NPC repeating its earlier reply.
+    replies = [f"Aye, friend, the stew is hot and bowl {n} is yours." for n in range(500)]
+    async with OllamaWireServer(replies=replies) as llm:
         env = host_env(
             workdir,
             NPC_HOST_REDIS_URL=redis_url,

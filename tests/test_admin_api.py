@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator, Sequence
+import signal
+from collections.abc import AsyncIterator, Iterator, Sequence
+from types import SimpleNamespace
 from typing import cast
 
 import httpx
@@ -19,15 +21,17 @@ from starlette.routing import BaseRoute, Mount, Route
 from host.admin.app import create_app
 from host.admin.context import AdminContext
 from host.admin.feed import LiveFeed
+from host.config import Settings
+from host.store import NewRecommendation
 from tests.admin_support import PASSWORDS, SERVER, AdminHost, admin_host, signed_in
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 __all__ = ["admin_host"]
 
 PUBLIC = {("POST", "/api/session"), ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/")}
-# The players' voice page: its one-time invite is its key, checked by the voice bridge (tests/test_voice_page_*.py).
+# The players' voice page: static files and where to connect; its one-time invite is the key, not a session.
 PUBLIC |= {("GET", "/voice"), ("GET", "/voice/"), ("GET", "/voice/static/{name}"), ("GET", "/voice/config.json")}
-SAMPLE_PARAMS = {"server": SERVER, "npc": "bram", "folder": SERVER, "name": "bram.toml"}
+SAMPLE_PARAMS = {"server": SERVER, "npc": "bram", "folder": SERVER, "name": "bram.toml", "recommendation_id": "1"}
 
 
 def _fill(path: str) -> str:
@@ -44,8 +48,9 @@ def _routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
 
 
 def _app_routes() -> tuple[list[tuple[str, str]], list[str]]:
-    # Building the app touches neither context nor feed: only requests do.
-    app = create_app(cast(AdminContext, object()), cast(LiveFeed, object()))
+    # Building the app reads only the settings and hands the registry to the table's router: requests do the rest.
+    services = SimpleNamespace(settings=Settings(), registry=object(), bus=object())
+    app = create_app(cast(AdminContext, SimpleNamespace(services=services)), cast(LiveFeed, object()))
     http, sockets = [], []
     for route in _routes(app.routes):
         if isinstance(route, APIRoute | Route):
@@ -60,6 +65,7 @@ def _app_routes() -> tuple[list[tuple[str, str]], list[str]]:
 async def test_every_route_but_sign_in_health_metrics_and_static_needs_a_session(admin_host: AdminHost) -> None:
     http, sockets = _app_routes()
     assert ("POST", "/api/npcs/{server}/{npc}/control") in http and ("PUT", "/api/profiles/{folder}/{name}") in http
+    assert ("GET", "/api/table/{server}") in http
     assert sockets == ["/api/live"]
     async with httpx.AsyncClient(base_url=admin_host.url, timeout=30) as anonymous:
         for method, path in http:
@@ -281,10 +287,94 @@ async def test_pause_shows_in_the_state_and_the_npc_stops_answering(admin_host: 
         await admin_host.say("bram", "Bram? Are you there?")
         await admin_host.say("birch", "Birch, after Bram: are you there?")
         await admin_host.wait_for(lambda: "after Bram" in admin_host.transcript_text(), "birch hearing the line")
-        await admin_host.wait_for(lambda: admin_host.transcript_text().rstrip().endswith('yours."'), "birch's answer")
+        await admin_host.wait_for(
+            lambda: re.search(r'npc birch > Kai .*"Aye.*\n$', admin_host.transcript_text()) is not None,
+            "birch's answer",
+        )
         text = admin_host.transcript_text()
         after_pause = text[text.rindex("[control=pause]") :]
         # The line for bram came first and was handled before birch's (one said stream, in order): no answer.
         assert "npc birch > Kai" in after_pause
         assert "npc bram" not in after_pause
         await client.post(f"/api/npcs/{SERVER}/bram/control", json={"action": "resume"}, headers={"X-CSRF-Token": csrf})
+
+
+async def test_an_operator_accepts_a_pending_recommendation_once_and_a_viewer_cannot(admin_host: AdminHost) -> None:
+    store = await admin_host.open_store()
+    try:
+        pending = await store.steering.add_recommendation(
+            NewRecommendation(server=SERVER, npc="hilde", steering=["Mention the east field tracks."], status="pending")
+        )
+    finally:
+        await store.close()
+    path = f"/api/recommendations/{pending.id}/decision"
+    async with signed_in(admin_host, "vic") as (viewer, viewer_csrf):
+        assert (
+            await viewer.post(path, json={"accept": True}, headers={"X-CSRF-Token": viewer_csrf})
+        ).status_code == 403
+    async with signed_in(admin_host, "otto") as (client, csrf):
+        listed = (await client.get(f"/api/npcs/{SERVER}/hilde/recommendations")).json()
+        assert [(r["id"], r["status"]) for r in listed] == [(pending.id, "pending")]
+        accepted = await client.post(path, json={"accept": True}, headers={"X-CSRF-Token": csrf})
+        assert accepted.status_code == 200
+        assert accepted.json()["status"] == "active" and accepted.json()["decided_by"] == "otto"
+        again = await client.post(path, json={"accept": False}, headers={"X-CSRF-Token": csrf})
+        assert again.status_code == 409
+
+
+async def test_say_as_the_npc_is_performed_as_its_own_line(admin_host: AdminHost) -> None:
+    async with signed_in(admin_host, "otto") as (client, csrf):
+        said = await client.post(
+            f"/api/npcs/{SERVER}/hilde/say", json={"text": "The gate closes at dusk."}, headers={"X-CSRF-Token": csrf}
+        )
+        assert said.status_code == 200
+
+        async def in_the_live_view() -> bool:
+            servers = (await client.get("/api/servers")).json()
+            hilde = next(npc for npc in servers[0]["npcs"] if npc["id"] == "hilde")
+            return hilde["last_reply"] == "The gate closes at dusk."
+
+        await admin_host.wait_for(in_the_live_view, "hilde's last line in the live view")
+    assert re.search(r'npc hilde > otto \[turn=\w+\]: "The gate closes at dusk\."', admin_host.transcript_text())
+
+
+async def test_an_admin_adds_a_user_who_then_signs_in_and_an_operator_cannot(admin_host: AdminHost) -> None:
+    new_user = {"name": "newbie", "password": "newbie-password", "role": "viewer"}
+    async with signed_in(admin_host, "otto") as (operator, csrf):
+        assert (await operator.post("/api/users", json=new_user, headers={"X-CSRF-Token": csrf})).status_code == 403
+    async with signed_in(admin_host, "ada") as (client, csrf):
+        made = await client.post("/api/users", json=new_user, headers={"X-CSRF-Token": csrf})
+        assert made.status_code == 201 and "password" not in made.text
+        assert (await client.post("/api/users", json=new_user, headers={"X-CSRF-Token": csrf})).status_code == 409
+        assert "newbie" in [user["name"] for user in (await client.get("/api/users")).json()]
+    async with httpx.AsyncClient(base_url=admin_host.url, timeout=30) as fresh:
+        answer = await fresh.post("/api/session", json={"name": "newbie", "password": "newbie-password"})
+        assert answer.status_code == 200 and answer.json()["role"] == "viewer"
+
+
+async def test_oversized_bodies_are_refused_declared_or_streamed(admin_host: AdminHost) -> None:
+    big = b"x" * (10 * 1024 * 1024)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(big), 1 << 20):
+            yield big[start : start + (1 << 20)]
+
+    async with signed_in(admin_host, "ada") as (client, csrf):
+        headers = {"X-CSRF-Token": csrf, "Content-Type": "application/json"}
+        declared = await client.post("/api/session", content=big, headers=headers)
+        assert declared.status_code == 413
+        streamed = await client.put(f"/api/profiles/{SERVER}/bram.toml", content=chunks(), headers=headers)
+        assert streamed.status_code == 413
+
+
+async def test_sigterm_stops_the_host_cleanly_with_a_live_page_open(admin_host: AdminHost) -> None:
+    """Last in this module: it ends the module's host."""
+    async with signed_in(admin_host, "vic") as (client, _):
+        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    url = admin_host.url.replace("http", "ws") + "api/live"
+    async with websockets.connect(url, additional_headers={"Cookie": cookie}) as socket:
+        await asyncio.sleep(0.3)
+        admin_host.process.signal(signal.SIGTERM)
+        assert await admin_host.process.wait_exit() == 0, admin_host.process.output()[-3000:]
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            await socket.recv()

@@ -71,7 +71,7 @@ async def test_a_new_transcript_line_shows_within_two_seconds(browser: Browser, 
     line = page.locator("#transcript li", has_text="what is the stew today?")
     await expect(line).to_be_visible(timeout=2_000)
     assert time.monotonic() - published < 2.0
-    answer = page.locator("#transcript li.npc", has_text="stew is hot")
+    answer = page.locator("#transcript li.line-npc", has_text="stew is hot")
     await expect(answer.first).to_be_visible(timeout=60_000)
     await expect(page.locator('.npc[data-npc="bram"] .last')).to_contain_text("stew is hot", timeout=10_000)
     await _shoot(page, "live")
@@ -86,7 +86,7 @@ async def test_pausing_an_npc_on_the_page_stops_its_answers(browser: Browser, ad
     await admin_host.say("bram", "Hello? Bram?")
     await admin_host.say("birch", "Birch, is Bram asleep?")
     # The lines are handled in order: once birch answered the second, bram had its chance at the first.
-    birch_answer = page.locator("#transcript li.npc", has_text="stew is hot").filter(has_text="birch")
+    birch_answer = page.locator("#transcript li.line-npc", has_text="stew is hot").filter(has_text="birch")
     await expect(birch_answer.last).to_be_visible(timeout=60_000)
     texts = await page.locator("#transcript li").all_inner_texts()
     asked = max(i for i, text in enumerate(texts) if "Hello? Bram?" in text)
@@ -102,7 +102,7 @@ async def test_a_note_added_on_the_page_reaches_the_next_prompt(browser: Browser
     birch = page.locator('.npc[data-npc="birch"]')
     await birch.locator('input[placeholder^="note for"]').fill("The miller's cat is missing.")
     await birch.get_by_role("button", name="Add note").click()
-    await expect(page.locator("#transcript li.note", has_text="miller's cat")).to_be_visible(timeout=10_000)
+    await expect(page.locator("#transcript li.line-note", has_text="miller's cat")).to_be_visible(timeout=10_000)
     store = await admin_host.open_store()
     try:
 
@@ -137,7 +137,7 @@ async def test_a_profile_edit_with_a_mistake_shows_the_error_next_to_the_field(
     assert await field.evaluate("node => node.nextElementSibling.dataset.errorFor") == "world.hearing_range"
     await expect(field).to_have_class("invalid")
     assert file.read_text() == before
-    await field.scroll_into_view_if_needed()
+    await error.evaluate("node => node.scrollIntoView({block: 'center'})")
     await _shoot(page, "profile-error")
     await field.fill("12")
     await page.get_by_role("button", name="Save").click()
@@ -145,6 +145,13 @@ async def test_a_profile_edit_with_a_mistake_shows_the_error_next_to_the_field(
     assert "hearing_range = 12" in file.read_text()
     await page.click('nav button[data-tab="charts"]')
     await expect(page.locator('[data-chart="turns"] .uplot')).to_be_visible(timeout=20_000)
+    # Turns between two readings of /metrics draw the latency charts.
+    for question in ("How old are you?", "What do you see?", "Is it raining?"):
+        await admin_host.say("birch", question)
+        await page.wait_for_timeout(2_000)
+    await expect(page.locator('[data-chart="latency-stage"] .uplot')).to_be_visible(timeout=30_000)
+    await expect(page.locator('[data-chart="latency-npc"] .uplot')).to_be_visible(timeout=30_000)
+    await page.wait_for_timeout(6_000)  # one more reading, so each line has points to join
     await _shoot(page, "charts")
     await page.context.close()
 

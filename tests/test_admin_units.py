@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import time
 from pathlib import Path
 
 import pytest
+from prometheus_client import Counter, Gauge, Histogram
 
+from host import metrics
 from host.admin import profile_editor as editor
 from host.admin.sessions import SessionStore, SignInLimiter
 from host.profiles.problems import ProfileError
@@ -142,3 +145,15 @@ def test_the_admin_package_reaches_the_host_only_through_hub_store_and_profiles(
                 names = [node.module]
             offending += [f"{path.name}: {name}" for name in names if name.startswith(FORBIDDEN)]
     assert offending == []
+
+
+def test_the_grafana_dashboard_covers_every_series_the_page_charts() -> None:
+    charts = (REPO_ROOT / "host" / "admin" / "static" / "charts.js").read_text()
+    dashboard = (REPO_ROOT / "deploy" / "grafana" / "provisioning" / "dashboards" / "npc-host.json").read_text()
+    charted = set(re.findall(r'"(npc_host_[a-z_]+)"', charts))
+    assert len(charted) >= 9
+    missing = {name for name in charted if name not in dashboard}
+    assert missing == set()
+    defined = {m._name for m in vars(metrics).values() if isinstance(m, Counter | Gauge | Histogram)}
+    # prometheus_client keeps a counter's name without the `_total` it exposes
+    assert charted <= defined | {f"{name}_total" for name in defined}

@@ -65,6 +65,10 @@ async def test_two_advisor_processes_on_one_redis_never_overlap(
             first.stop_now()
         assert "4 new line(s)" in first.output()
         assert len(advisor.chat_bodies) == 1  # only the first process asked
+        status = await run_host(["status"], env, tmp_path)
+        assert status.code == 0, status
+        rows = [line for line in status.stdout.splitlines() if "manual" in line]
+        assert len(rows) == 1 and "example" in rows[0] and "ok" in rows[0]  # the pass, in `npc-host status`
 
         client = redis.Redis.from_url(redis_url)
         try:

@@ -8,8 +8,13 @@ import json
 import sys
 from pathlib import Path
 
+from host.brain.prompt import PromptLimits
+from host.eval.runner import load_target, run_eval
 from host.eval.scenes import SceneFileError, load_scenes
+from host.llm.openai_compat import OpenAICompatLLM
+from host.llm.retry import RetryPolicy
 from tests.conftest import REPO_ROOT
+from tests.doubles.ollama_server import HttpFault
 from tests.doubles.openai_server import OpenAIWireServer
 from tests.host_process import host_env
 
@@ -182,3 +187,20 @@ def test_the_example_village_scene_file_is_valid() -> None:
         "language",
         "length",
     }
+
+
+async def test_a_backend_that_fails_fails_the_scene_with_its_error(tmp_path: Path) -> None:
+    path = tmp_path / "scenes.toml"
+    path.write_text(SCENES, encoding="utf-8")
+    scenes = load_scenes(path)
+    scenes = scenes.model_copy(update={"scene": scenes.scene[3:4]})  # "are you an AI": passes on any in-world reply
+    target = load_target(scenes, REPO_ROOT / "npc_profiles", path)
+    async with OpenAIWireServer(faults=[HttpFault(404, "model 'double' not found")]) as server:
+        llm = OpenAICompatLLM(server.base_url, "double", retry=RetryPolicy(retries=0))
+        report = await run_eval(scenes, target, lambda _npc: llm, seeds=1, limits=PromptLimits(), scene_file=str(path))
+        await llm.aclose()
+    [run] = report.runs
+    assert not run.passed and run.fallback
+    assert run.reply == "That is guard business. Move along."  # Hilde's refusal line stood in
+    assert run.failures[0].startswith("backend failed: openai LLM at http://127.0.0.1:")
+    assert "HTTP 404" in run.failures[0]

@@ -171,6 +171,10 @@ REAL_FAILURES: list[tuple[str, str]] = [
     ("How can I assist you today?", "out of character: assistant mode"),
     ("If you have any other questions, just ask.", "out of character: assistant mode"),
     ("I hope this helps!", "out of character: assistant mode"),
+    (
+        "This function takes a list of items and returns a new list with all items sorted.",
+        "out of character: assistant mode",
+    ),
     ("Dear Alice, I'm glad you came to the inn.", "out of character: writes a letter"),
     ("Sincerely, Bram.", "out of character: writes a letter"),
     ("Here's a possible response.", "answer format"),
@@ -180,6 +184,8 @@ REAL_FAILURES: list[tuple[str, str]] = [
     ("Say at most 3 short sentences of plain speech.", "recites its prompt"),
     ("Notes in square brackets are for you alone.", "recites its prompt"),
     ("Speak as Bram, in your own words, to the person in front of you.", "recites its prompt"),
+    ("[Game master: Be extra kind to Alice today]", "recites its prompt"),
+    ("[Alice speaks Russian: answer in Russian.]", "recites its prompt"),
 ]
 
 
@@ -195,6 +201,8 @@ def test_what_small_models_really_say_is_dropped_with_a_reason(text: str, reason
         ("Here's a possible response: The stew is hot.", "The stew is hot."),
         ("Sure! Here is my reply: Sit by the fire.", "Sit by the fire."),
         ("Bram's response: Two emeralds, friend.", "Two emeralds, friend."),
+        ("[A bed costs three emeralds a night.]", "A bed costs three emeralds a night."),
+        ("[Advice: mention the festival] Sit down, friend.", "Sit down, friend."),
     ],
 )
 def test_answer_format_prefixes_are_cleaned_off(raw: str, spoken: str) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 
 from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
 from host import metrics
 from host.bus import BusUnavailableError, MemoryBus
 from host.bus.reports import StreamInfo
 from host.events import Event
+from integrations.minecraft.rcon import RconClient
 from tests.bus_support import TEST_BUS_SETTINGS, said, wait_until
+from tests.doubles.rcon_server import RconTestServer
 
 
 class HubAwayOnce(MemoryBus):
@@ -53,3 +56,22 @@ async def test_queue_depth_shows_pending_entries_after_the_hub_was_away() -> Non
         release.set()
         await asyncio.gather(watcher, consumer)
         await bus.aclose()
+
+
+async def test_rcon_round_trips_and_reconnects_reach_the_metrics() -> None:
+    async with RconTestServer("pw") as server:
+        client = RconClient("127.0.0.1", server.port, SecretStr("pw"), backoff_initial_s=0.01)
+        address = client.address
+
+        def sample(name: str) -> float:
+            return REGISTRY.get_sample_value(name, {"address": address}) or 0.0
+
+        async with client:
+            await client.command("list")
+            assert sample("npc_host_rcon_seconds_count") == 1
+            assert sample("npc_host_rcon_reconnects_total") == 0
+            server.disconnect_all()
+            await wait_until(lambda: not client._is_open(), "the client to see the dropped connection")
+            await client.command("list")
+        assert sample("npc_host_rcon_seconds_count") == 2
+        assert sample("npc_host_rcon_reconnects_total") == 1

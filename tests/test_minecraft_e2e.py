@@ -149,6 +149,10 @@ async def test_npc_host_run_brings_the_example_village_to_life(village: Village)
     assert village.world.tagged("npc_host.birch")[0].kind == "minecraft:armor_stand"
     assert village.world.tagged("npc_host.bram")[0].kind == "minecraft:villager"
     await village.host.wait_output("gateway drives 'example'")  # the log is followed from here on
+    # A first run's start-up lines, in the order a server owner reads them.
+    output = village.host.output()
+    probe, summoned = "'example' accepts execute, tellraw, summon, data over RCON", "summoned 3 NPC bodies"
+    assert output.index(probe) < output.index(summoned) < output.index("gateway drives 'example'")
     # A second poll round has begun, so the first one's positions are known to the host.
     await village.commands(r"^execute as @a run data get entity @s Pos$", count=2)
 

@@ -166,6 +166,9 @@ async def test_player_said_carries_text_confidence_and_timings(transcriber: Whis
     assert said is not None
     assert said.source == "voice" and said.utterance_id == utterance.id and said.speech_end_ts == 123.0
     assert said.confidence == transcript.confidence and said.stt_ms == transcript.ms
+    assert transcript.language == "en" and said.language is None  # English is every NPC's default: nothing to pass
+    heard_russian = player_said(utterance, transcript.model_copy(update={"language": "ru"}))
+    assert heard_russian is not None and heard_russian.language == "ru"
     silent = await transcriber.transcribe(np.zeros(WHISPER_RATE, dtype=np.int16))
     assert player_said(utterance, silent) is None
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from host.events import AdminCorrection, AdminNote, NpcTurnEnded, PlayerSaid, Position
+from host.events import AdminCorrection, AdminNote, NpcActed, NpcTurnEnded, PlayerSaid, Position
 from host.transcript import format_line, parse_line
-from host.transcript.from_events import admin_note_line, correction_line, player_said_line, turn_ended_line
+from host.transcript.from_events import (
+    acted_line,
+    admin_note_line,
+    correction_line,
+    player_said_line,
+    turn_ended_line,
+)
 
 TS = 1795608001.123  # 2026-11-25T12:00:01.123Z
 
@@ -47,3 +53,26 @@ def test_admin_lines_round_trip() -> None:
     )
     assert parse_line(format_line(admin_note_line(note))) == admin_note_line(note)
     assert parse_line(format_line(correction_line(fix))) == correction_line(fix)
+
+
+def test_every_npc_action_is_a_line_with_its_outcome() -> None:
+    refused = NpcActed(
+        server="village",
+        npc="bram",
+        player="Alice",
+        action="give bread",
+        outcome="refused",
+        reason="player_limit",
+        turn_id="ab13",
+        ts=TS,
+    )
+    line = format_line(acted_line(refused))
+    assert line == (
+        "2026-11-25T12:00:01.123Z npc bram > Alice [action=give outcome=refused reason=player_limit turn=ab13]: "
+        '"give bread"'
+    )
+    assert parse_line(line) == acted_line(refused)
+    operator = NpcActed(
+        server="village", npc="bram", player="Op_Alice", action="follow", outcome="performed", requested_by="operator"
+    )
+    assert "[action=follow outcome=performed by=operator]" in format_line(acted_line(operator))

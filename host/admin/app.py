@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from host.admin import auth_routes, health_routes, live_routes, profile_routes, steering_routes
 from host.admin.auth import UNSAFE_METHODS, Viewer, operator, same_origin
@@ -27,6 +28,45 @@ _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+
+
+MAX_BODY_BYTES = 9 * 1024 * 1024  # a character card upload (8 MiB) and its form around it
+
+
+class _BodyCap:
+    """Refuse a request body larger than `MAX_BODY_BYTES` (413), declared or streamed, before a handler reads it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            await JSONResponse({"detail": "request body too large"}, status_code=413)(scope, receive, send)
+            return
+        received, refused = 0, False
+
+        async def capped() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                # Answered here; the handler reading the body sees the client gone and sends nothing more.
+                refused = True
+                await JSONResponse({"detail": "request body too large"}, status_code=413)(scope, receive, send)
+                return {"type": "http.disconnect"}
+            return message
+
+        async def unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, capped, unless_refused)
 
 
 class _SameOriginWrites(BaseHTTPMiddleware):
@@ -58,6 +98,7 @@ def create_app(context: AdminContext, feed: LiveFeed | None = None, *, page: boo
     app.state.admin = context
     app.state.feed = feed
     app.add_middleware(_SameOriginWrites)
+    app.add_middleware(_BodyCap)
     app.include_router(health_routes.router)
     if not page:
         return app

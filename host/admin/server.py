@@ -22,6 +22,7 @@ from host.errors import ConfigError
 from host.roles.services import HostServices
 
 log = logging.getLogger(__name__)
+MAX_CONNECTIONS = 256  # open connections and live pages together; more get 503 until some close
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -65,7 +66,14 @@ class AdminServer:
         return f"http://{host}:{port}/"
 
     async def run(self, stop: asyncio.Event) -> None:
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off", ws_max_size=64 * 1024)
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ws_max_size=64 * 1024,  # the page sends nothing over the live socket; a cap all the same
+            limit_concurrency=MAX_CONNECTIONS,
+        )
         server = _EmbeddedServer(config)
         what = "admin page" if self.feed is not None else "health and metrics"
         log.info("%s at %s", what, self.url)

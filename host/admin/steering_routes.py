@@ -18,7 +18,7 @@ from host.admin.live_routes import known_server
 from host.admin.sessions import Session
 from host.bus import stream_for
 from host.events import AdminCorrection, AdminNote, Event, NpcControl
-from host.store import Recommendation
+from host.store import ConflictError, NotFoundError, Recommendation
 from host.transcript.lines import SpokenLine
 from host.transcript.writer import now_utc
 
@@ -49,6 +49,10 @@ class CorrectionBody(_Body):
 class AnnotationBody(_Body):
     ref: str = Field(min_length=1, max_length=120, description="the line's `ref` as the transcript view gives it")
     text: Text
+
+
+class Decision(_Body):
+    accept: bool
 
 
 class Done(BaseModel):
@@ -127,4 +131,21 @@ async def annotate(server: str, body: AnnotationBody, request: Request, session:
 async def recommendations(server: str, npc: str, request: Request, _: Viewer) -> list[Recommendation]:
     context = AdminContext.of(request)
     _known_npc(context, server, npc)
-    return await context.services.store.steering.recent_recommendations(server, npc, limit=10)
+    return await context.services.store.steering.list_recommendations(server, npc=npc, limit=10)
+
+
+@router.post(
+    "/recommendations/{recommendation_id}/decision",
+    response_model=Recommendation,
+    summary="Accept (it applies from now) or reject a pending advisor recommendation",
+)
+async def decide(recommendation_id: int, body: Decision, request: Request, session: Operator) -> Recommendation:
+    steering = AdminContext.of(request).services.store.steering
+    try:
+        decided = await steering.decide_recommendation(recommendation_id, accept=body.accept, by=session.user)
+    except NotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, exc.message) from None
+    except ConflictError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, exc.message) from None
+    log.info("%s %s recommendation %d", session.user, "accepted" if body.accept else "rejected", recommendation_id)
+    return decided

@@ -19,7 +19,7 @@ from host.advisor.feedback import feed_back
 from host.advisor.models import make_advisor_llm, model_id
 from host.advisor.reading import counts_for_advice, read_new_lines
 from host.advisor.shared_state import SharedState
-from host.errors import ConfigError
+from host.errors import ConfigError, NpcHostError
 from host.llm.base import LLM, LLMError
 from host.profiles.schema import AdvisorModelSpec, AdvisorSpec
 from host.roles.services import HostServices
@@ -82,6 +82,8 @@ class AdvisorPasses:
             raise
         except _PassFailedError as exc:
             return await self._fail(server, pass_id, tally, exc.reason, exc.detail)
+        except NpcHostError as exc:  # a setting to fix (an API key variable not set), a store that went away
+            return await self._fail(server, pass_id, tally, exc.code, exc.message)
         except Exception as exc:
             log.exception("advisor pass %d of '%s' crashed; the cursor stays", pass_id, server)
             return await self._fail(server, pass_id, tally, "crashed", f"{type(exc).__name__}: {exc}")

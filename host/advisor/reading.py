@@ -53,15 +53,18 @@ def _read(root: Path, server: str, cursor: AdvisorCursor | None, max_bytes: int)
     bad = 0
     budget = max_bytes
     position = cursor
-    for path in _day_files(root, server):
+    files = [path for path in _day_files(root, server) if cursor is None or path.stem >= cursor.day]
+    for index, path in enumerate(files):
         day = path.stem
-        if cursor is not None and day < cursor.day:
-            continue
         start = cursor.offset if cursor is not None and day == cursor.day else 0
         with path.open("rb") as file:
             file.seek(start)
             data = file.read(budget)
         complete = data[: data.rfind(b"\n") + 1]
+        if len(data) < budget and index < len(files) - 1:
+            # A later day has begun: nobody appends here any more, so a last line without a newline (typed by hand)
+            # is complete; waiting for its newline would stall the advisor on this day for ever.
+            complete = data
         if not complete and len(data) == budget and budget > 0:
             # A single line longer than the whole budget: skip it rather than stall on it forever.
             end = _line_end(path, start)

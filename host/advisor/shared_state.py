@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -15,9 +16,14 @@ from typing import Protocol
 
 import redis.asyncio as redis
 
+log = logging.getLogger(__name__)
+
 DIGEST_TTL_S = 7 * 24 * 3600
 MEMORY_DIGESTS = 4096
 # Releases the lock only if it is still ours: a pass that outlived its lease must not free another process's lock.
+_RENEW = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+)
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
@@ -103,9 +109,9 @@ class RedisState:
         """Extend the lease while the pass runs, so a slow advisor model never lets a second pass in."""
         while True:
             await asyncio.sleep(lease_ms / 3000)
-            if await self._client.get(key) != token.encode():
+            if not await self._client.eval(_RENEW, 1, key, token, lease_ms):
+                log.warning("the advisor lock %s was lost (Redis restarted?); the pass goes on without it", key)
                 return
-            await self._client.pexpire(key, lease_ms)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from host.brain.prompt import neutralise
 from host.brain.tokens import TokenCounter, approx_token_count
 from host.store import ActiveAdvice
 
@@ -35,10 +36,13 @@ def advice_lines(
 
 
 def _line(item: ActiveAdvice) -> str:
+    # The advisor read what players said: its words get the same neutralising as theirs (no template tokens, no
+    # brackets that would close the advice layer's note, one line).
+    text = neutralise(item.text)
     if item.kind == "fact":
-        return f"Remember: {item.text}"
+        return f"Remember: {text}"
     if item.kind == "mood":
-        return f"Your mood now: {item.text}"
+        return f"Your mood now: {text}"
     if item.kind == "warning":
-        return f"Careful, {_WARNING_LABELS.get(item.warning or '', 'a problem')}: {item.text}"
-    return item.text
+        return f"Careful, {_WARNING_LABELS.get(item.warning or '', 'a problem')}: {text}"
+    return text

@@ -44,6 +44,12 @@ _NARRATED_QUOTE = re.compile(
 )
 # Markdown the model copies from chat data: list bullets and emphasis marks (paired *actions* never get this far).
 _BULLET = re.compile(r"^(?:[-•]|\d{1,2}[.)])\s+")
+# The turn's bracketed notes (prompt.turn_notes) read back: never speech. A bracketed lore fact is unwrapped instead.
+_TURN_NOTE = re.compile(
+    r"\[\s*(?:Game master|Advice|Earlier with [^\[\]:]{1,64}|[^\[\]:]{1,64} speaks [^\[\]:]{2,30})\s*:[^\[\]]*\]?",
+    re.IGNORECASE,
+)
+_BRACKETED_WORDS = re.compile(r"\[([^\[\]]*\s[^\[\]]*)\]?")
 # A ChatML turn header the model wrote itself: the role name after it is debris too.
 _ROLE_HEADER = re.compile(r"<\|im_start\|>\s*(?:assistant|user|system)?", re.IGNORECASE)
 
@@ -115,6 +121,7 @@ class OutOfCharacterGuard:
     def clean(self, text: str) -> str:
         text = TEMPLATE_TOKENS.sub(" ", _ROLE_HEADER.sub(" ", text))
         text = EMOJI_PATTERN.sub(" ", text).replace("*", " ")
+        text = _BRACKETED_WORDS.sub(r"\1", _TURN_NOTE.sub(" ", text))
         text = _SPACES.sub(" ", text).strip()
         while prefix := (
             self._speaker_prefix.match(text)
@@ -133,7 +140,8 @@ class OutOfCharacterGuard:
         text = self.clean(sentence.text)
         words = _words(text)
         if not words:
-            return DroppedSentence(sentence.text, "nothing left to say")
+            recital = _TURN_NOTE.search(sentence.text) is not None
+            return DroppedSentence(sentence.text, "recites its prompt" if recital else "nothing left to say")
         if len(words) == 1 and words[0] in _ROLE_WORDS:
             return DroppedSentence(sentence.text, "chat-template role word")
         reason = self._reason(text, words)

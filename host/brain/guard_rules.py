@@ -79,6 +79,12 @@ ASSISTANT_MODE = _table(
             "assistant mode",
             r"\b(?:coding|programming|python|javascript|software|algorithms?|website|internet|linux|chatgpt)\b",
         ),
+        # Explaining code it was asked to write: "This function takes a list of items and returns a new list".
+        (
+            "assistant mode",
+            r"\b(?:this|the|a) (?:function|method|script|snippet)\b[^.!?]{0,40}\b(?:takes|returns|sorts|prints)\b"
+            r"|\breturns? an? (?:new |sorted )?(?:list|string|array|integer|value)\b",
+        ),
     )
 )
 

@@ -150,7 +150,6 @@ async def _demo(settings: Settings, out: Path, realtime: bool) -> DemoReport:
                 "redis_url": None,
                 "bridge_host": "127.0.0.1",
                 "bridge_port": free_port(),
-                "metrics_port": None,
             }
         )
         services = await HostServices.open(scene_settings, watch_profiles=False)

@@ -118,6 +118,8 @@ async def run_scene(
         raise RuntimeError(f"scene {scene.name!r}: the turn ended without a result")
     # A refusal-line fallback is scored like any reply: it passes a secret scene and fails a fact scene.
     failures = failed_rules(scene, defaults, result.reply, len(result.sentences))
+    if result.error is not None:  # the refusal line stood in for a reply the backend never gave
+        failures.insert(0, f"backend failed: {result.error}")
     return SceneRun(
         scene=scene.name,
         category=scene.category or defaults.category,

@@ -22,6 +22,7 @@ from pathlib import Path
 import llama_cpp
 from llama_cpp import llama_chat_format
 
+from host import metrics
 from host.llm.base import ChatMessage, GenerationOptions, LLMError
 from host.llm.prefix_cache import KvSnapshotLlama, NpcPrefixCache
 from host.packaged_models import smollm2_path
@@ -111,6 +112,7 @@ def load_model(
         llama.set_cache(cache)
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{path.stem}")
         model = LoadedModel(llama, cache, worker, time.perf_counter() - started)
+        metrics.MODEL_LOAD_SECONDS.labels(kind="llm", model=path.name).set(model.load_seconds)
         _models[key] = model
         return model
 

@@ -198,7 +198,7 @@ class BrainRole:
         if ended is None:
             return
         await self.publish(ended)
-        metrics.observe_turn(ended.timings_ms)
+        metrics.observe_turn(ended.timings_ms, server=said.server, npc=npc_id)
         stamps.observe(ended.timings_ms.get("first_token"))
         outcome = "interrupted" if ended.interrupted else "completed"
         metrics.TURNS_TOTAL.labels(server=said.server, npc=npc_id, outcome=outcome).inc()

@@ -10,7 +10,8 @@ Per server, between the bridge (proximity_audio) and the hub:
 - `audio`: `NpcAudio` -> paced out to the players within the NPC's speaking range; when a spoken line's answer has
   its first frame leave, the end-of-speech-to-first-audio time is observed (`npc_host_voice_stage_seconds`);
 - `turns`: `NpcTurnStarted` says which player a turn answers; an interrupted `NpcTurnEnded` silences that turn;
-- `control`: `PlayerSpeechStarted` (barge-in) and `NpcControl` "stop" silence the NPC;
+- `control`: `PlayerSpeechStarted` (barge-in) and `NpcControl` "stop" silence the NPC; "mute" silences it and keeps
+  its voice off the bridge until "unmute" (its lines still reach chat);
 - `positions`: players and NPCs move in the bridge's world. NPCs are placed from the profiles and follow reloads.
 - `said` and `NpcSentence`: a voice page shows what its player was heard saying and what NPCs within earshot said;
   a line typed on a voice page is published as the player's `PlayerSaid` (chat).
@@ -96,6 +97,7 @@ class ServerVoice:
         )
         self._turns: OrderedDict[str, _Turn] = OrderedDict()
         self._voicing: dict[str, str] = {}  # NPC -> the turn whose audio it was last given
+        self._muted: set[str] = set()  # NPCs an operator muted (in this process: a restart unmutes them)
         self._placed: dict[str, WorldSpec] = {}
         self.place_npcs()
 
@@ -127,8 +129,12 @@ class ServerVoice:
             await self._announce(self._silence(event.turn_id))
         elif isinstance(event, PlayerSpeechStarted):
             await self._announce(*self._barge_in(event.player, event.ts))
-        elif isinstance(event, NpcControl) and event.action == "stop":
+        elif isinstance(event, NpcControl) and event.action in ("stop", "mute"):
+            if event.action == "mute":
+                self._muted.add(event.npc)
             await self._announce(self._silence_npc(event.npc))
+        elif isinstance(event, NpcControl) and event.action == "unmute":
+            self._muted.discard(event.npc)
         elif isinstance(event, Positions):
             self.world.apply(event)
 
@@ -145,7 +151,7 @@ class ServerVoice:
 
     def _play(self, audio: NpcAudio) -> None:
         turn = self._turns.get(audio.turn_id)
-        if (turn is not None and turn.silenced) or audio.ts < time.time() - STALE_AUDIO_S:
+        if (turn is not None and turn.silenced) or audio.ts < time.time() - STALE_AUDIO_S or audio.npc in self._muted:
             return
         self._voicing[audio.npc] = audio.turn_id
         opens_turn = turn is not None and not turn.sounded
@@ -242,7 +248,7 @@ class VoiceBridge:
                 token = environ.get(profile.bridge.token_env) or None
                 if token is None:
                     # Once per start, and not an error: a text-only server with a copied [bridge] section still works.
-                    log.info(
+                    log.warning(
                         "server '%s': voice is off (bridge token variable %s not set); chat works",
                         server,
                         profile.bridge.token_env,

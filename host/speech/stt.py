@@ -22,6 +22,7 @@ import numpy as np
 from faster_whisper import WhisperModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from host import metrics
 from host.config import STTSettings
 from host.errors import NpcHostError
 from host.events import PlayerSaid, PlayerUtterance
@@ -106,6 +107,7 @@ def load_whisper(path: Path, threads: int) -> WhisperModel:
                 raise TranscriptionError(
                     f"no faster-whisper model in {path} (model.bin missing; NPC_HOST_STT__MODEL_PATH)", code="stt_model"
                 )
+            started = time.perf_counter()
             try:
                 model = WhisperModel(
                     str(path), device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True
@@ -114,6 +116,7 @@ def load_whisper(path: Path, threads: int) -> WhisperModel:
                 raise TranscriptionError(
                     f"cannot load the faster-whisper model in {path}: {exc}", code="stt_model"
                 ) from exc
+            metrics.MODEL_LOAD_SECONDS.labels(kind="stt", model=path.name).set(time.perf_counter() - started)
             _models[key] = model
     return model
 

@@ -20,6 +20,7 @@ import numpy as np
 from piper import PiperVoice, SynthesisConfig
 from pydantic import BaseModel, ConfigDict, Field
 
+from host import metrics
 from host.config import TTSSettings
 from host.errors import NpcHostError
 from host.packaged_models import piper_joe_paths
@@ -77,10 +78,12 @@ def load_voice(model: Path, config: Path | None = None) -> PiperVoice:
                         f"Piper voice file not found: {path} (the NPC's [voice] model, or NPC_HOST_TTS__DEFAULT_VOICE)",
                         code="voice_missing",
                     )
+            started = time.perf_counter()
             try:
                 voice = PiperVoice.load(model, config_path=config)
             except Exception as exc:  # onnxruntime and json raise many types; the file name is what matters
                 raise VoiceError(f"cannot load Piper voice {model}: {exc}", code="voice_invalid") from exc
+            metrics.MODEL_LOAD_SECONDS.labels(kind="tts", model=model.name).set(time.perf_counter() - started)
             _voices[model] = voice
     return voice
 

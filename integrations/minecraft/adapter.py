@@ -1,8 +1,10 @@
 """The Minecraft `GameAdapter`: RCON, NPC bodies, positions and chat capture for one server.
 
-Produces `PlayerSaid` (chat, with the speaker's last polled position), `Positions`, and for operators' `!npc` lines
-`NpcControl` / `AdminNote`. Consumes `NpcTurnStarted` (the NPC turns to the player), `NpcSentence` (chat-style
-`tellraw` to the players within the NPC's speaking range) and `NpcControl` moves. Deciding who answers is the
+Produces `PlayerSaid` (chat, with the speaker's position, read again when stale), `Positions`, for operators' `!npc`
+lines `NpcControl` / `AdminNote`, `NpcTurnCut` (a line the server did not show, on a chat-only server) and `NpcActed`
+(every action asked for). Consumes `NpcTurnStarted` (the NPC turns to the player), `NpcSentence` (the NPC's line to
+the players within its speaking range), `NpcTurnEnded` (the reply's action tags, performed once per turn) and
+`NpcControl` (`move`, `act`, `stop`). Every command's reply is checked (replies.py). Deciding who answers is the
 brain's job (host/brain/addressing.py), not the adapter's.
 """
 
@@ -99,8 +101,10 @@ class MinecraftAdapter(GameAdapter):
             hover=tuning.npc_chat_hover,
             snbt_text=tuning.snbt_text,
         )
-        # With a voice bridge the line may still have been heard: only a chat-only server corrects the record.
-        self.chat = ChatDelivery(self.rcon, style, record_failures=server.bridge is None)
+        # With voice (plugin bridge or browser page) the line may still have been heard: only a chat-only server
+        # corrects the record when a line is not shown.
+        voice_page = server.voice_page is not None and server.voice_page.enabled
+        self.chat = ChatDelivery(self.rcon, style, record_failures=server.bridge is None and not voice_page)
         self.log_poll_interval_s = tuning.log_poll_interval_s
         self.actions = ActionPerformer(
             server.name,

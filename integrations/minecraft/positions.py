@@ -4,9 +4,9 @@ The server runs the `data get` once per player and RCON concatenates the answers
 `Alice has the following entity data: [1.5d, 64.0d, -3.2d]Bob has the following entity data: [...]`. The name in
 front is the player's display name; a scoreboard team's prefix or suffix decorates it, and only then is `list`
 asked (once per new decoration) for the plain names to match. Facing and dimension come from the same command with
-`Rotation` and `Dimension`, read for all players every `detail_interval_s` and whenever a new player appears, since
-they matter less often than where a player walks. A line from a player whose position is older than `stale_after_s`
-gets a fresh one-player read before anyone decides who heard it.
+`Rotation` and `Dimension`, read for all players every `detail_interval_s` (at least `DETAIL_SPACING` polls apart)
+and whenever a new player appears, since they matter less often than where a player walks. A line from a player
+whose position is older than `stale_after_s` gets a fresh one-player read before anyone decides who heard it.
 
 While RCON is down the poller waits for the client's next reconnect attempt, logs the outage once and its end once,
 and the poll interval stretches with RCON's latency so positions never take more than half of the connection.
@@ -109,6 +109,10 @@ def _name_in(display: str, names: Sequence[str]) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+MAX_DISPLAY_NAMES = 512
+DETAIL_SPACING = 4  # facing and dimension at most every 4 position polls' worth of time
+
+
 class PositionPoller:
     """Polls player positions through the server's shared RCON client (its lock serialises every command)."""
 
@@ -142,9 +146,11 @@ class PositionPoller:
             name = await self._plain_name(display)
             if name is not None:
                 positions[name] = _xyz(value)
-        if set(positions) - set(self.players) or started - self._details_at >= self.detail_interval_s:
+        # On a slow server facing and dimension are read less often, so positions keep their pace.
+        due = max(self.detail_interval_s, DETAIL_SPACING * self.last_poll_s)
+        if set(positions) - set(self.players) or started - self._details_at >= due:
             details = await self._details()
-            self._details_at = started
+            self._details_at = time.monotonic()
         else:
             details = {name: (p.yaw, p.dimension) for name, p in self.players.items()}
         now = time.monotonic()
@@ -238,6 +244,8 @@ class PositionPoller:
             if name is None:
                 log.debug("display name %r matches no single online player; skipped", display[:40])
                 return None
+            if len(self._display_names) >= MAX_DISPLAY_NAMES:
+                self._display_names.clear()  # decorations of players long gone; the live ones are matched again
             self._display_names[display] = name
         return self._display_names[display]
 

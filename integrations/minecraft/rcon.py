@@ -21,6 +21,7 @@ from typing import NoReturn
 
 from pydantic import SecretStr
 
+from host import metrics
 from host.errors import NpcHostError
 from integrations.minecraft.rcon_packets import (
     MAX_REQUEST_BODY,
@@ -186,6 +187,8 @@ class RconClient:
             raise RconAuthError(f"RCON at {self.address} rejected the password")
         if packet.request_id != auth_id or packet.type != PacketType.AUTH_RESPONSE:
             raise RconError(f"RCON at {self.address} answered the login with an unexpected id", code="rcon_protocol")
+        if self.connections:
+            metrics.RCON_RECONNECTS.labels(address=self.address).inc()
         self.connections += 1
         log.info("RCON connected to %s", self.address)
 
@@ -196,12 +199,15 @@ class RconClient:
     async def _run(self, command: str) -> str:
         """Run a command on the open connection; the caller holds the lock."""
         self._check_request(command)
+        started = time.perf_counter()
         try:
-            return await self._exchange(command)
+            reply = await self._exchange(command)
         except asyncio.CancelledError:
             # Cancelled mid-reply, the rest of it would be read as the next command's answer: start afresh.
             self._drop()
             raise
+        metrics.RCON_SECONDS.labels(address=self.address).observe(time.perf_counter() - started)
+        return reply
 
     async def _exchange(self, command: str) -> str:
         request_id = next(self._ids)

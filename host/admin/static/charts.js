@@ -30,13 +30,14 @@ function current(name, by) { return (now) => sumBy(now, name, by); }
 
 const PANELS = [
   { id: "latency-stage", title: "Turn latency by stage (average, ms)", point: averageMs("npc_host_turn_stage_seconds", "stage") },
+  { id: "voice-stage", title: "Voice: end of speech to each stage (average, ms)", point: averageMs("npc_host_voice_stage_seconds", "stage") },
   { id: "latency-npc", title: "Turn total latency by NPC (average, ms)", point: averageMs("npc_host_npc_turn_seconds", "npc") },
-  { id: "turns", title: "Turns per minute by outcome", point: rate("npc_host_turns_total", "outcome") },
+  { id: "turns", title: "Turns per minute by outcome (completed, interrupted)", point: rate("npc_host_turns_total", "outcome") },
   { id: "queues", title: "Queue depth (pending entries per stream)", point: current("npc_host_queue_depth", "stream") },
   { id: "errors", title: "Errors per minute by code", point: rate("npc_host_errors_total", "code") },
   { id: "model-load", title: "Model load time (seconds, latest)", point: current("npc_host_model_load_seconds", "model") },
-  { id: "rcon", title: "RCON round trip (average, ms)", point: averageMs("npc_host_rcon_seconds", "server") },
-  { id: "reconnects", title: "RCON reconnects per minute", point: rate("npc_host_rcon_reconnects_total", "server") },
+  { id: "rcon", title: "RCON round trip (average, ms)", point: averageMs("npc_host_rcon_seconds", "address") },
+  { id: "reconnects", title: "RCON reconnects per minute", point: rate("npc_host_rcon_reconnects_total", "address") },
   { id: "advisor", title: "Advisor passes per minute", point: rate("npc_host_advisor_passes_total", "outcome") },
 ];
 

@@ -16,7 +16,7 @@ function lineItem(line) {
   const who = line.addressee ? `${line.speaker} > ${line.addressee}` : line.speaker;
   const tags = Object.entries(line.tags).map(([k, v]) => (v ? `${k}=${v}` : k)).join(" ");
   const annotate = el("button", { type: "button", title: "annotate this line", onclick: () => annotateLine(line) }, "✎");
-  return el("li", { class: line.source, "data-ref": line.ref },
+  return el("li", { class: `line-${line.source}`, "data-ref": line.ref },
     el("span", { class: "ts" }, time(line.ts)),
     me.role === "viewer" ? null : annotate,
     el("span", { class: "src" }, `${line.source} ${who}`),
@@ -115,8 +115,15 @@ function npcCard(server, npc) {
 
 async function loadAdvice(details, server, npc) {
   const list = await api("GET", `/api/npcs/${encodeURIComponent(server)}/${encodeURIComponent(npc)}/recommendations`);
-  details.querySelector(".advice").replaceChildren(...(list.length ? list.map((r) =>
-    el("p", {}, `${time(r.created_at)}: ${[...r.steering, ...r.facts, ...r.warnings].join("; ")}${r.mood ? ` (mood: ${r.mood})` : ""}`))
+  const decide = async (id, accept) => {
+    await act("POST", `/api/recommendations/${id}/decision`, { accept });
+    await loadAdvice(details, server, npc);
+  };
+  details.querySelector(".advice").replaceChildren(...(list.length ? list.map((r) => el("div", { class: "recommendation", "data-recommendation": r.id },
+    el("p", {}, `${time(r.created_at)} [${r.status}]: ${[...r.steering, ...r.facts, ...r.warnings].join("; ")}${r.mood ? ` (mood: ${r.mood})` : ""}`),
+    r.status === "pending" && me.role !== "viewer" ? el("div", { class: "row" },
+      el("button", { type: "button", onclick: () => decide(r.id, true) }, "Accept"),
+      el("button", { type: "button", onclick: () => decide(r.id, false) }, "Reject")) : null))
     : [el("p", {}, "none yet")]));
 }
 

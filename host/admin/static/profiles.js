@@ -114,7 +114,23 @@ function show(view) {
   editor.replaceChildren(form);
 }
 
+async function loadUsers() {
+  const box = document.getElementById("users");
+  const users = await api("GET", "/api/users");
+  const name = el("input", { placeholder: "name", "aria-label": "new user name" });
+  const password = el("input", { type: "password", placeholder: "password (8+)", "aria-label": "new user password", autocomplete: "new-password" });
+  const role = el("select", { "aria-label": "new user role" }, ...["viewer", "operator", "admin"].map((r) => el("option", { value: r }, r)));
+  box.replaceChildren(el("h3", {}, "Users"),
+    el("ul", {}, ...users.map((u) => el("li", {}, `${u.name} (${u.role})`))),
+    el("div", { class: "row" }, name, password, role, el("button", { type: "button", onclick: async () => {
+      try { await api("POST", "/api/users", { name: name.value, password: password.value, role: role.value }); notice(""); await loadUsers(); }
+      catch (error) { notice(error.message); }
+    } }, "Add user")));
+  box.hidden = false;
+}
+
 export function startProfiles(signedIn) {
   me = signedIn;
+  if (me.role === "admin") document.addEventListener("tab", (event) => { if (event.detail === "profiles") loadUsers().catch((e) => notice(e.message)); });
   document.addEventListener("tab", (event) => { if (event.detail === "profiles") loadList().catch((e) => notice(e.message)); });
 }
