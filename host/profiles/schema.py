@@ -53,6 +53,8 @@ class VoiceSpec(StrictModel):
     speaker: int = Field(0, ge=0)
     speed: float = Field(1.0, ge=0.25, le=4.0)
     variation: float = Field(0.667, ge=0.0, le=2.0)
+    pitch: float = Field(0.0, ge=-12.0, le=12.0, description="semitones up (+) or down (-) from the voice's own")
+    timbre: float = Field(0.0, ge=-1.0, le=1.0, description="-1 darker and warmer ... +1 brighter and thinner")
     emotions: dict[str, EmotionVoice] = {}
 
 

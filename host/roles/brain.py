@@ -110,26 +110,41 @@ class BrainRole:
                 )
                 watchers.append(watcher)
                 tasks.create_task(watcher.run(self._take_note))
-            tasks.create_task(self._warm_all())
+            tasks.create_task(self._warm_all(stop))
             await stop.wait()
             for watcher in watchers:
                 watcher.stop()
 
-    async def _warm_all(self) -> None:
+    async def _warm_all(self, stop: asyncio.Event) -> None:
         for server in self.services.registry.server_names():
-            await self._warm(server)
+            if stop.is_set():
+                return
+            await self._warm(server, stop)
         self.warmed.set()
 
-    async def _warm(self, server: str) -> None:
+    async def _warm(self, server: str, stop: asyncio.Event) -> None:
         """The embedded model keeps each NPC's persona prefix in this process: fill it before the first player
-        speaks, so no first turn pays the whole prompt (about a second per NPC on two cores)."""
+        speaks, so no first turn pays the whole prompt (about a second per NPC on two cores). A stop signal abandons
+        it at once: the llama.cpp worker ends at its next token, and a prompt it is still reading is left to it."""
+        part = f"warm-up of '{server}'"
+        warming = asyncio.ensure_future(warm_personas(self.brain, server, embedded_only=True))
+        stopping = asyncio.ensure_future(stop.wait())
         try:
-            spent = await warm_personas(self.brain, server, embedded_only=True)
+            await asyncio.wait({warming, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not warming.done():
+                warming.cancel()
+                log.info("%s abandoned: stopping", part)
+                return
+            spent = warming.result()
         except NpcHostError as exc:  # only a speed-up: the turns themselves report what is wrong
             log.warning("persona prefixes of '%s' were not warmed: %s", server, exc.message)
+            self.services.progress.done(part, failed=True)
             return
+        finally:
+            stopping.cancel()
         if spent:
             log.info("warmed %d persona prefix(es) of '%s' in %.0f ms", len(spent), server, sum(spent.values()))
+        self.services.progress.done(part)
 
     async def publish(self, event: Event) -> None:
         await self.services.bus.publish(stream_for(event), event)

@@ -128,6 +128,7 @@ class SpeechRole:
                     for kind, handler in handlers.items():
                         tasks.create_task(bus.consume(streams[kind], GROUP, consumer, handler, stop=stop))
                 await stop.wait()
+                self._loading.cancel()  # a model still loading is left to its thread: stopping never waits for it
                 for turn_id in list(self._turns):
                     self._stop(turn_id)
         finally:
@@ -161,6 +162,7 @@ class SpeechRole:
             except NpcHostError as exc:  # that NPC stays silent; the others still speak
                 log.error("speech: voice %s: %s", path, exc.message)
         log.info("speech: models ready in %.1f s", time.perf_counter() - started)
+        self.services.progress.done("speech models")
         self.loaded.set()
 
     def _hold_for(self, said: PlayerSaid) -> float:
