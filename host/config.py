@@ -230,7 +230,17 @@ def config_file() -> Path:
 
 ENV_PREFIX = "NPC_HOST_"
 # Variables npc-host reads that are not settings (add yours here); profiles name their own secret variables too.
-OTHER_VARIABLES = frozenset({"NPC_HOST_CONFIG", "NPC_HOST_ROLES", "NPC_HOST_BRIDGE_TOKEN"})
+# The test suite's and the benchmarks' own switches are here too: CI exports them to every process it starts.
+OTHER_VARIABLES = frozenset(
+    {
+        "NPC_HOST_CONFIG",
+        "NPC_HOST_ROLES",
+        "NPC_HOST_BRIDGE_TOKEN",
+        "NPC_HOST_REQUIRE_SERVICES",
+        "NPC_HOST_SOAK_S",
+        "NPC_HOST_SOAK_PLAYERS",
+    }
+)
 
 
 def setting_variables() -> set[str]:

@@ -124,6 +124,16 @@ def test_a_variable_a_profile_names_is_not_a_typo(workdir: Path, monkeypatch: py
     assert shown.exit_code == 0, shown.output
 
 
+def test_the_variables_ci_and_the_benchmarks_export_are_not_typos(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CI exports NPC_HOST_REQUIRE_SERVICES to every process it starts; refusing it stopped every command there.
+    for name in ("NPC_HOST_REQUIRE_SERVICES", "NPC_HOST_SOAK_S", "NPC_HOST_SOAK_PLAYERS"):
+        monkeypatch.setenv(name, "1")
+    shown = runner.invoke(app, ["config", "show"])
+    assert shown.exit_code == 0, shown.output
+
+
 def test_profiles_not_found_names_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [name for name in os.environ if name.startswith("NPC_HOST_")]:
         monkeypatch.delenv(name)
