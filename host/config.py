@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -45,6 +46,13 @@ class LLMSettings(_Section):
     openai_api_key: SecretStr | None = None
     timeout_s: float = Field(60.0, gt=0)
     retries: int = Field(2, ge=0, le=10)
+    first_clause_min_chars: int | None = Field(
+        None,
+        ge=1,
+        le=500,
+        description="hand a reply's first clause to TTS once it holds this many characters (cut at , ; :), so the "
+        "first audio does not wait for the whole first sentence; unset: whole sentences",
+    )
 
 
 class STTSettings(_Section):
@@ -141,6 +149,9 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(None, description="SQLAlchemy async URL; default: SQLite file in data_dir")
     redis_url: SecretStr | None = Field(None, description="Redis URL; unset = in-process event hub")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "rich", "plain", "json"] = Field(
+        "auto", description="auto: rich on a terminal, else plain (one line per record); json: one object per line"
+    )
     admin_host: str = Field("127.0.0.1", description="address of the admin web server (0.0.0.0 in containers)")
     admin_port: int = Field(8750, ge=0, le=65535, description="admin page, /healthz and /metrics; 0 = any free port")
     admin_session_hours: float = Field(12.0, gt=0, le=24 * 30, description="a sign-in lasts this long")
@@ -215,6 +226,44 @@ def mask_url(url: str) -> str:
 def config_file() -> Path:
     """`npc-host.toml` in the working directory, or the file named by `NPC_HOST_CONFIG`."""
     return Path(os.environ.get("NPC_HOST_CONFIG", "npc-host.toml"))
+
+
+ENV_PREFIX = "NPC_HOST_"
+# Variables npc-host reads that are not settings (add yours here); profiles name their own secret variables too.
+# The test suite's and the benchmarks' own switches are here too: CI exports them to every process it starts.
+OTHER_VARIABLES = frozenset(
+    {
+        "NPC_HOST_CONFIG",
+        "NPC_HOST_ROLES",
+        "NPC_HOST_BRIDGE_TOKEN",
+        "NPC_HOST_REQUIRE_SERVICES",
+        "NPC_HOST_SOAK_S",
+        "NPC_HOST_SOAK_PLAYERS",
+    }
+)
+
+
+def setting_variables() -> set[str]:
+    """Every `NPC_HOST_*` name a setting is read from: top-level fields and each section's fields."""
+    names: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        names.add(f"{ENV_PREFIX}{name.upper()}")
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            names.update(f"{ENV_PREFIX}{name.upper()}__{sub.upper()}" for sub in section.model_fields)
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str], allowed: Iterable[str] = ()) -> list[str]:
+    """One line per `NPC_HOST_*` variable in `environ` that nothing reads (a typo would otherwise be ignored)."""
+    from host.suggest import did_you_mean
+
+    known = setting_variables() | OTHER_VARIABLES | {name.upper() for name in allowed}
+    return [
+        f"{name}: no such setting{did_you_mean(name.upper(), known)}"
+        for name in sorted(environ)
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
+    ]
 
 
 def load_settings(**overrides: Any) -> Settings:

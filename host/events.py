@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from host.errors import NpcHostError
+from host.profiles.schema import NpcProfile
 
 Source = Literal["voice", "chat", "admin", "advisor", "system"]
 
@@ -235,6 +236,29 @@ class AdvisorRecommendation(Event):
     status: Literal["pending", "active"] = "active"
 
 
+class NpcTrial(Event):
+    """An admin tries a line against a draft NPC profile (checked like `npc-host profiles check`) before saving it.
+    One brain answers with `NpcTrialReply` and records nothing: no transcript, database, memory, chat or voice."""
+
+    type: Literal["npc_trial"] = "npc_trial"
+    profile: NpcProfile
+    player: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=MAX_PLAYER_TEXT_CHARS)
+    author: str
+    deadline_ts: float = Field(description="the admin stops waiting then; a brain reaching it later skips it")
+
+
+class NpcTrialReply(Event):
+    """What the draft NPC of the `NpcTrial` with id `trial_id` answered, or why it could not."""
+
+    type: Literal["npc_trial_reply"] = "npc_trial_reply"
+    trial_id: str
+    npc: str
+    reply: str = ""
+    dropped: list[str] = Field([], description="sentences the out-of-character guard dropped, with the reason")
+    error: str | None = None
+
+
 AnyEvent = Annotated[
     PlayerUtterance
     | PlayerPaused
@@ -251,7 +275,9 @@ AnyEvent = Annotated[
     | AdminCorrection
     | NpcControl
     | NpcActed
-    | AdvisorRecommendation,
+    | AdvisorRecommendation
+    | NpcTrial
+    | NpcTrialReply,
     Field(discriminator="type"),
 ]
 
@@ -274,6 +300,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         NpcControl,
         NpcActed,
         AdvisorRecommendation,
+        NpcTrial,
+        NpcTrialReply,
     )
 }
 

@@ -1,14 +1,18 @@
-"""Logging for the `npc-host` commands: rich console output, and a last line of defence that masks secret values
-(RCON passwords, API keys, URL passwords) should any code ever format one into a message."""
+"""Logging for the `npc-host` commands, and a last line of defence that masks secret values (RCON passwords, API
+keys, URL passwords) should any code ever format one into a message.
+
+`log_format` (NPC_HOST_LOG_FORMAT): `auto` is rich on a terminal and `plain` otherwise (one line per record, never
+wrapped, for journald and `docker logs`); `json` is one JSON object per line for log shippers.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
-
-from rich.logging import RichHandler
 
 from host.config import MASK, Settings, url_password
 from host.profiles.loader import load_all
@@ -42,13 +46,19 @@ class SecretMasker(logging.Filter):
 
 
 def profile_secret_envs(profiles_dir: Path) -> list[str]:
-    """The environment variables the server profiles keep secrets in: RCON passwords and voice bridge tokens."""
+    """The environment variables the server profiles keep secrets in: RCON passwords, voice bridge tokens and the
+    advisor model's API key."""
     names: list[str] = []
     for load in load_all(profiles_dir):
-        if load.server is not None and load.server.rcon is not None:
-            names.append(load.server.rcon.password_env)
-        if load.server is not None and load.server.bridge is not None:
-            names.append(load.server.bridge.token_env)
+        server = load.server
+        if server is None:
+            continue
+        if server.rcon is not None:
+            names.append(server.rcon.password_env)
+        if server.bridge is not None:
+            names.append(server.bridge.token_env)
+        if server.advisor is not None and server.advisor.model.api_key_env is not None:
+            names.append(server.advisor.model.api_key_env)
     return names
 
 
@@ -64,9 +74,53 @@ def secret_values(settings: Settings, password_envs: Iterable[str] = ()) -> list
     return values
 
 
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class OneLineFormatter(logging.Formatter):
+    """`PLAIN_FORMAT`, with a multi-line message or traceback folded into the one line (`\\n` escapes)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n", "\\n")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time (ISO 8601, UTC), level, logger, message, and the traceback if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (logging's name)
+        from datetime import UTC, datetime
+
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
+def _handler(log_format: str) -> logging.Handler:
+    if log_format == "rich" or (log_format == "auto" and sys.stdout.isatty()):
+        from rich.logging import RichHandler  # only on a terminal: rich costs start-up time
+
+        return RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+    handler = logging.StreamHandler(sys.stdout)  # where rich writes too; stderr keeps a failed command's one line
+    handler.setFormatter(JsonFormatter() if log_format == "json" else OneLineFormatter(PLAIN_FORMAT))
+    return handler
+
+
 def setup_logging(settings: Settings, password_envs: Iterable[str] = ()) -> None:
-    handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+    handler = _handler(settings.log_format)
     handler.addFilter(SecretMasker(secret_values(settings, password_envs)))
-    logging.basicConfig(level=settings.log_level, format="%(name)s: %(message)s", handlers=[handler], force=True)
+    if handler.formatter is None:
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
     for noisy in ("httpx", "httpcore", "watchfiles", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 _ERRORS_PER_SECOND = 10
 _ERROR_BURST = 20
 _STALL_POLL_S = 0.02  # one frame: how often the microphones of players mid-utterance are checked for a stall
+_LOOP_LAG_S = 0.05  # a poll this much late means the event loop was busy, not that the frames stopped
 
 
 @dataclass(kw_only=True)
@@ -267,11 +268,15 @@ class BridgeSession:
         while True:
             # Someone mid-utterance: wake even without frames, in case theirs have stopped (see `fill_stalled`).
             speaking = any(player.mic.in_utterance for player in self._players.values())
+            waited_from = time.monotonic()
+            lagging = False
             try:
                 async with asyncio.timeout(_STALL_POLL_S if speaking else None):
                     await self._mic_ready.wait()
             except TimeoutError:
-                # Frames already received but not yet read (this loop was late) must count before any stall does.
+                # Woken late, the event loop itself was busy: frames may be waiting unread in the socket, so no stall
+                # is judged this round (a frame stuck behind a busy loop is not a player gone silent).
+                lagging = time.monotonic() - waited_from > _STALL_POLL_S + _LOOP_LAG_S
                 await asyncio.sleep(0)
             self._mic_ready.clear()
             closing = self._closing
@@ -281,7 +286,7 @@ class BridgeSession:
                     player.left_at = self._ctx.world.player(player.name)
                     leaving.append(player)
             now = time.time()
-            for player in self._players.values():
+            for player in self._players.values() if not lagging else ():
                 player.mic.fill_stalled(now, stall_s)
             busy = [p for p in self._players.values() if p.mic.has_pending and not closing]
             if not busy and not leaving and not closing:

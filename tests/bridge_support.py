@@ -31,8 +31,8 @@ from proximity_audio.world import SpatialWorld
 SERVER = "survival"
 KEEPALIVE_S = 5.0  # a plugin pings while its players are silent; the host closes idle connections
 TOKEN = "bridge-test-token"
-# Tests send recorded speech faster than real time; the rate limit has its own test.
-FAST = BridgeLimits(max_frames_per_second=1000, frame_burst=1000)
+# Tests send recorded speech faster than real time; the rate limit and the VAD backlog bound have their own tests.
+FAST = BridgeLimits(max_frames_per_second=1000, frame_burst=1000, max_pending_frames_per_player=10_000)
 
 
 def at(x: float, z: float, *, yaw: float = 0.0, dimension: str = "minecraft:overworld") -> Position:

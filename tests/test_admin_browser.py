@@ -179,3 +179,48 @@ async def test_a_wrong_password_is_refused_and_then_rate_limited(browser: Browse
     await expect(page.locator("#app")).to_be_hidden()
     await _shoot(page, "sign-in-limited")
     await page.context.close()
+
+
+async def test_a_line_tried_in_the_profile_editor_is_answered_by_the_unsaved_draft(
+    browser: Browser, admin_host: AdminHost
+) -> None:
+    page = await _sign_in(browser, admin_host, "ada")
+    file = admin_host.workdir / "profiles" / SERVER / "hilde.toml"
+    before = file.read_text()
+    await page.click('nav button[data-tab="profiles"]')
+    await page.click(f'a[data-file="{SERVER}/hilde.toml"]')
+    asked = len(admin_host.llm.chat_bodies)
+    await page.locator('[data-field="persona.description"]').fill("Hilde is a retired pirate who sells smoked fish.")
+    await page.get_by_label("line to try").fill("What do you sell?")
+    await page.get_by_role("button", name="Try line").click()
+    reply = page.locator(".trial-reply")
+    await expect(reply).to_contain_text("hilde: Aye, friend", timeout=60_000)
+    assert "retired pirate" in json.dumps(admin_host.llm.chat_bodies[asked])
+    assert file.read_text() == before  # tried, not saved
+    await reply.evaluate("node => node.scrollIntoView({block: 'center'})")
+    await _shoot(page, "profile-try")
+    await page.context.close()
+
+
+async def test_a_table_server_links_to_its_map_for_operators_only(browser: Browser, admin_host: AdminHost) -> None:
+    tavern = admin_host.workdir / "profiles" / "tavern"
+    tavern.mkdir()
+    (tavern / "server.toml").write_text(
+        'name = "tavern"\ngame = "table"\n\n[voice_page]\npublic_url = "https://npc.example.org/voice/"\n'
+    )
+    try:
+        page = await _sign_in(browser, admin_host, "otto")
+        link = page.locator('.server[data-server="tavern"] a.table-map')
+        await expect(link).to_have_attribute("href", "/table/tavern", timeout=30_000)  # hot reload, then a refresh
+        await expect(page.locator('.server[data-server="example"] a.table-map')).to_have_count(0)
+        async with page.context.expect_page() as opened:
+            await link.click()
+        map_page = await opened.value
+        await expect(map_page.locator("#map")).to_be_visible()
+        await page.context.close()
+        viewer = await _sign_in(browser, admin_host, "vic")
+        await expect(viewer.locator('.server[data-server="tavern"]')).to_be_visible(timeout=30_000)
+        await expect(viewer.locator("a.table-map")).to_have_count(0)
+        await viewer.context.close()
+    finally:
+        shutil.rmtree(tavern)

@@ -80,3 +80,46 @@ def test_host_command_names_only_roles_the_host_has(compose: dict[str, Any]) -> 
     command = compose["services"]["host"]["command"]
     roles = _expand(command[command.index("--roles") + 1])
     assert parse_roles(roles)  # raises on a role the host does not know
+
+
+def test_the_schema_is_migrated_before_the_host_starts(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["migrate"]["command"] == ["npc-host", "db", "upgrade"]
+    assert services["migrate"]["restart"] == "no"
+    assert services["host"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert services["migrate"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
+
+
+def test_the_health_check_asks_the_host_not_redis(compose: dict[str, Any]) -> None:
+    test = " ".join(compose["services"]["host"]["healthcheck"]["test"])
+    env = compose["services"]["host"]["environment"]
+    assert f"127.0.0.1:{env['NPC_HOST_ADMIN_PORT']}/healthz" in test
+    assert "status" not in test and "redis" not in test
+
+
+def test_the_example_reaches_minecraft_through_the_compose_settings(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from host.config import unknown_variables
+    from host.logs import profile_secret_envs
+    from host.profiles.loader import load_server
+
+    env = {k: _expand(str(v)) for k, v in compose["services"]["host"]["environment"].items()}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    load = load_server(COMPOSE.parent / "npc_profiles" / "example")
+    assert load.server is not None and load.server.rcon is not None
+    assert (load.server.rcon.host, load.server.rcon.port) == ("host.docker.internal", 25575)
+    assert load.server.log_path == "/srv/minecraft/logs/latest.log"
+    mounts = compose["services"]["host"]["volumes"]
+    assert any(_expand(mount).split(":")[1] == "/srv/minecraft/logs" for mount in mounts)
+    assert "host.docker.internal:host-gateway" in compose["services"]["host"]["extra_hosts"]
+    # Every NPC_HOST_* variable the compose file sets is read by the host: a setting or a secret the profile names.
+    secrets = profile_secret_envs(COMPOSE.parent / "npc_profiles")
+    assert unknown_variables({k: v for k, v in env.items() if k.startswith("NPC_HOST_")}, secrets) == []
+
+
+def test_the_image_carries_the_licence_and_no_compiler() -> None:
+    dockerfile = (COMPOSE.parent / "Dockerfile").read_text()
+    assert re.search(r"^COPY .*\bLICENSE\b", dockerfile, re.MULTILINE)
+    assert "build-essential" not in dockerfile.split("FROM", 1)[1].split("RUN pip", 1)[0]

@@ -18,6 +18,9 @@ from host.speech.audio import conform, read_wav, rms_dbfs, without_trailing_sile
 from host.speech.stt import word_error_rate
 from proximity_audio.protocol import FRAME_SAMPLES, SAMPLE_RATE
 
+# A bound for a crowded 2-core machine (the scene plays in real time, models are slow under load), not a speed check.
+pytestmark = pytest.mark.timeout(1560)
+
 STAGES = {"stt", "first_token", "first_sentence", "first_audio", "end_of_speech_to_first_audio"}
 
 
@@ -27,7 +30,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
     env = {key: value for key, value in os.environ.items() if not key.startswith("NPC_HOST_")}
     env["ORT_DISABLE_TELEMETRY"] = "1"
     command = [sys.executable, "-m", "host", "demo", "--fast", "--report", "r.json", "--out", "out"]
-    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900, check=False)
+    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=1500, check=False)
     return workdir, done
 
 

@@ -21,6 +21,8 @@ from host.events import (
     NpcAudio,
     NpcControl,
     NpcSentence,
+    NpcTrial,
+    NpcTrialReply,
     NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
@@ -33,7 +35,9 @@ from host.events import (
     Positions,
     UnknownEventTypeError,
 )
+from host.profiles.loader import load_server
 
+EXAMPLE = load_server(Path(__file__).parent.parent / "npc_profiles" / "example")
 HERE = Position(x=1.5, y=64, z=-3, yaw=90)
 PCM = bytes(range(256)) * 8
 
@@ -62,6 +66,9 @@ SAMPLES: list[Event] = [
     NpcActed(server="s1", npc="innkeeper", player="Alex", action="give 2 bread", outcome="refused", reason="limit"),
     AdvisorRecommendation(server="s1", npc="innkeeper", steering=["be terse"], facts=["Alex is a miner"]),
     PlayerPaused(server="s1", player="Alex", utterance_id="u1", position=HERE, audio=PCM, speech_end_ts=12.5),
+    # A whole loaded profile travels: what the admin checked is what the brain runs.
+    NpcTrial(server="s1", profile=EXAMPLE.npcs["bram"], player="Ada", text="Any rooms?", author="ada", deadline_ts=9.0),
+    NpcTrialReply(server="s1", trial_id="t9", npc="bram", reply="Aye.", dropped=["As an AI... (assistant)"]),
 ]
 
 

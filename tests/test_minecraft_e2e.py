@@ -100,7 +100,7 @@ def _profiles(tmp_path: Path, rcon_port: int, server_log: Path) -> None:
     shutil.copytree(Path(__file__).resolve().parent.parent / "npc_profiles" / "example", folder)
     server_toml = folder / "server.toml"
     text = server_toml.read_text("utf-8")
-    text = re.sub(r"(?m)^port = \d+$", f"port = {rcon_port}", text)
+    text = re.sub(r"(?m)^port = .*$", f"port = {rcon_port}", text)
     text = re.sub(r'(?m)^log_path = ".*"$', f"log_path = {json.dumps(str(server_log))}", text)
     server_toml.write_text(text, "utf-8")
 

@@ -244,8 +244,25 @@ def test_a_password_pasted_where_its_variable_name_belongs_is_never_repeated(vil
     server.write_text(server.read_text().replace('"NPC_HOST_RCON_PASSWORD_EXAMPLE"', '"hunter2-s3cret"'))
     load = load_server(village)
     (problem,) = rendered(load)
-    assert problem.startswith(f"{server}:14: rcon.password_env: must be an environment variable name")
+    assert problem.startswith(f"{server}:15: rcon.password_env: must be an environment variable name")
     assert "hunter2" not in problem
+
+
+def test_connection_values_read_the_environment(village: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MINECRAFT_RCON_HOST", raising=False)
+    monkeypatch.delenv("MINECRAFT_LOG", raising=False)
+    monkeypatch.setenv("MINECRAFT_RCON_PORT", "25580")
+    server = load_server(village).server
+    assert server is not None and server.rcon is not None
+    assert (server.rcon.host, server.rcon.port) == ("127.0.0.1", 25580)  # a default, and the variable
+    assert server.log_path == str(village / "minecraft" / "logs" / "latest.log")
+
+
+def test_an_unset_variable_without_default_is_a_problem_with_its_line(village: Path) -> None:
+    server = village / "server.toml"
+    server.write_text(server.read_text().replace('"${MINECRAFT_RCON_HOST:-127.0.0.1}"', '"${NPC_TEST_NO_SUCH_VAR}"'))
+    (problem,) = rendered(load_server(village))
+    assert problem.startswith(f"{server}:12: rcon.host: environment variable NPC_TEST_NO_SUCH_VAR is not set")
 
 
 def test_a_profile_symlink_leading_outside_the_profiles_folder_is_refused(tmp_path: Path, village: Path) -> None:

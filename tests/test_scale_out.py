@@ -208,7 +208,7 @@ async def _assert_each_line_answered_once(cluster: Cluster, lines: list[PlayerSa
 
 async def test_sigterm_lets_the_turn_in_flight_finish_then_exits_0(cluster: Cluster) -> None:
     reply = "Sit down by the fire, friend. The stew will be ready before the bell rings twice."
-    async with OllamaWireServer(replies=[reply], chunk_delay_s=0.1) as ollama:
+    async with OllamaWireServer(replies=[reply], chunk_delay_s=0.02) as ollama:  # done within the 1 s drain
         host = await cluster.start_brain("brain", ollama.url)
         said = PlayerSaid(server=SERVER, player="Alex", text="Is there stew?", position=PLAYERS["Alex"][1])
         await cluster.bus.publish(SAID, said)

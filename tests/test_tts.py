@@ -145,7 +145,7 @@ def test_say_names_the_known_npcs_when_one_is_missing(repo_root: Path, tmp_path:
         app, ["say", "example", "gandalf", "Hi.", "--out", str(tmp_path / "x.wav"), "--profiles-dir", profiles]
     )
     assert result.exit_code == 1
-    assert "no loadable NPC 'gandalf'" in result.output and "bram" in result.output
+    assert "has no NPC 'gandalf'" in result.output and "bram (Bram)" in result.output
     assert not (tmp_path / "x.wav").exists()
     result = runner.invoke(
         app, ["say", "example", "bram", "[happy]", "--out", str(tmp_path / "x.wav"), "--profiles-dir", profiles]

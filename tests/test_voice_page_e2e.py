@@ -111,7 +111,7 @@ def profiles(tmp_path: Path, repo_root: Path, rcon_port: int, server_log: Path, 
     shutil.copytree(repo_root / "npc_profiles" / "example", village)
     server_toml = village / "server.toml"
     text = server_toml.read_text("utf-8")
-    text = re.sub(r"(?m)^port = \d+$", f"port = {rcon_port}", text)
+    text = re.sub(r"(?m)^port = .*$", f"port = {rcon_port}", text)
     text = re.sub(r'(?m)^log_path = ".*"$', f"log_path = {json.dumps(str(server_log))}", text)
     text = re.sub(r"(?ms)^\[bridge\]\n.*?\n\n", "", text)  # no companion plugin: voice pages only
     server_toml.write_text(text + f'\n[voice_page]\npublic_url = "{web}/voice/"\n', "utf-8")

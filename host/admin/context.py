@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from starlette.requests import HTTPConnection
 
 from host.admin.sessions import SessionStore, SignInLimiter
+from host.admin.trials import TrialDesk
 from host.log_window import LogWindow
 from host.roles.services import HostServices
 
@@ -21,6 +22,7 @@ class AdminContext:
     health: HealthSource
     sessions: SessionStore
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    trials: TrialDesk | None = None  # the admin role's: lines tried against draft profiles
     refusals: LogWindow = field(default_factory=LogWindow)  # refused requests logged once per window (refusals.py)
 
     @classmethod

@@ -24,6 +24,7 @@ from tomlkit.items import AoT, Table
 from host.profiles.card_import import import_card
 from host.profiles.loader import SERVER_FILE, load_server
 from host.profiles.problems import Problem, ProfileError, field_name
+from host.profiles.schema import NpcProfile
 
 FILE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 MAX_PROFILE_BYTES = 256 * 1024
@@ -164,12 +165,33 @@ def _set(document: Any, parts: list[str | int], value: Any) -> None:
 
 def check(file: ProfileFile, text: str) -> list[FieldProblem]:
     """The problems `npc-host profiles check` would report for `file` holding `text` (none: it may be saved)."""
+    return _checked(file, text)[0]
+
+
+@dataclass(frozen=True)
+class DraftNpc:
+    server: str  # the server's name from its server.toml (the folder may be named otherwise)
+    npc: NpcProfile
+
+
+def draft_npc(file: ProfileFile, text: str) -> DraftNpc:
+    """The NPC an unsaved `text` of the NPC file `file` describes, checked like `check`; else `EditRejectedError`."""
+    problems, draft = _checked(file, text)
+    if problems:
+        raise EditRejectedError(problems)
+    if draft is None:
+        raise EditRejectedError([FieldProblem(field="(file)", line=0, message="only an NPC file can try a line")])
+    return draft
+
+
+def _checked(file: ProfileFile, text: str) -> tuple[list[FieldProblem], DraftNpc | None]:
     if len(text.encode()) > MAX_PROFILE_BYTES:
-        return [FieldProblem(field="(file)", line=0, message=f"larger than {MAX_PROFILE_BYTES // 1024} KiB")]
+        return [FieldProblem(field="(file)", line=0, message=f"larger than {MAX_PROFILE_BYTES // 1024} KiB")], None
     try:
         tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return [FieldProblem(field="(file)", line=getattr(exc, "lineno", 0) or 0, message=f"not valid TOML: {exc}")]
+        line = getattr(exc, "lineno", 0) or 0
+        return [FieldProblem(field="(file)", line=line, message=f"not valid TOML: {exc}")], None
     with tempfile.TemporaryDirectory(prefix="npc-host-edit-") as scratch:
         copy = Path(scratch) / file.server_dir.name
         if file.server_dir.is_dir():
@@ -178,7 +200,9 @@ def check(file: ProfileFile, text: str) -> list[FieldProblem]:
             copy.mkdir()
         (copy / file.name).write_text(text, encoding="utf-8")
         load = load_server(copy)
-        return [_field_problem(p) for p in load.problems if _concerns(p, copy, file.name)]
+        problems = [_field_problem(p) for p in load.problems if _concerns(p, copy, file.name)]
+        npc = next((load.npcs[npc_id] for npc_id, path in load.npc_files.items() if path.name == file.name), None)
+        return problems, None if npc is None else DraftNpc(load.name, npc)
 
 
 def _concerns(problem: Problem, copy: Path, name: str) -> bool:

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from host.admin import profile_editor as editor
 from host.admin.auth import Admin, Viewer
 from host.admin.context import AdminContext
+from host.admin.trials import NoBrainAnsweredError, TrialBusyError, TrialError
+from host.events import MAX_PLAYER_TEXT_CHARS
 from host.profiles.loader import SERVER_FILE, load_all, npc_files
 from host.profiles.problems import ProfileError
 
@@ -63,6 +65,20 @@ class Edit(BaseModel):
 
 class CheckResult(BaseModel):
     problems: list[editor.FieldProblem]
+
+
+class TrialRequest(Edit):
+    """An unsaved edit of an NPC file (values or text, as for a save) and the line to try against it."""
+
+    line: str = Field(min_length=1, max_length=MAX_PLAYER_TEXT_CHARS)
+    player: str = Field("Traveler", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_ ]+$")
+
+
+class TrialAnswer(BaseModel):
+    npc: str
+    reply: str
+    dropped: list[str]
+    error: str | None
 
 
 class NewNpc(BaseModel):
@@ -148,6 +164,30 @@ async def check_profile(folder: str, name: str, edit: Edit, request: Request, _:
     except editor.EditRejectedError as exc:
         return CheckResult(problems=exc.field_problems)
     return CheckResult(problems=await asyncio.to_thread(editor.check, file, text))
+
+
+@router.post("/{folder}/{name}/try", response_model=TrialAnswer, summary="Try a line against an unsaved edit of an NPC")
+async def try_line(folder: str, name: str, trial: TrialRequest, request: Request, session: Admin) -> TrialAnswer:
+    file = _file(request, folder, name)
+    try:
+        text = await _new_text(file, trial)
+        draft = await asyncio.to_thread(editor.draft_npc, file, text)
+    except editor.EditRejectedError as exc:
+        raise _rejected(exc) from None
+    except FileNotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{folder}/{name} does not exist") from None
+    desk = AdminContext.of(request).trials
+    if desk is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "this process does not run the admin role")
+    try:
+        reply = await desk.try_line(draft.server, draft.npc, trial.player, trial.line, session.user)
+    except TrialBusyError as exc:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, exc.message) from None
+    except NoBrainAnsweredError as exc:
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, exc.message) from None
+    except TrialError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, exc.message) from None
+    return TrialAnswer(npc=reply.npc, reply=reply.reply, dropped=reply.dropped, error=reply.error)
 
 
 @router.put("/{folder}/{name}", response_model=CheckResult, summary="Save a profile (checked, atomic, hot-reloaded)")

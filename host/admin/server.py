@@ -18,6 +18,7 @@ from host.admin.app import create_app
 from host.admin.context import AdminContext, HealthSource
 from host.admin.feed import LiveFeed
 from host.admin.sessions import SessionStore
+from host.admin.trials import TrialDesk
 from host.errors import ConfigError
 from host.roles.services import HostServices
 
@@ -55,8 +56,11 @@ class AdminServer:
     def __init__(self, services: HostServices, health: HealthSource, *, page: bool) -> None:
         settings = services.settings
         self.services = services
-        self.feed = LiveFeed(services.bus, services.registry.server_names()) if page else None
-        context = AdminContext(services, health, SessionStore(settings.admin_session_hours * 3600))
+        servers = services.registry.server_names()
+        self.feed = LiveFeed(services.bus, servers) if page else None
+        self.trials = TrialDesk(services.bus, servers) if page else None
+        sessions = SessionStore(settings.admin_session_hours * 3600)
+        context = AdminContext(services, health, sessions, trials=self.trials)
         self.app = create_app(context, self.feed, page=page)
         self.socket = bind(settings.admin_host, settings.admin_port)
 
@@ -81,6 +85,8 @@ class AdminServer:
             serving = tasks.create_task(server.serve(sockets=[self.socket]), name="admin-http")
             if self.feed is not None:
                 tasks.create_task(self.feed.run(stop), name="admin-feed")
+            if self.trials is not None:
+                tasks.create_task(self.trials.run(stop), name="admin-trials")
             await stop.wait()
             if self.feed is not None:
                 self.feed.close()

@@ -14,7 +14,6 @@ from pydantic import SecretStr
 from host.config import Settings
 from host.errors import ConfigError
 from host.llm.base import LLM
-from host.llm.embedded import EmbeddedLLM
 from host.llm.ollama_backend import OllamaLLM
 from host.llm.openai_compat import OpenAICompatLLM
 from host.llm.retry import RetryPolicy
@@ -42,6 +41,8 @@ def make_advisor_llm(settings: Settings, spec: AdvisorModelSpec) -> LLM:
             retry=retry,
             structured_output=spec.structured_output,
         )
+    from host.llm.embedded import EmbeddedLLM  # llama.cpp: the `embedded` extra, imported only when used
+
     path = Path(spec.model) if spec.model else settings.llm.model_path
     return EmbeddedLLM(path, context_tokens=CONDENSE_CONTEXT_TOKENS, threads=1)
 

@@ -190,15 +190,13 @@ class NpcBrain:
         server = self.registry.server(said.server)
         key = ConversationKey(server=said.server, npc=npc_id, player=said.player)
         conversation = await self.memory.conversation(key)
-        notes = await self.memory.notes(said.server, npc_id)
-        advice_budget = server.advisor.advice_tokens if server.advisor is not None else DEFAULT_ADVICE_TOKENS
-        advice = await self.store.steering.active_advice(said.server, npc_id)
+        notes, advice = await self._steering(said.server, npc_id)
         context = TurnContext(
             player=said.player,
             text=said.text,
             language=said.language,
-            notes=tuple(note.text for note in notes),
-            advice=advice_lines(advice, advice_budget),
+            notes=notes,
+            advice=advice,
             summary=conversation.summary,
             recent=tuple(
                 Exchange(player=said.player, player_text=item.player_text, npc_text=item.npc_reply)
@@ -207,6 +205,27 @@ class NpcBrain:
         )
         persona = PersonaTurn(self.llm_for(npc), npc, server, context, self._options)
         return StartedTurn(turn_id_for(said, npc_id), npc, persona)
+
+    async def _steering(self, server: str, npc_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The NPC's notes and its active advice lines, as its next prompt gets them."""
+        profile = self.registry.server(server)
+        notes = await self.memory.notes(server, npc_id)
+        advice_budget = profile.advisor.advice_tokens if profile.advisor is not None else DEFAULT_ADVICE_TOKENS
+        advice = await self.store.steering.active_advice(server, npc_id)
+        return tuple(note.text for note in notes), advice_lines(advice, advice_budget)
+
+    async def try_line(self, server: str, npc: NpcProfile, player: str, text: str) -> TurnResult:
+        """How `npc` (a draft profile, maybe not saved yet) answers `text` from a stranger, with the NPC's current
+        notes and advice. Nothing is recorded and nothing is said: no database, memory, transcript, chat or voice."""
+        notes, advice = await self._steering(server, npc.id)
+        context = TurnContext(player=player, text=text, notes=notes, advice=advice)
+        persona = PersonaTurn(self.llm_for(npc), npc, self.registry.server(server), context, self._options)
+        async with contextlib.aclosing(persona.stream()) as events:
+            async for _ in events:
+                pass
+        if persona.result is None:  # a stream that ends always sets it; a failure here is a bug, not a reply
+            raise RuntimeError(f"the trial turn of {npc.id} ended without a result")
+        return persona.result
 
     def ended_event(self, said: PlayerSaid, turn: StartedTurn, result: TurnResult) -> NpcTurnEnded:
         timings = {"prompt": result.timings.prompt, "total": result.timings.total}

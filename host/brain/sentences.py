@@ -16,7 +16,7 @@ Emotion tags `[happy]` and stage directions `*whispers*` are removed from the te
 host/npc_actions.py) are removed too and never become an emotion; the turn reads them from the whole reply.
 
 `first_clause_min_chars` (off by default): the first sentence of a reply may be cut early at `,` `;` `:` once it holds
-that many characters, so the first clause reaches TTS sooner (MODELS.md: a latency lever). About 40 sounds natural.
+that many characters, so the first clause reaches TTS sooner (a latency lever). About 40 sounds natural.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ from host.events import (
     NpcAudio,
     NpcControl,
     NpcSentence,
+    NpcTrial,
+    NpcTrialReply,
     NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
@@ -38,6 +40,7 @@ class StreamKind(StrEnum):
     POSITIONS = "positions"  # gateway -> brain (who hears whom), proximity audio
     CONTROL = "control"  # admin -> brain, gateway; its own stream so control never queues behind data
     ADVICE = "advice"  # advisor -> brain, admin
+    TRIALS = "trials"  # admin -> brain (a line against a draft profile) -> admin; never recorded
 
 
 EVENT_STREAM_KINDS: dict[type[Event], StreamKind] = {
@@ -57,6 +60,8 @@ EVENT_STREAM_KINDS: dict[type[Event], StreamKind] = {
     NpcTurnCut: StreamKind.CONTROL,
     NpcActed: StreamKind.CONTROL,
     AdvisorRecommendation: StreamKind.ADVICE,
+    NpcTrial: StreamKind.TRIALS,
+    NpcTrialReply: StreamKind.TRIALS,
 }
 
 DEAD_LETTER_SUFFIX = ":dead"

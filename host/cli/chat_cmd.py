@@ -24,7 +24,7 @@ console = Console(highlight=False)
 @app.command("chat")
 def chat(
     server: str = typer.Argument(help="server folder name under the profiles directory"),
-    npc: str = typer.Argument(help="NPC id"),
+    npc: str = typer.Argument(help="the NPC's id, name or alias (any case)"),
     player: str = typer.Option("Traveler", "--as", help="your player name"),
     once: str | None = typer.Option(None, "--once", help="say one line, print the reply, exit"),
 ) -> None:
@@ -39,7 +39,7 @@ async def _chat(settings: Settings, server: str, npc_id: str, player: str, once:
     console.print("[dim]loading profiles, database and model...[/dim]")
     services = await HostServices.open(settings)
     try:
-        npc = services.registry.npc(server, npc_id)
+        npc = services.registry.find_npc(server, npc_id)
         brain = make_brain(services)
         if once is not None:
             return await _say(brain, server, npc, player, once)

@@ -13,8 +13,10 @@ from host.cli import app
 from host.cli.common import fail, settings_or_exit
 from host.errors import NpcHostError
 from host.profiles.loader import load_all
+from host.profiles.lookup import UnknownNpcError, find_npc, unknown_server
 from host.profiles.schema import NpcProfile
 from host.speech.audio import pcm16_to_int16, write_wav
+from host.speech.emotions import UnknownEmotionError, known_emotion
 from host.speech.tts import PiperSynthesizer
 
 
@@ -25,7 +27,9 @@ def say(
     text: Annotated[str, typer.Argument(help="What to say; an emotion tag such as [happy] may lead it")],
     *,
     out: Annotated[Path, typer.Option("--out", "-o", help="The WAV file to write")],
-    emotion: Annotated[str | None, typer.Option("--emotion", "-e", help="An emotion tag, e.g. happy or sad")] = None,
+    emotion: Annotated[
+        str | None, typer.Option("--emotion", "-e", help="An emotion, e.g. happy or sad (unknown ones are refused)")
+    ] = None,
     profiles_dir: Annotated[Path | None, typer.Option("--profiles-dir", help="[default: the configured one]")] = None,
 ) -> None:
     """Write TEXT spoken in the NPC's voice (its model, speed, variation and emotion table) to a WAV file."""
@@ -35,7 +39,11 @@ def say(
     if not spoken:
         fail("error: TEXT has nothing to say once emotion tags are removed")
     try:
-        audio = asyncio.run(PiperSynthesizer(settings.tts).synthesize(spoken, profile.voice, emotion or tag))
+        chosen = known_emotion(emotion or tag, profile.voice)
+    except UnknownEmotionError as exc:
+        fail(f"error: {exc.message}")
+    try:
+        audio = asyncio.run(PiperSynthesizer(settings.tts).synthesize(spoken, profile.voice, chosen))
     except NpcHostError as exc:
         fail(f"error: {exc}")
     write_wav(out, pcm16_to_int16(audio.pcm), audio.sample_rate)
@@ -48,17 +56,14 @@ def say(
 def _find_npc(root: Path, server: str, wanted: str) -> NpcProfile:
     try:
         loads = load_all(root)
+        load = next((candidate for candidate in loads if candidate.name == server), None)
+        if load is None:
+            raise unknown_server(server, (candidate.name for candidate in loads), root)
+        try:
+            return find_npc(load.npcs, server, wanted)
+        except UnknownNpcError:
+            for problem in load.problems:  # the NPC may be there but not load
+                typer.echo(str(problem), err=True)
+            raise
     except NpcHostError as exc:
         fail(f"error: {exc}")
-    load = next((candidate for candidate in loads if candidate.name == server), None)
-    if load is None:
-        known = ", ".join(sorted(candidate.name for candidate in loads)) or "none"
-        fail(f"error: no server named {server!r} under {root} (servers: {known})")
-    key = wanted.casefold()
-    for profile in load.npcs.values():
-        if key in {profile.id, profile.name.casefold(), *(alias.casefold() for alias in profile.aliases)}:
-            return profile
-    for problem in load.problems:
-        typer.echo(str(problem), err=True)
-    known = ", ".join(sorted(load.npcs)) or "none"
-    fail(f"error: server {server!r} has no loadable NPC {wanted!r} (NPCs: {known})")

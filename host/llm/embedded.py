@@ -82,7 +82,9 @@ def load_model(
         if key in _models:
             return _models[key]
         if not path.is_file():
-            raise LLMError("embedded", str(path), "model file not found")
+            raise LLMError(
+                "embedded", str(path), "model file not found (NPC_HOST_LLM__MODEL_PATH, or the NPC's [llm] model)"
+            )
         if chat_format is not None:
             check_chat_format(path, chat_format)
         started = time.perf_counter()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from host.config import Settings
 from host.llm.base import LLM
-from host.llm.embedded import EmbeddedLLM
 from host.llm.ollama_backend import OllamaLLM
 from host.llm.openai_compat import OpenAICompatLLM
 from host.llm.retry import RetryPolicy
@@ -45,6 +44,8 @@ def make_llm(settings: Settings, llm_spec: LlmSpec | None = None) -> LLM:
                 llm.openai_url, model, api_key=llm.openai_api_key, timeout_s=llm.timeout_s, retry=retry
             ),
         )
+    from host.llm.embedded import EmbeddedLLM  # llama.cpp: the `embedded` extra, imported only when used
+
     path = Path(named) if named else llm.model_path
     chat_format = (llm_spec.chat_format if llm_spec is not None else None) or llm.chat_format
     return _shared_instance(

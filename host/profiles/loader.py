@@ -17,8 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from host.brain.lore import LoreKeyError, compile_key
-from host.errors import ConfigError
-from host.packaged_models import piper_joe_paths
+from host.profiles import env_values
 from host.profiles.key_lines import Loc, key_lines, line_of
 from host.profiles.problems import Problem, ProfileError, describe, field_name
 from host.profiles.schema import LoreEntry, NpcDefaults, NpcProfile, ServerProfile
@@ -50,7 +49,10 @@ def load_all(path: Path) -> list[ServerLoad]:
     if (path / SERVER_FILE).is_file():
         return [load_server(path)]
     if not path.is_dir():
-        raise ProfileError(f"profiles folder not found: {path}", code="profiles_missing")
+        raise ProfileError(
+            f"profiles folder not found: {path} (set NPC_HOST_PROFILES_DIR or profiles_dir in npc-host.toml)",
+            code="profiles_missing",
+        )
     loads = [load_server(sub, root=path) for sub in sorted(path.iterdir()) if _is_server_folder(sub)]
     first_by_name: dict[str, ServerLoad] = {}
     for load in loads:
@@ -75,6 +77,10 @@ def load_server(directory: Path, *, root: Path | None = None) -> ServerLoad:
     server_file = _read_toml(directory / SERVER_FILE, load.root)
     if isinstance(server_file, Problem):
         load.problems.append(server_file)
+        return load
+    unset = env_values.expand(server_file.data)
+    if unset:
+        load.problems.extend(server_file.problem(loc, message) for loc, message in unset)
         return load
     try:
         server = ServerProfile.model_validate(server_file.data)
@@ -249,12 +255,9 @@ def _resolve_npc_files(npc: NpcProfile, directory: Path) -> tuple[NpcProfile, li
     """Absolute voice and model paths, and what is missing on disk (location, message)."""
     missing: list[tuple[Loc, str]] = []
     voice, llm = npc.voice, npc.llm
-    if voice.model == PACKAGED:
-        try:
-            piper_joe_paths()
-        except ConfigError as exc:
-            missing.append((("voice", "model"), exc.message))
-    else:
+    # The packaged voice is an installation matter (the `voice` extra), reported where speech is used, so a text-only
+    # install still loads every NPC.
+    if voice.model != PACKAGED:
         voice_path = _resolve(directory, voice.model)
         if not voice_path.is_file():
             missing.append((("voice", "model"), f"voice file not found: {voice_path}"))

@@ -17,16 +17,15 @@ from types import MappingProxyType
 from watchfiles import Change, awatch
 
 from host.profiles.loader import ServerLoad, load_all
+from host.profiles.lookup import UnknownNpcError, find_npc, unknown_server
 from host.profiles.problems import Problem, ProfileError
 from host.profiles.schema import NpcProfile, ServerProfile
+
+__all__ = ["ProfileRegistry", "UnknownNpcError"]  # UnknownNpcError lives in lookup.py; callers import it here
 
 log = logging.getLogger(__name__)
 
 ProblemListener = Callable[[list[Problem]], None]
-
-
-class UnknownNpcError(ProfileError):
-    code = "unknown_npc"
 
 
 @dataclass(frozen=True)
@@ -93,10 +92,14 @@ class ProfileRegistry:
             raise UnknownNpcError(f"server '{server}' has no NPC '{npc_id}'")
         return npc
 
+    def find_npc(self, server: str, wanted: str) -> NpcProfile:
+        """The NPC a user named by id, name or alias (any case); a miss lists the NPCs and the closest one."""
+        return find_npc(self._state(server).npcs, server, wanted)
+
     def _state(self, server: str) -> _ServerState:
         state = self._by_name.get(server)
         if state is None:
-            raise UnknownNpcError(f"no server named '{server}' under {self.root}", code="unknown_server")
+            raise unknown_server(server, self._by_name, self.root)
         return state
 
     def _next_state(self, load: ServerLoad) -> _ServerState | None:

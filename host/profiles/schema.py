@@ -53,6 +53,8 @@ class VoiceSpec(StrictModel):
     speaker: int = Field(0, ge=0)
     speed: float = Field(1.0, ge=0.25, le=4.0)
     variation: float = Field(0.667, ge=0.0, le=2.0)
+    pitch: float = Field(0.0, ge=-12.0, le=12.0, description="semitones up (+) or down (-) from the voice's own")
+    timbre: float = Field(0.0, ge=-1.0, le=1.0, description="-1 darker and warmer ... +1 brighter and thinner")
     emotions: dict[str, EmotionVoice] = {}
 
 
@@ -217,6 +219,14 @@ class AdvisorSpec(StrictModel):
     advice_tokens: int = Field(120, ge=16, le=2048, description="token budget of the advice layer in NPC prompts")
 
 
+class TurnTakingSpec(StrictModel):
+    """How long the host waits before it answers a spoken line (host/speech/turn_taking.py)."""
+
+    unfinished_hold_ms: int = Field(
+        600, ge=0, le=5000, description="extra wait after a line that sounds unfinished (0: answer every line at once)"
+    )
+
+
 class ServerProfile(StrictModel):
     name: ServerName
     game: Literal["minecraft", "table"] = Field(
@@ -230,6 +240,7 @@ class ServerProfile(StrictModel):
     lore: list[LoreEntry] = []
     defaults: NpcDefaults = NpcDefaults()
     advisor: AdvisorSpec | None = Field(None, description="scheduled advisor passes; None: no advisor")
+    turn_taking: TurnTakingSpec = Field(TurnTakingSpec(), description="how long the host waits before it answers")
 
     @model_validator(mode="after")
     def _table_has_no_game(self) -> ServerProfile:

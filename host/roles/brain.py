@@ -26,6 +26,8 @@ from host.events import (
     NpcActed,
     NpcControl,
     NpcSentence,
+    NpcTrial,
+    NpcTrialReply,
     NpcTurnCut,
     NpcTurnStarted,
     PlayerLeft,
@@ -97,6 +99,8 @@ class BrainRole:
             for server in self.services.registry.server_names():
                 said, control = stream_name(server, StreamKind.SAID), stream_name(server, StreamKind.CONTROL)
                 positions = stream_name(server, StreamKind.POSITIONS)
+                trials = stream_name(server, StreamKind.TRIALS)
+                tasks.create_task(bus.consume(trials, GROUP, consumer, self.on_trial, batch=1, stop=stop))
                 tasks.create_task(bus.consume(said, GROUP, consumer, self.on_said, batch=1, stop=stop))
                 tasks.create_task(bus.consume(control, GROUP, consumer, self.on_control, stop=stop))
                 tasks.create_task(bus.consume(positions, GROUP, consumer, self.on_positions, stop=stop))
@@ -107,26 +111,41 @@ class BrainRole:
                 )
                 watchers.append(watcher)
                 tasks.create_task(watcher.run(self._take_note))
-            tasks.create_task(self._warm_all())
+            tasks.create_task(self._warm_all(stop))
             await stop.wait()
             for watcher in watchers:
                 watcher.stop()
 
-    async def _warm_all(self) -> None:
+    async def _warm_all(self, stop: asyncio.Event) -> None:
         for server in self.services.registry.server_names():
-            await self._warm(server)
+            if stop.is_set():
+                return
+            await self._warm(server, stop)
         self.warmed.set()
 
-    async def _warm(self, server: str) -> None:
+    async def _warm(self, server: str, stop: asyncio.Event) -> None:
         """The embedded model keeps each NPC's persona prefix in this process: fill it before the first player
-        speaks, so no first turn pays the whole prompt (about a second per NPC on two cores)."""
+        speaks, so no first turn pays the whole prompt (about a second per NPC on two cores). A stop signal abandons
+        it at once: the llama.cpp worker ends at its next token, and a prompt it is still reading is left to it."""
+        part = f"warm-up of '{server}'"
+        warming = asyncio.ensure_future(warm_personas(self.brain, server, embedded_only=True))
+        stopping = asyncio.ensure_future(stop.wait())
         try:
-            spent = await warm_personas(self.brain, server, embedded_only=True)
+            await asyncio.wait({warming, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not warming.done():
+                warming.cancel()
+                log.info("%s abandoned: stopping", part)
+                return
+            spent = warming.result()
         except NpcHostError as exc:  # only a speed-up: the turns themselves report what is wrong
             log.warning("persona prefixes of '%s' were not warmed: %s", server, exc.message)
+            self.services.progress.done(part, failed=True)
             return
+        finally:
+            stopping.cancel()
         if spent:
             log.info("warmed %d persona prefix(es) of '%s' in %.0f ms", len(spent), server, sum(spent.values()))
+        self.services.progress.done(part)
 
     async def publish(self, event: Event) -> None:
         await self.services.bus.publish(stream_for(event), event)
@@ -188,6 +207,26 @@ class BrainRole:
         stamps.observe(ended.timings_ms.get("first_token"))
         outcome = "interrupted" if ended.interrupted else "completed"
         metrics.TURNS_TOTAL.labels(server=said.server, npc=npc_id, outcome=outcome).inc()
+
+    async def on_trial(self, event: Event) -> None:
+        """Answer an admin's line against a draft profile, unless the admin has stopped waiting for it."""
+        if not isinstance(event, NpcTrial) or time.time() > event.deadline_ts:
+            return
+        log.info("%s tries a line against a draft of %s", event.author, event.profile.id)
+        try:
+            result = await self.brain.try_line(event.server, event.profile, event.player, event.text)
+        except NpcHostError as exc:  # e.g. a server this brain does not know: the admin sees why
+            reply = NpcTrialReply(server=event.server, trial_id=event.id, npc=event.profile.id, error=exc.message)
+        else:
+            reply = NpcTrialReply(
+                server=event.server,
+                trial_id=event.id,
+                npc=event.profile.id,
+                reply=result.reply,
+                dropped=[f"{dropped.text} ({dropped.reason})" for dropped in result.dropped],
+                error=result.error,
+            )
+        await self.publish(reply)
 
     async def on_positions(self, event: Event) -> None:
         if isinstance(event, Positions):

@@ -293,6 +293,7 @@ class VoiceBridge:
 
     async def start(self) -> None:
         if not self.voices:
+            self.services.progress.done("bridge")  # no server profile has a [bridge]: nothing to listen for
             return
         settings = self.services.settings
         for voice in self.voices.values():
@@ -310,6 +311,8 @@ class VoiceBridge:
         log.info(
             "voice bridge listening on ws://%s:%d/bridge (voice pages: /voice/ws) for %s", *self._address(), servers
         )
+        host, port = self._address()
+        self.services.progress.listening("bridge", f"ws://{host}:{port}/bridge")
 
     def refresh(self) -> None:
         """Profiles were reloaded: NPCs are placed again where their profiles changed."""

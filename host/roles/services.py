@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from host.bus import Bus, make_bus
 from host.bus.streams import consumer_name
@@ -15,6 +15,7 @@ from host.config import Settings
 from host.errors import NpcHostError
 from host.profiles.problems import Problem
 from host.profiles.registry import ProfileRegistry
+from host.roles.startup import StartupProgress
 from host.store import Store
 from host.transcript.book import TranscriptBook
 
@@ -28,6 +29,7 @@ class HostServices:
     store: Store
     registry: ProfileRegistry
     transcripts: TranscriptBook
+    progress: StartupProgress = field(default_factory=StartupProgress)
 
     @classmethod
     async def open(cls, settings: Settings, *, watch_profiles: bool = True) -> HostServices:

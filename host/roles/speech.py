@@ -3,7 +3,8 @@
 Streams (per server), each read through the group "speech":
 - `utterances`: `PlayerPaused` -> a speculative transcription, `PlayerUtterance` -> `PlayerSaid` (from the
   speculation when the player said nothing more; `TranscriptionHandler`), with the names of the NPCs whose hearing
-  range contains the speaker as Whisper's vocabulary;
+  range contains the speaker as Whisper's vocabulary; a line that sounds unfinished waits the server's
+  `[turn_taking] unfinished_hold_ms` for the player to go on (then the two utterances are one line);
 - `turns`: `NpcSentence` -> that turn's `SentenceSpeaker` (the NPC's voice, the sentence's emotion), which publishes
   `NpcAudio` chunks as they are synthesised; `NpcTurnEnded` -> the speaker finishes its queue and is dropped;
 - `control`: `PlayerSpeechStarted` -> the speakers of turns addressed to that player stop (barge-in): their pending
@@ -35,6 +36,7 @@ from host.events import (
     NpcTurnStarted,
     PlayerLeft,
     PlayerPaused,
+    PlayerSaid,
     PlayerSpeechStarted,
     PlayerUtterance,
 )
@@ -45,6 +47,7 @@ from host.speech.speaker import SentenceSpeaker, SpokenChunk
 from host.speech.stt import Transcriber, WhisperTranscriber
 from host.speech.stt_worker import TranscriptionHandler
 from host.speech.tts import PiperSynthesizer
+from host.speech.turn_taking import sounds_unfinished
 from host.voice.hearing import names_in_earshot
 
 log = logging.getLogger(__name__)
@@ -100,7 +103,13 @@ class SpeechRole:
     async def run(self, stop: asyncio.Event) -> None:
         bus = self.services.bus
         consumer = consumer_name(self.name)
-        transcribe = TranscriptionHandler(bus, self.transcriber, vocabulary=self._vocabulary)
+        transcribe = TranscriptionHandler(
+            bus,
+            self.transcriber,
+            vocabulary=self._vocabulary,
+            hold_for=self._hold_for,
+            spoke_since=lambda server, player, ts: self.barge_ins.get((server, player), 0.0) > ts,
+        )
 
         async def on_utterance(event: Event) -> None:
             await self.ready()
@@ -120,6 +129,7 @@ class SpeechRole:
                     for kind, handler in handlers.items():
                         tasks.create_task(bus.consume(streams[kind], GROUP, consumer, handler, stop=stop))
                 await stop.wait()
+                self._loading.cancel()  # a model still loading is left to its thread: stopping never waits for it
                 for turn_id in list(self._turns):
                     self._stop(turn_id)
         finally:
@@ -153,7 +163,14 @@ class SpeechRole:
             except NpcHostError as exc:  # that NPC stays silent; the others still speak
                 log.error("speech: voice %s: %s", path, exc.message)
         log.info("speech: models ready in %.1f s", time.perf_counter() - started)
+        self.services.progress.done("speech models")
         self.loaded.set()
+
+    def _hold_for(self, said: PlayerSaid) -> float:
+        """The server's extra wait after a line that sounds unfinished (`[turn_taking]`); none after others."""
+        if not sounds_unfinished(said.text):
+            return 0.0
+        return self.services.registry.server(said.server).turn_taking.unfinished_hold_ms / 1000.0
 
     def _vocabulary(self, utterance: PlayerUtterance | PlayerPaused) -> list[str]:
         npcs = self.services.registry.npcs(utterance.server).values()

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from host.errors import NpcHostError
 from host.profiles.schema import EmotionVoice, VoiceSpec
+from host.speech.voice_shape import pitch_factor
+from host.suggest import did_you_mean
 
 NEUTRAL = "neutral"
 
@@ -76,6 +79,8 @@ class VoiceParams(BaseModel):
     noise_scale: float = Field(ge=0)
     noise_w_scale: float = Field(ge=0)
     volume: float = Field(gt=0)
+    pitch: float = Field(0.0, description="semitones, applied after synthesis (host/speech/voice_shape.py)")
+    timbre: float = Field(0.0, ge=-1.0, le=1.0)
 
 
 def canonical_emotion(tag: str | None, overrides: dict[str, EmotionVoice] | None = None) -> str:
@@ -90,6 +95,25 @@ def canonical_emotion(tag: str | None, overrides: dict[str, EmotionVoice] | None
         if candidate and candidate in known:
             return candidate
     return NEUTRAL
+
+
+class UnknownEmotionError(NpcHostError):
+    code = "unknown_emotion"
+
+
+def known_emotion(tag: str | None, voice: VoiceSpec) -> str | None:
+    """A tag a person typed (`npc-host say --emotion`), checked: the model's own tags fall back to neutral
+    quietly, but a typo from a person is refused with the closest name and the list."""
+    name = " ".join((tag or "").lower().split())
+    if not name:
+        return None
+    if canonical_emotion(name, voice.emotions) != NEUTRAL or name.split()[0] == NEUTRAL:
+        return name
+    table = sorted({*DEFAULT_EMOTIONS, *voice.emotions})
+    raise UnknownEmotionError(
+        f"unknown emotion '{tag}'{did_you_mean(name, [*table, *EMOTION_ALIASES])}; known: {', '.join(table)}"
+        " (and their synonyms, docs/speech.md)"
+    )
 
 
 def emotion_multipliers(voice: VoiceSpec, tag: str | None) -> tuple[str, EmotionVoice]:
@@ -108,8 +132,11 @@ def voice_params(voice: VoiceSpec, tag: str | None, *, model_noise_w: float = DE
     return VoiceParams(
         emotion=name,
         speaker=voice.speaker,
-        length_scale=1.0 / (voice.speed * emotion.speed),
+        # A raised or lowered pitch shortens or lengthens the audio by its factor: Piper speaks that much slower first.
+        length_scale=pitch_factor(voice.pitch) / (voice.speed * emotion.speed),
         noise_scale=min(voice.variation * emotion.variation, MAX_NOISE),
         noise_w_scale=min(model_noise_w * relative_variation, MAX_NOISE),
         volume=BASE_VOLUME * emotion.volume,
+        pitch=voice.pitch,
+        timbre=voice.timbre,
     )

@@ -104,7 +104,9 @@ def load_whisper(path: Path, threads: int) -> WhisperModel:
         model = _models.get(key)
         if model is None:
             if not (path / "model.bin").is_file():
-                raise TranscriptionError(f"no faster-whisper model in {path} (model.bin missing)", code="stt_model")
+                raise TranscriptionError(
+                    f"no faster-whisper model in {path} (model.bin missing; NPC_HOST_STT__MODEL_PATH)", code="stt_model"
+                )
             started = time.perf_counter()
             try:
                 model = WhisperModel(

