@@ -133,14 +133,14 @@ async def test_refused_requests_are_logged_with_who_and_what_escaped(admin_host:
     def refused() -> list[str]:
         return [line for line in admin_host.process.output().splitlines() if "admin: refused" in line]
 
-    await admin_host.wait_for(lambda: any("evil.example" in line for line in refused()), "the cross-site line")
+    await admin_host.wait_for(lambda: any("'anonymous'" in line for line in refused()), "the cross-site line")
     lines = refused()
     (role,) = [line for line in lines if "'vic'" in line and "needs the admin role" in line]
     assert "PUT" in role and "bram\\u20282026-12-01 granted.toml" in role  # the separator escaped, on one line
     (csrf_line,) = [line for line in lines if "'vic'" in line and "X-CSRF-Token" in line]
     assert "POST" in csrf_line and "/bram/control" in csrf_line and "guess" not in csrf_line
-    (cross,) = [line for line in lines if "evil.example" in line]
-    assert "'anonymous'" in cross and "/api/session" in cross
+    (cross,) = [line for line in lines if "'anonymous'" in line]
+    assert "POST '/api/session'" in cross and "cross-site request from 'http://evil.example'" in cross
     assert "\u2028" not in admin_host.process.output()  # (splitlines would split on it: look at the raw text)
 
 
@@ -215,6 +215,12 @@ async def test_a_cross_site_websocket_is_refused(admin_host: AdminHost) -> None:
         async with websockets.connect(url, additional_headers={"Cookie": cookie, "Origin": "http://evil.example"}):
             pass
     assert refused.value.response.status_code == 403
+
+    def logged() -> bool:
+        output = admin_host.process.output()
+        return "admin: refused WEBSOCKET '/api/live' from 'vic'" in output and "from 'http://evil.example'" in output
+
+    await admin_host.wait_for(logged, "the refused WebSocket in the log")
 
 
 def _line_number(line: dict[str, str]) -> int:

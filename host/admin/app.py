@@ -20,7 +20,7 @@ from host.admin import auth_routes, health_routes, live_routes, profile_routes, 
 from host.admin.auth import COOKIE, UNSAFE_METHODS, Viewer, operator, same_origin
 from host.admin.context import AdminContext
 from host.admin.feed import LiveFeed
-from host.admin.refusals import log_refused
+from host.admin.refusals import log_cross_site
 from host.admin.voice import player_voice_routers
 
 STATIC = resources.files("host.admin") / "static"
@@ -77,8 +77,7 @@ class _SameOriginWrites(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         if request.method in UNSAFE_METHODS and not same_origin(request):
             session = AdminContext.of(request).sessions.get(request.cookies.get(COOKIE))
-            origin = request.headers.get("origin", "")[:100]
-            log_refused(request, session.user if session else "anonymous", f"cross-site request from {origin!r}")
+            log_cross_site(request, session.user if session else None)
             return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
         response = await call_next(request)
         # A route may set a stricter policy of its own (the voice page connects to the voice bridge's WebSocket).

@@ -14,6 +14,7 @@ from host.admin.context import AdminContext
 from host.admin.feed import LiveFeed, TooManySubscribersError
 from host.admin.history import Page, matches, page
 from host.admin.lines import ViewLine
+from host.admin.refusals import log_cross_site
 
 router = APIRouter(prefix="/api", tags=["live"])
 
@@ -115,6 +116,8 @@ async def live(
 ) -> None:
     """New transcript lines as JSON messages `{"server": ..., "line": {...}}`, filtered by server, NPC and player."""
     if not same_origin(websocket):
+        session = websocket_session(websocket)
+        log_cross_site(websocket, session.user if session else None)
         await websocket.close()  # before the handshake: the other site's page gets a plain 403
         return
     if websocket_session(websocket) is None:
