@@ -9,7 +9,6 @@ mixed frames with index 0 down.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, TypeAdapter, ValidationError
@@ -22,8 +21,9 @@ from proximity_audio.protocol import (
     NpcInfo,
     Ping,
     ProtocolError,
-    _describe,
     _Message,
+    decode_typed_message,
+    describe_invalid,
 )
 
 VOICE_PATH = "/voice/ws"
@@ -85,14 +85,7 @@ class Line(_Message):
 
 def parse_browser_message(text: str) -> BrowserMessage:
     """Validate a page's text message; raises ProtocolError with code bad_message or unknown_type."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
-    except RecursionError:
-        raise ProtocolError("JSON nested too deeply") from None
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        raise ProtocolError("a message must be a JSON object with a string field 'type'")
+    data = decode_typed_message(text)
     if data["type"] not in BROWSER_TYPES:
         raise ProtocolError(
             f"a voice page may send {', '.join(BROWSER_TYPES)}, not {data['type'][:64]!r}",
@@ -101,5 +94,4 @@ def parse_browser_message(text: str) -> BrowserMessage:
     try:
         return _browser_adapter.validate_python(data)
     except ValidationError as exc:
-        # Validation errors may echo input; never echo an invite back.
-        raise ProtocolError(f"invalid {data['type']} message: {_describe(exc)}") from None
+        raise describe_invalid(data["type"], exc) from None

@@ -19,7 +19,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
 
@@ -210,8 +210,9 @@ def _describe(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}{more}"
 
 
-def parse_client_message(text: str) -> ClientMessage:
-    """Validate a plugin's text message; raises ProtocolError with code bad_message or unknown_type."""
+def decode_typed_message(text: str) -> dict[str, Any]:
+    """A text message as a JSON object with a string `type`; raises ProtocolError (bad_message) for anything else.
+    Shared by the plugin and the voice-page profiles, so both refuse bad JSON the same way and keep the connection."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -222,6 +223,17 @@ def parse_client_message(text: str) -> ClientMessage:
         raise ProtocolError(f"not valid JSON ({str(exc)[:100]})") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError("a message must be a JSON object with a string field 'type'")
+    return data
+
+
+def describe_invalid(kind: str, exc: ValidationError) -> ProtocolError:
+    """The error for a message that failed validation; pydantic's errors may echo input, so never a token or invite."""
+    return ProtocolError(f"invalid {kind} message: {_describe(exc)}")
+
+
+def parse_client_message(text: str) -> ClientMessage:
+    """Validate a plugin's text message; raises ProtocolError with code bad_message or unknown_type."""
+    data = decode_typed_message(text)
     if data["type"] not in CLIENT_TYPES:
         raise ProtocolError(
             f"unknown message type {data['type'][:64]!r} (known: {', '.join(CLIENT_TYPES)})",
@@ -230,8 +242,7 @@ def parse_client_message(text: str) -> ClientMessage:
     try:
         return _client_adapter.validate_python(data)
     except ValidationError as exc:
-        # Validation errors may echo input; never echo a token back.
-        raise ProtocolError(f"invalid {data['type']} message: {_describe(exc)}") from None
+        raise describe_invalid(data["type"], exc) from None
 
 
 def parse_server_message(text: str) -> ServerMessage:

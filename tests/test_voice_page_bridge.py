@@ -191,6 +191,16 @@ async def test_a_page_has_the_plugins_frame_rate_and_chat_limits(page: Page) -> 
     assert len(page.chats) == 3
 
 
+async def test_a_huge_integer_from_a_page_gets_an_error_and_the_page_stays(page: Page) -> None:
+    async with page.open(page.invite("Alice")) as ws:
+        await next_of(ws, "browser_welcome")
+        await ws.send('{"type": "chat", "text": "hi", "n": ' + "9" * 5000 + "}")
+        assert "not valid JSON" in str((await next_error(ws, ErrorCode.BAD_MESSAGE))["message"])
+        await ws.send(json.dumps({"type": "chat", "text": "Bram, still there?"}))
+        await eventually(lambda: len(page.chats) == 1)
+    assert page.chats[0].text == "Bram, still there?"
+
+
 async def test_a_newer_page_replaces_the_older_and_pages_are_capped(page: Page) -> None:
     async with page.open(page.invite("Alice")) as first:
         await next_of(first, "browser_welcome")
