@@ -31,7 +31,7 @@ class CommandEntry(NamedTuple):
 COMMANDS: dict[str, CommandEntry] = {
     "run": CommandEntry("host.cli.run_cmd", "Run the host: NPCs appear in the game, hear players and answer."),
     "status": CommandEntry(
-        "host.cli.status_cmd", "Consumers, pending entries and lag of every stream on the Redis hub."
+        "host.cli.status_cmd", "Each process's roles and their health; the Redis hub's streams and their lag."
     ),
     "demo": CommandEntry("host.cli.demo_cmd", "The voice scene: recorded players talk to the example village."),
     "chat": CommandEntry("host.cli.chat_cmd", "Talk to an NPC in the terminal."),
@@ -58,9 +58,12 @@ class LazyGroup(TyperGroup):
         return sorted({*COMMANDS, *self.commands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.commands:
-            return self.commands[cmd_name]
         entry = COMMANDS.get(cmd_name)
+        if cmd_name in self.commands:
+            loaded = self.commands[cmd_name]
+            if entry is not None:  # the command list shows the same line whether the module is loaded or not
+                loaded.short_help = entry.help
+            return loaded
         # Only the command list asks before `resolve_command` has loaded the module: a stand-in carries its line.
         return None if entry is None else TyperCommand(name=cmd_name, help=entry.help, short_help=entry.help)
 
