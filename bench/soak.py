@@ -15,23 +15,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
-import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.village import SERVER, example_village
 from host.bus.streams import StreamKind, stream_for, stream_name
-from host.config import Settings
 from host.demo_assets import load_manifest
 from host.events import Event, NpcTurnEnded, PlayerSaid, Position
-from host.llm.factory import close_all
 from host.roles.brain import BrainRole
 from host.roles.gateway import GatewayRole
-from host.roles.runner import make_brain, supervise
+from host.roles.runner import Role, make_brain, supervise
 from host.roles.services import HostServices
 from host.roles.speech import SpeechRole
 from host.speech.audio import conform, read_wav
@@ -39,8 +35,6 @@ from host.voice.warmup import warm_personas
 from proximity_audio.bridge_client import BridgeClient
 from proximity_audio.protocol import SAMPLE_RATE
 
-SERVER = "example"
-PROFILES = Path(__file__).resolve().parent.parent / "npc_profiles" / SERVER
 TOKEN = "soak-bench-bridge-token"
 SOAK_PLAYERS = int(os.environ.get("NPC_HOST_SOAK_PLAYERS", "6"))
 CHAT_EVERY_S = 10.0
@@ -79,21 +73,8 @@ def slope_per_minute(samples: list[tuple[float, float]]) -> float:
 
 async def run() -> dict[str, Any]:
     duration_s = float(os.environ.get("NPC_HOST_SOAK_S", "120"))
-    with tempfile.TemporaryDirectory(prefix="npc-host-bench-soak-") as scratch:
-        shutil.copytree(PROFILES, Path(scratch) / "profiles" / SERVER)
-        settings = Settings(
-            profiles_dir=Path(scratch) / "profiles",
-            data_dir=Path(scratch) / "data",
-            transcripts_dir=Path(scratch) / "transcripts",
-            bridge_host="127.0.0.1",
-            bridge_port=_free_port(),
-        )
-        services = await HostServices.open(settings, watch_profiles=False)
-        try:
-            return await _soak(services, duration_s)
-        finally:
-            await services.aclose()
-            await close_all()
+    async with example_village("soak") as services:
+        return await _soak(services, duration_s)
 
 
 async def _soak(services: HostServices, duration_s: float) -> dict[str, Any]:
@@ -105,7 +86,7 @@ async def _soak(services: HostServices, duration_s: float) -> dict[str, Any]:
     await speech.whisper.load()
     for npc in services.registry.npcs(SERVER).values():
         await speech.synthesizer.load(npc.voice)
-    roles = [
+    roles: list[Role] = [
         GatewayRole(services, environ={"NPC_HOST_BRIDGE_TOKEN_EXAMPLE": TOKEN}),
         speech,
         BrainRole(services, brain),
@@ -242,10 +223,3 @@ async def _wait_for_bridge(url: str, within_s: float = 120.0) -> None:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.5)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port

@@ -24,21 +24,18 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
-import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from bench.report import summarize
-from host.config import Settings
+from bench.village import SERVER, example_village
 from host.demo_assets import Recording, load_manifest
 from host.events import Position
 from host.llm.embedded import EmbeddedLLM
-from host.llm.factory import close_all, make_llm
+from host.llm.factory import make_llm
 from host.roles.services import HostServices
 from host.speech.audio import conform, read_wav, without_trailing_silence
-from host.voice.scene import SceneTurn, VoiceScene, free_port
+from host.voice.scene import SceneTurn, VoiceScene
 from host.voice.timings import STAGES
 from proximity_audio.protocol import SAMPLE_RATE as BRIDGE_RATE
 
@@ -48,9 +45,7 @@ WARMUP_TURNS = 2
 TURNS = 12
 COMMA_TURNS = 3
 TURNS_BUDGET_S = 240.0  # on a crowded machine fewer turns are measured rather than overrun the suite's bound
-SERVER = "example"
 COMMA_PAUSE = "comma_pause.wav"
-PROFILES = Path(__file__).resolve().parent.parent / "npc_profiles" / SERVER
 
 
 def _summary(samples: list[float | None]) -> dict[str, float | int] | None:
@@ -59,21 +54,8 @@ def _summary(samples: list[float | None]) -> dict[str, float | int] | None:
 
 
 async def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="npc-host-bench-voice-") as scratch:
-        shutil.copytree(PROFILES, Path(scratch) / "profiles" / SERVER)
-        settings = Settings(
-            profiles_dir=Path(scratch) / "profiles",
-            data_dir=Path(scratch) / "data",
-            transcripts_dir=Path(scratch) / "transcripts",
-            bridge_host="127.0.0.1",
-            bridge_port=free_port(),
-        )
-        services = await HostServices.open(settings, watch_profiles=False)
-        try:
-            return await _measure(services)
-        finally:
-            await services.aclose()
-            await close_all()
+    async with example_village("voice") as services:
+        return await _measure(services)
 
 
 async def _measure(services: HostServices) -> dict[str, Any]:
