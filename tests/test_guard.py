@@ -97,6 +97,10 @@ CLEANED: list[tuple[str, str]] = [
     ("**Bram:** Welcome!", "Welcome!"),
     ("bram says: Sit down.", "Sit down."),
     ("Innkeeper: Rooms are upstairs.", "Rooms are upstairs."),
+    ("Sailor: You are looking for the gate.", "You are looking for the gate."),  # seen in the demo
+    ("Traveler: the stew is hot.", "The stew is hot."),
+    ("Old Sailor: Mind the tide.", "Mind the tide."),
+    ("The price: two emeralds.", "The price: two emeralds."),
     ("<|im_start|>assistant Bram: Hello there.", "Hello there."),
     ("Hello there.<|im_end|>", "Hello there."),
     ('"Welcome, traveler."', "Welcome, traveler."),

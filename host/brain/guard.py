@@ -44,6 +44,9 @@ _NARRATED_QUOTE = re.compile(
 )
 # Markdown the model copies from chat data: list bullets and emphasis marks (paired *actions* never get this far).
 _BULLET = re.compile(r"^(?:[-•]|\d{1,2}[.)])\s+")
+# A reply opened with a speaker label the model copied from the chat layout ("Traveler: ...", "Sailor: ..."): the
+# NPC's line never needs one, and a voice would read it out.
+_SPEAKER_LABEL = re.compile(r"^[A-Z][\w'-]{1,20}(?: [A-Z][\w'-]{1,20})?\s*:\s+(?=\S)")
 # The turn's bracketed notes (prompt.turn_notes) read back: never speech. A bracketed lore fact is unwrapped instead.
 _TURN_NOTE = re.compile(
     r"\[\s*(?:Game master|Advice|Earlier with [^\[\]:]{1,64}|[^\[\]:]{1,64} speaks [^\[\]:]{2,30})\s*:[^\[\]]*\]?",
@@ -126,6 +129,7 @@ class OutOfCharacterGuard:
         while prefix := (
             self._speaker_prefix.match(text)
             or _BULLET.match(text)
+            or _SPEAKER_LABEL.match(text)
             or _NARRATED_QUOTE.match(text)
             or ANSWER_FORMAT.match(text)
         ):
@@ -133,8 +137,7 @@ class OutOfCharacterGuard:
         text = _strip_stray_quotes(text.strip())
         if vocative := self._own_vocative.match(text):
             text = text[vocative.end() :]
-            text = text[:1].upper() + text[1:]
-        return text
+        return text[:1].upper() + text[1:]
 
     def check(self, sentence: Sentence) -> Sentence | DroppedSentence:
         text = self.clean(sentence.text)
