@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from watchfiles import Change, awatch
+from watchfiles import Change
 
+from host.file_watch import watch_changes
 from host.profiles.loader import ServerLoad, load_all
 from host.profiles.lookup import UnknownNpcError, find_npc, unknown_server
 from host.profiles.problems import Problem, ProfileError
@@ -121,7 +122,7 @@ class ProfileRegistry:
             listener(problems)
 
     async def _watch(self) -> None:
-        async for _changes in awatch(
+        async for _changes in watch_changes(
             self.root, watch_filter=_is_profile_change, debounce=self._debounce_ms, stop_event=self._stop
         ):
             try:

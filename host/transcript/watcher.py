@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
-from watchfiles import awatch
 
 from host.atomic_json import read_model, write_model
 from host.events import AdminNote
+from host.file_watch import watch_changes
 from host.log_window import LogWindow
 from host.transcript.grammar import is_note_line
 from host.transcript.lines import NoteLine
@@ -122,7 +122,7 @@ class NoteWatcher:
             loaded: _WatchState | None = await asyncio.to_thread(read_model, self._state_path, _WatchState)
             self._state, self._loaded = loaded or _WatchState(), True
         await self._scan(deliver)
-        async for _changes in awatch(
+        async for _changes in watch_changes(
             self._directory,
             stop_event=self._stop,
             debounce=200,
