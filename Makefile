@@ -7,7 +7,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Not quiet: pip shows each package it downloads, builds and installs, so a long first install shows progress.
 PIP_INSTALL := $(BIN)/python -m pip install
 
-.PHONY: demo test bench lint install install-dev services browser clean
+.PHONY: demo test bench lint install install-dev services chromium clean
 
 $(BIN)/python:
 	@echo "== creating the virtual environment $(VENV)"
@@ -38,11 +38,11 @@ demo: install
 services:
 	bash scripts/ensure-services.sh
 
-# The admin page's browser tests: Debian's chromium, driven by the playwright package (no browser download).
-browser:
+# The browser tests drive Debian's chromium package through Playwright's executable_path.
+chromium:
 	bash scripts/ensure-chromium.sh
 
-test: install-dev services browser
+test: install-dev services chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: install-dev services

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The browser tests drive Debian's chromium through Playwright (executable_path=/usr/bin/chromium). Playwright's own
-# browser download is never used. Installs the package when it is missing; needs root or sudo for apt-get.
+# The browser tests drive Debian's chromium through Playwright (executable_path=/usr/bin/chromium). Only Debian's
+# package is used. Installs the package when it is missing; needs root or sudo for apt-get.
 set -euo pipefail
 
 if [ -x /usr/bin/chromium ]; then
@@ -8,7 +8,7 @@ if [ -x /usr/bin/chromium ]; then
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "chromium is missing and this is no Debian/Ubuntu system: install chromium at /usr/bin/chromium," \
-       "or the browser tests are skipped" >&2
+       "or the browser tests fail" >&2
   exit 0
 fi
 SUDO=""

@@ -13,21 +13,20 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.admin_support import PASSWORDS, SERVER, AdminHost, admin_host
+from tests.chromium import chromium_path
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 __all__ = ["admin_host"]
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip("Debian's chromium is not installed (make test installs it: scripts/ensure-chromium.sh)")
+    executable = chromium_path()
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        launched = await playwright.chromium.launch(executable_path=executable, headless=True)
         try:
             yield launched
         finally:

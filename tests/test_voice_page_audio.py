@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -17,10 +16,8 @@ from playwright.async_api import Page, async_playwright
 from host.admin.voice.routes import voice_router
 from host.config import Settings
 from tests.bus_support import wait_until
+from tests.chromium import chromium_path
 from tests.host_process import closed_port
-
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 
 # `frames` mixed frames of 440 Hz in the left ear only, all arriving at once; rendered for one second.
 PLAY = """async ([rate, frames]) => {
@@ -76,7 +73,7 @@ async def page() -> AsyncIterator[Page]:
     task = asyncio.create_task(server.serve())
     await wait_until(lambda: server.started, "the web app listening")
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM))
+        browser = await playwright.chromium.launch(executable_path=chromium_path())
         context = await browser.new_context(bypass_csp=True)
         page = await context.new_page()
         await page.goto(f"http://127.0.0.1:{port}/voice/")

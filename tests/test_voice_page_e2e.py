@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pytest
 import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI
@@ -39,11 +38,11 @@ from host.profiles.registry import ProfileRegistry
 from proximity_audio.protocol import SAMPLE_RATE
 from tests.bridge_support import recording_48k
 from tests.bus_support import wait_until
+from tests.chromium import chromium_path
 from tests.doubles.ollama_server import OllamaWireServer
 from tests.doubles.rcon_server import MinecraftWorld, Player, RconTestServer
 from tests.host_process import START_S, HostProcess, closed_port, host_env
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PASSWORD, PASSWORD_ENV = "voice-Village-Secret", "NPC_HOST_RCON_PASSWORD_EXAMPLE"
 SECRET = "voice-page-test-invite-secret"
@@ -57,7 +56,6 @@ TABLE_REPLY = (
     "Welcome to the table, friend, pull up a chair by the fire and warm your hands while the stew is bubbling. "
     "The room upstairs is yours for two silver coins, and mind the third step because it creaks like an old door."
 )
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 LINK = re.compile(r'"(?:value|url)":"(?P<url>https?://[^"]+)"')
 
 
@@ -180,7 +178,7 @@ async def scene(tmp_path: Path, repo_root: Path, redis_url: str, redis_prefix: s
         host = HostProcess.start(["run"], env, tmp_path)
         microphone = fake_microphone(tmp_path)
         browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
+            executable_path=chromium_path(),
             args=[
                 "--use-fake-ui-for-media-stream",
                 "--use-fake-device-for-media-stream",
