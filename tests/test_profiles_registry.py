@@ -76,6 +76,16 @@ async def test_a_new_file_adds_an_npc_and_a_deleted_one_removes_it(
     await eventually(registry, lambda: "birch" in registry.npcs("example"))
 
 
+async def test_a_server_folder_moved_in_appears(registry: ProfileRegistry, profiles_root: Path, tmp_path: Path) -> None:
+    # Moving (or unpacking) a finished folder into place raises one event, for the folder: none for its files.
+    staged = tmp_path / "staged-tavern"
+    staged.mkdir()
+    (staged / "server.toml").write_text('name = "tavern"\ngame = "table"\n')
+    staged.rename(profiles_root / "tavern")
+    await eventually(registry, lambda: "tavern" in registry.server_names())
+    assert registry.server("tavern").game == "table"
+
+
 async def test_a_broken_server_toml_keeps_the_server(registry: ProfileRegistry, profiles_root: Path) -> None:
     problems = problem_queue(registry)
     server = profiles_root / "example" / "server.toml"

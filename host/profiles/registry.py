@@ -134,5 +134,9 @@ class ProfileRegistry:
 
 
 def _is_profile_change(change: Change, path: str) -> bool:
+    # A new folder counts too: a server.toml written into it before the recursive watch reaches the folder raises no
+    # event of its own, and the new server would never appear.
     name = Path(path).name
-    return not name.startswith(".") and (name.endswith(".toml") or change == Change.deleted)
+    if name.startswith("."):
+        return False
+    return name.endswith(".toml") or change == Change.deleted or (change == Change.added and Path(path).is_dir())
