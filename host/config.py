@@ -93,7 +93,14 @@ class BusSettings(_Section):
     claim_idle_ms: int = Field(60_000, ge=10, description="pending longer than this = consumer presumed dead")
     retry_delay_ms: int = Field(1_000, ge=0, description="wait before a failed entry is handed to its consumer again")
     maxlen: int = Field(100_000, ge=10, description="Redis streams longer than this drop their fully acked head")
-    trim_every: int = Field(1_000, ge=1, description="publishes to a stream between two trim checks")
+    maxlen_audio: int = Field(
+        1_000,
+        ge=10,
+        description="the same for the streams carrying audio (utterances, NPC voices: about 100 KB an entry)",
+    )
+    trim_every: int = Field(
+        1_000, ge=1, description="publishes to a stream between two trim checks (at most a tenth of its maxlen)"
+    )
     memory_queue_size: int = Field(10_000, ge=1, description="in-process stream size at which publish waits")
     memory_audio_bytes: int = Field(
         16 * 2**20,
