@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from host import metrics
@@ -29,6 +28,7 @@ from host.roles.health import HealthBoard
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 1.0
+REFUSALS_LOGGED_EVERY_S = 60.0  # per kind refused (connection, player, voice page), with the count meanwhile
 DEFAULT_SHARE = 0.8  # of the cgroup limit or the RAM: the ceiling when none is set
 CONDITION = "memory"  # its name among the process's degraded conditions (host/roles/health.py)
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -86,22 +86,12 @@ class MemoryGuard:
     """`refusal()` says why new work is refused while the process is above its ceiling, else None; `watch` keeps
     the reading current. `ceiling` None: never refuses."""
 
-    def __init__(
-        self,
-        ceiling: int | None,
-        *,
-        board: HealthBoard | None = None,
-        read: Callable[[], int | None] = resident_bytes,
-        window_s: float = 60.0,
-    ) -> None:
+    def __init__(self, ceiling: int | None, *, board: HealthBoard | None = None) -> None:
         self.ceiling = ceiling
         self.resident: int | None = None
         self._board = board
-        self._read = read
         self._refusing: str | None = None
-        self._refusals = LogWindow(window_s)
-        if ceiling is not None:
-            metrics.MEMORY_CEILING_BYTES.set(ceiling)
+        self._refusals = LogWindow(REFUSALS_LOGGED_EVERY_S)
 
     @property
     def over(self) -> bool:
@@ -113,12 +103,13 @@ class MemoryGuard:
 
     def check(self) -> None:
         """Read the resident memory once and enter or leave the refusing state."""
-        resident = self.resident = self._read()
+        resident = self.resident = resident_bytes()
         if resident is None:
             return
         metrics.MEMORY_RESIDENT_BYTES.set(resident)
         if self.ceiling is None:
             return
+        metrics.MEMORY_CEILING_BYTES.set(self.ceiling)
         if resident > self.ceiling:
             first = self._refusing is None
             self._refusing = (
