@@ -3,7 +3,8 @@
 While the process's resident memory (RSS) is above `memory_ceiling_mb`, the voice bridge refuses new plugin
 connections (close 1013), new players (`try_again_later` error) and new voice pages (close 1013), each with the
 reason; players already in are served as before. The process shows as degraded (not failed) in `/healthz` and
-`npc-host status` until its memory is back under the ceiling. Entering and leaving that state is logged, refusals
+`npc-host status` until its memory is back under 95% of the ceiling (a process hovering at the ceiling does not flip
+in and out every second). Entering and leaving that state is logged, refusals
 once a minute with their count; `npc_host_memory_resident_bytes`, `npc_host_memory_ceiling_bytes` and
 `npc_host_memory_refused_total{what}` are in /metrics.
 
@@ -28,6 +29,7 @@ from host.roles.health import HealthBoard
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 1.0
+RECOVER_SHARE = 0.95  # of the ceiling: refusing ends below this
 REFUSALS_LOGGED_EVERY_S = 60.0  # per kind refused (connection, player, voice page), with the count meanwhile
 DEFAULT_SHARE = 0.8  # of the cgroup limit or the RAM: the ceiling when none is set
 CONDITION = "memory"  # its name among the process's degraded conditions (host/roles/health.py)
@@ -125,10 +127,10 @@ class MemoryGuard:
                 )
             if self._board is not None:
                 self._board.degrade(CONDITION, self._refusing.removesuffix("; try again later"))
-        elif self._refusing is not None:
+        elif self._refusing is not None and resident < self.ceiling * RECOVER_SHARE:
             self._refusing = None
             log.warning(
-                "memory: %d MB resident, back under the ceiling of %d MB: new connections are welcome again",
+                "memory: %d MB resident, back under the ceiling of %d MB: newcomers are welcome again",
                 resident // _MB,
                 self.ceiling // _MB,
             )

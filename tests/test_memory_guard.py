@@ -37,6 +37,21 @@ def test_the_ceiling_defaults_to_most_of_the_memory_the_process_may_use() -> Non
     assert ceiling_bytes(0) is None  # 0: no ceiling at all
 
 
+def test_refusing_ends_only_clearly_under_the_ceiling() -> None:
+    """A process hovering at its ceiling does not flip in and out (and log each time) every second."""
+    resident = resident_bytes()
+    assert resident is not None
+    guard = MemoryGuard(resident // 2)
+    guard.check()
+    assert guard.over
+    guard.ceiling = int(resident / 0.98)  # under the ceiling now, but within 5% of it: still refusing
+    guard.check()
+    assert guard.over
+    guard.ceiling = int(resident / 0.8)
+    guard.check()
+    assert not guard.over and guard.refusal() is None
+
+
 async def test_over_the_ceiling_healthz_says_degraded_not_down_and_recovers(tmp_path: Path, repo_root: Path) -> None:
     shutil.copytree(repo_root / "npc_profiles" / "example", tmp_path / "profiles" / "example")
     settings = Settings(
