@@ -41,6 +41,15 @@ BRIDGE_FRAMES_DROPPED = Counter(
     ["reason"],
 )
 BRIDGE_REFUSED = Counter("npc_host_bridge_refused_total", "Bridge connections refused at the door", ["reason"])
+MEMORY_RESIDENT_BYTES = Gauge("npc_host_memory_resident_bytes", "Resident memory of this process (read once a second)")
+MEMORY_CEILING_BYTES = Gauge(
+    "npc_host_memory_ceiling_bytes", "Resident memory above which new connections, players and voice pages are refused"
+)
+MEMORY_REFUSED = Counter(
+    "npc_host_memory_refused_total",
+    "New connections, players and voice pages refused because the process was above its memory ceiling",
+    ["what"],
+)
 QUEUE_DEPTH = Gauge("npc_host_queue_depth", "Pending entries per stream and group", ["stream", "group"])
 NPC_TURN_SECONDS = Histogram(
     "npc_host_npc_turn_seconds",

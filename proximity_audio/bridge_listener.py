@@ -160,6 +160,10 @@ class BridgeListener:
         if bridge is None or not bridge.accepts(hello):
             await self._refuse(ws, CloseCode.BAD_TOKEN, "bad token or server name")
             return
+        if (refusal := bridge.memory.refusal()) is not None:
+            bridge.memory.refused("connection")
+            await ws.close(CloseCode.TRY_AGAIN_LATER, _close_reason(refusal))
+            return
         if not await self._authenticate(ws):
             return
         await bridge.serve(ws, hello)

@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from host.config import VADSettings
 from host.errors import ConfigError
 from host.events import NpcAudio
+from host.memory_guard import MemoryGuard
 from host.speech.audio import Int16Array
 from proximity_audio.bridge_listener import BridgeListener
 from proximity_audio.bridge_session import BridgeSession, SessionContext, npc_info
@@ -69,10 +70,12 @@ class BridgeServer:
         vad: VADSettings | None = None,
         on_audio_opened: Callable[[str, Hashable], None] | None = None,
         npc_names: Callable[[], Mapping[str, str]] = dict,
+        memory: MemoryGuard | None = None,
     ) -> None:
         """`on_audio_opened(npc, opening)` is called when the first frame of audio played with `opens=opening`
         leaves for the players (the moment a reply starts to be heard). `npc_names`: NPC id -> the name players
-        know it by, for voice pages (ids are shown without it)."""
+        know it by, for voice pages (ids are shown without it). `memory`: while it refuses, new connections, players
+        and voice pages are refused with its reason (none: never)."""
         self.world = world
         self._on_audio_opened = on_audio_opened
         self._npc_names = npc_names
@@ -95,7 +98,10 @@ class BridgeServer:
         )
         self._pacer = Pacer()
         budget = FrameBudget(self.limits.max_pending_frames)
-        self._context = SessionContext(server, world, self.limits, vad or VADSettings(), hooks, self.stop, budget)
+        self.memory = memory or MemoryGuard(None)
+        self._context = SessionContext(
+            server, world, self.limits, vad or VADSettings(), hooks, self.stop, budget, self.memory
+        )
         self._sessions: set[BridgeSession] = set()
         self._pages: dict[str, BrowserSession] = {}  # player -> their open voice page
         self._listener: BridgeListener | None = None
@@ -239,6 +245,10 @@ class BridgeServer:
         previous = self._pages.get(player)
         if previous is None and len(self._pages) >= self.limits.max_players:
             await ws.close(CloseCode.TOO_MANY_SESSIONS, f"{self.limits.max_players} voice pages are open already")
+            return
+        if previous is None and (refusal := self.memory.refusal()) is not None:
+            self.memory.refused("voice_page")  # a page reopened by its player replaces one: no more memory
+            await ws.close(CloseCode.TRY_AGAIN_LATER, refusal)
             return
         if previous is not None:
             await previous.close(CloseCode.REPLACED, "this player opened the voice page somewhere else")

@@ -13,6 +13,7 @@ from websockets.asyncio.server import ServerConnection
 
 from host.config import VADSettings
 from host.events import Position
+from host.memory_guard import MemoryGuard
 from host.speech.vad import VadEvent
 from proximity_audio.delivery import Listener, batches, mixed_frames, source_frames
 from proximity_audio.hearing import BridgeStats, report_speech
@@ -92,6 +93,7 @@ class SessionContext:
     hooks: BridgeHooks
     stop_npc: Callable[[str], bool]
     budget: FrameBudget  # microphone frames waiting for the VAD, over every connection of the server
+    memory: MemoryGuard  # while it refuses, new players are refused
     stats: BridgeStats = field(default_factory=BridgeStats)
 
 
@@ -178,6 +180,9 @@ class BridgeSession:
                 f"player {join.player!r} refused: {self._ctx.limits.max_players} players already joined",
                 code=ErrorCode.TOO_MANY_PLAYERS,
             )
+        elif (refusal := self._ctx.memory.refusal()) is not None:
+            self._ctx.memory.refused("player")
+            raise ProtocolError(f"player {join.player!r} refused: {refusal}", code=ErrorCode.TRY_AGAIN_LATER)
         limits = self._ctx.limits
         self._players[join.index] = _Player(
             index=join.index,

@@ -64,6 +64,9 @@ EVENT_STREAM_KINDS: dict[type[Event], StreamKind] = {
     NpcTrialReply: StreamKind.TRIALS,
 }
 
+# The kinds whose events carry audio (about 100 KB each): their streams keep far fewer handled entries.
+AUDIO_KINDS = frozenset(kind for event_type, kind in EVENT_STREAM_KINDS.items() if event_type.BINARY_FIELDS)
+
 DEAD_LETTER_SUFFIX = ":dead"
 
 
@@ -71,6 +74,11 @@ def stream_name(server: str, kind: StreamKind) -> str:
     if not _SERVER_NAME.fullmatch(server):
         raise ValueError(f"server name {server!r} cannot name a stream (letters, digits, '_', '.', '-')")
     return f"npc:{server}:{kind.value}"
+
+
+def carries_audio(stream: str) -> bool:
+    """Whether `stream` (as named by `stream_name`; not its dead letters) is one of the audio-carrying kinds."""
+    return stream.rsplit(":", 1)[-1] in AUDIO_KINDS
 
 
 def stream_for(event: Event) -> str:

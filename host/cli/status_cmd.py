@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 def status(
     quiet: bool = typer.Option(False, "--quiet", help="print nothing; exit 0 when the hub answers and no role failed"),
 ) -> None:
-    """Each process's roles and their health, then consumers, pending entries and lag of every stream on the hub.
-    Exit code 1 when a role has failed."""
+    """Each process's roles and their health (and what a degraded process refuses), then consumers, pending entries
+    and lag of every stream on the hub. Exit code 1 when a role has failed; degraded is not failed."""
     settings = settings_or_exit()
     if settings.redis_url is None:
         fail("status reads the shared hub: set NPC_HOST_REDIS_URL (the in-process hub lives inside `npc-host run`)")
@@ -72,6 +72,9 @@ def _roles_table(reports: list[ProcessHealth]) -> Table:
         for role in report.roles:
             since = time.strftime("%H:%M:%S", time.localtime(role.since))
             table.add_row(report.process, role.role, role.state.value, since, role.error or "")
+        for degradation in report.degraded:  # serving, but refusing new work: not a failure
+            since = time.strftime("%H:%M:%S", time.localtime(degradation.since))
+            table.add_row(report.process, degradation.condition, "degraded", since, degradation.reason)
     if not reports:
         table.add_row("-", "-", "no process reported in the last 15 s", "-", "")
     return table

@@ -96,6 +96,7 @@ class ServerVoice:
             vad=services.settings.vad,
             on_audio_opened=self._on_audio_opened,
             npc_names=self._npc_names,
+            memory=services.memory,
         )
         self._turns: OrderedDict[str, _Turn] = OrderedDict()
         self._voicing: dict[str, str] = {}  # NPC -> the turn whose audio it was last given
