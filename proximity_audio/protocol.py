@@ -60,6 +60,7 @@ class ErrorCode:
     TOO_MANY_PLAYERS = "too_many_players"
     RATE_LIMITED = "rate_limited"  # microphone frames beyond the per-player rate are dropped
     UNKNOWN_NPC = "unknown_npc"
+    NOT_HEARD = "not_heard"  # this host has no speech recognition installed: microphone frames are dropped
 
 
 class CloseCode:
