@@ -261,8 +261,8 @@ async def test_a_plain_install_runs_a_chat_only_gateway(
             reply = NpcSentence(server="example", npc="bram", player="Alex", turn_id="t1", index=0, text="Welcome in!")
             await bus.publish(stream_for(reply), reply)
             async with asyncio.timeout(WAIT_S):
-                [tellraw] = await rcon.wait_for_commands(r"tellraw @a\[")
-            assert '"Welcome in!"' in tellraw
+                [tellraw] = await rcon.wait_for_commands(r"tellraw @a\[.*Welcome in!")
+            assert '"Welcome in!"' in tellraw and "distance=..20" in tellraw  # said where Bram's voice carries
 
             async with BridgeClient(f"ws://127.0.0.1:{bridge_port}/bridge", server="example", token=TOKEN) as plugin:
                 await plugin.connect()
