@@ -8,8 +8,10 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,15 @@ def test_status_on_a_hub_imports_only_what_it_reads(workdir: Path, redis_url: st
     assert "rich.table" in full and "host.profiles.loader" in full
     assert not full & {"alembic", *RUNTIMES}
     assert not (workdir / "data").exists()  # no database yet: nothing to read, and none is created
+    (workdir / "data").mkdir()
+    (workdir / "data" / "npc-host.db").write_bytes(b"")  # a database without the schema: said, not migrated
+    shown = subprocess.run(
+        [sys.executable, "-m", "host", "status"], cwd=workdir, env=env, capture_output=True, text=True, check=False
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "advisor passes not shown" in shown.stderr and "npc-host db upgrade" in shown.stderr
+    with closing(sqlite3.connect(workdir / "data" / "npc-host.db")) as db:
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
     migrated = subprocess.run(
         [sys.executable, "-m", "host", "db", "upgrade"], cwd=workdir, env=env, capture_output=True, check=False
     )
