@@ -150,10 +150,19 @@ def _user_env(cwd: Path, **settings: str) -> dict[str, str]:
     return env
 
 
-def _npc_host(bin_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = _user_env(cwd)
+def _npc_host(
+    bin_dir: Path, *args: str, cwd: Path, stdin: str = "", **settings: str
+) -> subprocess.CompletedProcess[str]:
+    env = _user_env(cwd, **settings)
     return subprocess.run(
-        [str(bin_dir / "npc-host"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False
+        [str(bin_dir / "npc-host"), *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
 
 
@@ -185,6 +194,16 @@ def test_a_plain_install_starts_and_names_the_extra_a_command_needs(plain: Path,
     ran = _npc_host(bin_dir, "run", cwd=work)
     assert ran.returncode == 1
     assert "npc-host[voice]" in ran.stderr and "Traceback" not in ran.stderr
+
+    # Each part that is not installed is named by the command that needs it, with the extra that brings it.
+    postgres = "postgresql+asyncpg://npc@127.0.0.1:5432/npc_host"
+    upgraded = _npc_host(bin_dir, "db", "upgrade", cwd=work, NPC_HOST_DATABASE_URL=postgres)
+    assert upgraded.returncode == 1 and "pip install 'npc-host[postgres]'" in upgraded.stderr, upgraded.stderr
+    embedded = {"NPC_HOST_LLM__BACKEND": "embedded"}
+    chatted = _npc_host(bin_dir, "chat", "example", "bram", cwd=work, stdin="Hello!\n", **embedded)
+    answered = chatted.stdout + chatted.stderr
+    assert "pip install 'npc-host[embedded]'" in answered, answered
+    assert "Traceback" not in chatted.stderr
 
     models = _npc_host(bin_dir, "models", "--check", cwd=work)
     assert models.returncode == 1
