@@ -30,9 +30,10 @@ from packaging.requirements import Requirement
 from host.bus.redis_bus import RedisBus
 from host.bus.streams import StreamKind, stream_for, stream_name
 from host.config import BusSettings
-from host.events import NpcSentence, PlayerSaid, Position
+from host.events import NpcAudio, NpcSentence, PlayerSaid, Position
+from host.speech.audio import int16_to_pcm16
 from proximity_audio.bridge_client import BridgeClient
-from proximity_audio.protocol import FRAME_SAMPLES, ErrorMessage
+from proximity_audio.protocol import FRAME_SAMPLES, ErrorMessage, FrameKind
 from tests.bus_support import Collector, consuming, wait_until
 from tests.doubles.rcon_server import MinecraftWorld, Player, RconTestServer
 from tests.host_process import HostProcess, closed_port
@@ -227,6 +228,7 @@ def test_the_voice_extra_speaks_without_llama_cpp(wheel: Path, tmp_path: Path) -
 
 
 PASSWORD = "wheel-Rcon-pw"
+VOICE_RATE = 22_050
 TOKEN = "wheel-bridge-token"
 WAIT_S = 120.0  # a bound for a loaded machine, never a speed check
 
@@ -236,7 +238,7 @@ async def test_a_plain_install_runs_a_chat_only_gateway(
 ) -> None:
     """The example village's gateway without the `voice` extra: it starts, says it is ready, carries chat both ways
     (the game's log -> the hub, the hub -> RCON) and serves the bridge, where microphone frames get an error naming
-    the extra instead of a crash."""
+    the extra instead of a crash and NPC voices from the hub are played."""
     work = tmp_path / "work"
     shutil.copytree(REPO / "npc_profiles", work / "npc_profiles")
     log = work / "logs" / "latest.log"
@@ -283,14 +285,7 @@ async def test_a_plain_install_runs_a_chat_only_gateway(
                 [tellraw] = await rcon.wait_for_commands(r"tellraw @a\[.*Welcome in!")
             assert '"Welcome in!"' in tellraw and "distance=..20" in tellraw  # said where Bram's voice carries
 
-            async with BridgeClient(f"ws://127.0.0.1:{bridge_port}/bridge", server="example", token=TOKEN) as plugin:
-                await plugin.connect()
-                await plugin.join(0, "Alex", Position(x=0.5, y=64, z=2.5))
-                await plugin.send_microphone(0, 0, np.zeros(FRAME_SAMPLES, dtype=np.int16))
-                received = await plugin.collect_until(lambda got: bool(got.of_type("error")), within_s=WAIT_S)
-            [error] = received.of_type("error")
-            assert isinstance(error, ErrorMessage) and error.code == "not_heard"
-            assert "pip install 'npc-host[voice]'" in error.message
+            await _on_the_bridge(f"ws://127.0.0.1:{bridge_port}/bridge", bus)
 
             host.signal(signal.SIGTERM)
             assert await host.wait_exit() == 0, host.output()
@@ -298,3 +293,23 @@ async def test_a_plain_install_runs_a_chat_only_gateway(
         finally:
             host.stop_now()
             await bus.aclose()
+
+
+async def _on_the_bridge(url: str, bus: RedisBus) -> None:
+    """A plugin's player near Bram: a microphone frame gets `not_heard` naming the extra, and Bram's voice (made by
+    a speech role elsewhere, published on the hub) reaches the player through this gateway."""
+    async with BridgeClient(url, server="example", token=TOKEN) as plugin:
+        await plugin.connect()
+        await plugin.join(0, "Alex", Position(x=0.5, y=64, z=2.5))
+        await plugin.send_microphone(0, 0, np.zeros(FRAME_SAMPLES, dtype=np.int16))
+        refused = await plugin.collect_until(lambda got: bool(got.of_type("error")), within_s=WAIT_S)
+        wave = np.sin(np.arange(VOICE_RATE) * 2 * np.pi * 440 / VOICE_RATE) * 8000
+        pcm = int16_to_pcm16(wave.astype(np.int16))
+        voice = NpcAudio(server="example", npc="bram", turn_id="t2", index=0, audio=pcm, sample_rate=VOICE_RATE)
+        await bus.publish(stream_for(voice), voice)
+        played = await plugin.collect_until(lambda got: len(got.audio(FrameKind.MIXED, 0)) >= 24_000, within_s=WAIT_S)
+    [error] = refused.of_type("error")
+    assert isinstance(error, ErrorMessage) and error.code == "not_heard"
+    assert "pip install 'npc-host[voice]'" in error.message
+    assert [getattr(start, "npc", None) for start in played.of_type("npc_stream_start")] == ["bram"]
+    assert np.abs(played.audio(FrameKind.MIXED, 0)).max() > 1000
