@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from host.errors import NpcHostError
+from host.errors import EventValidationError
 from host.profiles.schema import NpcProfile
 
 Source = Literal["voice", "chat", "admin", "advisor", "system"]
@@ -306,12 +306,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 any_event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
-
-
-class EventValidationError(NpcHostError):
-    """An event that cannot be accepted as it stands; the bus parks it in a dead-letter stream with this message."""
-
-    code = "event_invalid"
 
 
 class UnknownEventTypeError(EventValidationError):

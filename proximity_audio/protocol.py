@@ -61,6 +61,7 @@ class ErrorCode:
     RATE_LIMITED = "rate_limited"  # microphone frames beyond the per-player rate are dropped
     UNKNOWN_NPC = "unknown_npc"
     TRY_AGAIN_LATER = "try_again_later"  # a new player refused while the host is short of memory; join again later
+    NOT_HEARD = "not_heard"  # this host has no speech recognition installed: microphone frames are dropped
 
 
 class CloseCode:

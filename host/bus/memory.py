@@ -17,6 +17,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from host.bus.base import Bus
 from host.bus.dead_letters import dead_letter_fields, parse_dead_letter
@@ -25,7 +26,9 @@ from host.bus.delivery import Delivery, GroupReader, Rejection
 from host.bus.reports import ConsumerInfo, DeadLetter, GroupInfo, PendingEntry, StreamInfo
 from host.bus.streams import dead_letter_stream
 from host.config import BusSettings
-from host.events import Event
+
+if TYPE_CHECKING:
+    from host.events import Event
 
 
 @dataclass(slots=True)

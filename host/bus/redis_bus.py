@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -31,7 +31,9 @@ from host.bus.redis_reader import RedisGroupReader, redis_unavailable_as_bus_err
 from host.bus.reports import ConsumerInfo, DeadLetter, GroupInfo, PendingEntry, StreamInfo
 from host.bus.streams import carries_audio, dead_letter_stream
 from host.config import BusSettings, mask_url
-from host.events import Event
+
+if TYPE_CHECKING:
+    from host.events import Event
 
 logger = logging.getLogger(__name__)
 

@@ -6,28 +6,11 @@ import os
 import re
 import socket
 from enum import StrEnum
+from functools import cache
+from typing import TYPE_CHECKING
 
-from host.events import (
-    AdminCorrection,
-    AdminNote,
-    AdvisorRecommendation,
-    Event,
-    NpcActed,
-    NpcAudio,
-    NpcControl,
-    NpcSentence,
-    NpcTrial,
-    NpcTrialReply,
-    NpcTurnCut,
-    NpcTurnEnded,
-    NpcTurnStarted,
-    PlayerLeft,
-    PlayerPaused,
-    PlayerSaid,
-    PlayerSpeechStarted,
-    PlayerUtterance,
-    Positions,
-)
+if TYPE_CHECKING:
+    from host.events import Event
 
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -43,26 +26,52 @@ class StreamKind(StrEnum):
     TRIALS = "trials"  # admin -> brain (a line against a draft profile) -> admin; never recorded
 
 
-EVENT_STREAM_KINDS: dict[type[Event], StreamKind] = {
-    PlayerUtterance: StreamKind.UTTERANCES,
-    PlayerPaused: StreamKind.UTTERANCES,
-    PlayerSaid: StreamKind.SAID,
-    NpcTurnStarted: StreamKind.TURNS,
-    NpcSentence: StreamKind.TURNS,
-    NpcTurnEnded: StreamKind.TURNS,
-    NpcAudio: StreamKind.AUDIO,
-    Positions: StreamKind.POSITIONS,
-    AdminNote: StreamKind.CONTROL,
-    AdminCorrection: StreamKind.CONTROL,
-    NpcControl: StreamKind.CONTROL,
-    PlayerSpeechStarted: StreamKind.CONTROL,
-    PlayerLeft: StreamKind.CONTROL,
-    NpcTurnCut: StreamKind.CONTROL,
-    NpcActed: StreamKind.CONTROL,
-    AdvisorRecommendation: StreamKind.ADVICE,
-    NpcTrial: StreamKind.TRIALS,
-    NpcTrialReply: StreamKind.TRIALS,
-}
+@cache
+def event_stream_kinds() -> dict[type[Event], StreamKind]:
+    """Which stream kind carries each event type. A function, not a constant, so that naming streams (`npc-host
+    status`) does not build the event models."""
+    from host.events import (
+        AdminCorrection,
+        AdminNote,
+        AdvisorRecommendation,
+        NpcActed,
+        NpcAudio,
+        NpcControl,
+        NpcSentence,
+        NpcTrial,
+        NpcTrialReply,
+        NpcTurnCut,
+        NpcTurnEnded,
+        NpcTurnStarted,
+        PlayerLeft,
+        PlayerPaused,
+        PlayerSaid,
+        PlayerSpeechStarted,
+        PlayerUtterance,
+        Positions,
+    )
+
+    return {
+        PlayerUtterance: StreamKind.UTTERANCES,
+        PlayerPaused: StreamKind.UTTERANCES,
+        PlayerSaid: StreamKind.SAID,
+        NpcTurnStarted: StreamKind.TURNS,
+        NpcSentence: StreamKind.TURNS,
+        NpcTurnEnded: StreamKind.TURNS,
+        NpcAudio: StreamKind.AUDIO,
+        Positions: StreamKind.POSITIONS,
+        AdminNote: StreamKind.CONTROL,
+        AdminCorrection: StreamKind.CONTROL,
+        NpcControl: StreamKind.CONTROL,
+        PlayerSpeechStarted: StreamKind.CONTROL,
+        PlayerLeft: StreamKind.CONTROL,
+        NpcTurnCut: StreamKind.CONTROL,
+        NpcActed: StreamKind.CONTROL,
+        AdvisorRecommendation: StreamKind.ADVICE,
+        NpcTrial: StreamKind.TRIALS,
+        NpcTrialReply: StreamKind.TRIALS,
+    }
+
 
 # The kinds whose events carry audio (about 100 KB each): their streams keep far fewer handled entries.
 AUDIO_KINDS = frozenset(kind for event_type, kind in EVENT_STREAM_KINDS.items() if event_type.BINARY_FIELDS)
@@ -83,7 +92,7 @@ def carries_audio(stream: str) -> bool:
 
 def stream_for(event: Event) -> str:
     """The stream an event is published on."""
-    return stream_name(event.server, EVENT_STREAM_KINDS[type(event)])
+    return stream_name(event.server, event_stream_kinds()[type(event)])
 
 
 def dead_letter_stream(stream: str) -> str:

@@ -2,7 +2,8 @@
 on the Redis hub.
 
 Its own module so it imports only the hub and the health model: `--quiet` (a health check) reads the hub's health
-reports and nothing else; rich, the profiles and the store load only for the full tables.
+reports and nothing else; rich, the profiles and the store load only for the full tables, and the store is only read
+(bench/cli.py measures both; docs/benchmarks.md has the figures).
 """
 
 from __future__ import annotations
@@ -51,16 +52,33 @@ def status(
 
 
 async def _advisor_passes(settings: Settings) -> Table | None:
-    """The advisor's latest passes (tokens, time, outcome, failure reason), if it ever ran."""
-    from host.cli.advisor_cmd import passes_table
-    from host.store import Store
+    """The advisor's latest passes (tokens, time, outcome, failure reason), if it ever ran.
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(settings.effective_database_url)
+    Status only reads: the store is opened without preparing its schema (no migration, no Alembic), and an SQLite
+    file that does not exist yet is not created."""
+    from sqlalchemy.exc import DBAPIError
+
+    from host.cli.advisor_cmd import passes_table
+    from host.store.advisor_runs import AdvisorRunRepo
+    from host.store.db import Database
+    from host.store.urls import describe, parse_database_url, sqlite_file
+
+    url = settings.effective_database_url
+    path = sqlite_file(parse_database_url(url))
+    if path is not None and not path.exists():
+        return None
+    db = await Database.open(url)
     try:
-        passes = await store.advisor.recent_passes(limit=10)
+        passes = await AdvisorRunRepo(db).recent_passes(limit=10)
+    except DBAPIError:  # no advisor table yet, or an older one: the schema is behind this npc-host
+        typer.secho(
+            f"advisor passes not shown: {describe(db.url)} is not at this npc-host's schema (npc-host db upgrade)",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+        return None
     finally:
-        await store.close()
+        await db.close()
     return passes_table(passes) if passes else None
 
 

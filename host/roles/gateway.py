@@ -30,7 +30,7 @@ from typing import Any
 
 from host import metrics
 from host.bus.delivery import Handler
-from host.bus.streams import EVENT_STREAM_KINDS, StreamKind, consumer_name, stream_for, stream_name
+from host.bus.streams import StreamKind, consumer_name, event_stream_kinds, stream_for, stream_name
 from host.errors import NpcHostError
 from host.events import Event, NpcControl
 from host.profiles.registry import ProfileRegistry
@@ -45,7 +45,7 @@ GROUP = "gateway"
 TABLE = "table"  # the server kind without a game server
 
 _STREAM_KIND_BY_TYPE: dict[str, StreamKind] = {
-    event_type.model_fields["type"].default: kind for event_type, kind in EVENT_STREAM_KINDS.items()
+    event_type.model_fields["type"].default: kind for event_type, kind in event_stream_kinds().items()
 }
 
 
