@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from host.admin.lines import ViewLine, event_view_line
 from host.bus import Bus, StreamKind, consumer_name, stream_name
-from host.events import Event, NpcControl, NpcTurnEnded, NpcTurnStarted
+from host.events import Event, NpcTurnEnded, NpcTurnStarted
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,6 @@ RECENT_LINES = 200
 @dataclass
 class NpcLive:
     talking_to: str | None = None
-    muted: bool = False
     last_player: str | None = None
     last_reply: str | None = None
     last_turn_ts: float | None = None
@@ -99,8 +98,6 @@ class LiveFeed:
             state.talking_to = None
             state.last_player, state.last_reply, state.last_turn_ts = event.player, event.reply, event.ts
             state.last_latency_ms = event.timings_ms.get("first_audio", event.timings_ms.get("total"))
-        elif isinstance(event, NpcControl) and event.action in ("mute", "unmute"):
-            self.npc(event.server, event.npc).muted = event.action == "mute"
 
     def subscribe(self) -> Subscriber:
         if len(self._subscribers) >= MAX_SUBSCRIBERS:

@@ -1,5 +1,6 @@
 """The voice-mod bridge in the gateway role: one `/bridge` endpoint (`bridge_host:bridge_port`) for every server whose
-profile has a `[bridge]` section, its token read from the environment variable the section names, and `/voice/ws` on
+profile has a `[bridge]` section, its plugins signing in with the token in the environment variable the section names
+or with the one an admin set on the admin page (host/roles/bridge_tokens.py), and `/voice/ws` on
 the same port for the players' voice pages of every server with an enabled `[voice_page]` (one-time invites,
 host/invites.py).
 
@@ -48,7 +49,9 @@ from host.events import (
 )
 from host.invites import InviteRedeemer, InviteRefusedError, InviteSigner, invite_secret, page_origin
 from host.profiles.schema import WorldSpec
+from host.roles.bridge_tokens import StoredTokenCheck
 from host.roles.services import HostServices
+from host.store import StoreError
 from proximity_audio.bridge_listener import BridgeListener
 from proximity_audio.bridge_server import BridgeServer
 from proximity_audio.browser_protocol import Line, SessionRefusedError
@@ -77,15 +80,19 @@ class _Turn:
 class ServerVoice:
     """One server's bridge wired to the hub: who each turn answers, which turn each NPC is voicing."""
 
-    def __init__(self, services: HostServices, server: str, token: str | None) -> None:
-        """`token`: the companion plugin's; None when only voice pages bring players."""
+    def __init__(self, services: HostServices, server: str, token: str | None, *, plugins: bool) -> None:
+        """`token`: the companion plugin's from the environment, if set. `plugins`: the server has a `[bridge]`, so
+        plugins may also sign in with the token an admin set on the admin page; without it only voice pages bring
+        players."""
         self.services = services
         self.server = server
         self.world = SpatialWorld()
+        self.stored_token = StoredTokenCheck(services.store.bridge_tokens, server) if plugins else None
         self.bridge = BridgeServer(
             self.world,
             server=server,
             token=token,
+            check_token=self.stored_token,
             on_utterance=self._publish,
             on_speech_started=self._on_speech_started,
             on_npc_stop=self._on_plugin_stop,
@@ -99,9 +106,30 @@ class ServerVoice:
         )
         self._turns: OrderedDict[str, _Turn] = OrderedDict()
         self._voicing: dict[str, str] = {}  # NPC -> the turn whose audio it was last given
-        self._muted: set[str] = set()  # NPCs an operator muted (in this process: a restart unmutes them)
+        self._muted: set[str] = set()  # NPCs an operator muted: read from the store at start, then from the hub
         self._placed: dict[str, WorldSpec] = {}
         self.place_npcs()
+
+    async def load_muted(self) -> None:
+        """Take up the mutes the brain recorded (they outlast a restart of either role)."""
+        try:
+            self._muted |= await self.services.store.steering.muted_npcs(self.server)
+        except StoreError as exc:
+            log.warning(
+                "server '%s': cannot read muted NPCs (they are heard until muted again): %s", self.server, exc.message
+            )
+
+    async def report_plugin_token(self, env_name: str, has_env_token: bool) -> None:
+        """Say once at start when no plugin can connect yet: no token in the environment nor from the admin page."""
+        if has_env_token or self.stored_token is None or await self.stored_token.read() is not None:
+            return
+        # Not an error: a text-only server with a copied [bridge] section still works, and a token may come later.
+        log.warning(
+            "server '%s': voice is off until a bridge token is set (variable %s not set, none set on the admin page); "
+            "chat works",
+            self.server,
+            env_name,
+        )
 
     def place_npcs(self) -> None:
         """Place NPCs new or moved in the profiles; forget removed ones. Others keep where the game moved them."""
@@ -244,29 +272,23 @@ class VoiceBridge:
     def __init__(self, services: HostServices, environ: Mapping[str, str]) -> None:
         self.services = services
         self.voices: dict[str, ServerVoice] = {}
+        self._env_tokens: dict[str, tuple[str, bool]] = {}  # server -> (its token variable, whether it is set)
         registry = services.registry
         origins = set()
         for server in registry.server_names():
             profile = registry.server(server)
-            token = None
-            if profile.bridge is not None:
-                token = environ.get(profile.bridge.token_env) or None
-                if token is None:
-                    # Once per start, and not an error: a text-only server with a copied [bridge] section still works.
-                    log.warning(
-                        "server '%s': voice is off (bridge token variable %s not set); chat works",
-                        server,
-                        profile.bridge.token_env,
-                    )
+            token = (environ.get(profile.bridge.token_env) or None) if profile.bridge is not None else None
             pages = profile.voice_page is not None and profile.voice_page.enabled
             if pages and profile.voice_page is not None:
                 origins.add(page_origin(profile.voice_page.public_url))
-            if token is None and not pages:
+            if profile.bridge is None and not pages:
                 continue
             try:
-                self.voices[server] = ServerVoice(services, server, token)
+                self.voices[server] = ServerVoice(services, server, token, plugins=profile.bridge is not None)
             except ConfigError as exc:
                 log.error("server '%s' has no voice: %s", server, exc.message)
+            if profile.bridge is not None:
+                self._env_tokens[server] = (profile.bridge.token_env, token is not None)
         self._invites = InviteRedeemer(InviteSigner(invite_secret(services.settings.voice_page.invite_secret)))
         self.listener = BridgeListener(
             [voice.bridge for voice in self.voices.values()],
@@ -296,7 +318,10 @@ class VoiceBridge:
             self.services.progress.done("bridge")  # no server profile has a [bridge]: nothing to listen for
             return
         settings = self.services.settings
-        for voice in self.voices.values():
+        for server, voice in self.voices.items():
+            await voice.load_muted()
+            if server in self._env_tokens:
+                await voice.report_plugin_token(*self._env_tokens[server])
             await voice.bridge.open()
         try:
             await self.listener.start(settings.bridge_host, settings.bridge_port)
