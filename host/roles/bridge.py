@@ -24,6 +24,8 @@ long before it is heard, so only the bridge knows what was actually said.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -63,6 +65,8 @@ CONSUMED = (StreamKind.AUDIO, StreamKind.TURNS, StreamKind.CONTROL, StreamKind.P
 REMEMBERED_TURNS = 1024
 # Audio older than this is from before a restart (the hub keeps history): playing it now would answer nobody.
 STALE_AUDIO_S = 60.0
+# While no server has a plugin token (nor voice pages) the bridge stays closed and looks for one this often.
+TOKEN_POLL_S = 5.0
 
 
 @dataclass
@@ -119,10 +123,11 @@ class ServerVoice:
                 "server '%s': cannot read muted NPCs (they are heard until muted again): %s", self.server, exc.message
             )
 
-    async def report_plugin_token(self, env_name: str, has_env_token: bool) -> None:
-        """Say once at start when no plugin can connect yet: no token in the environment nor from the admin page."""
-        if has_env_token or self.stored_token is None or await self.stored_token.read() is not None:
-            return
+    async def has_plugin_token(self, env_name: str, has_env_token: bool) -> bool:
+        """Whether a plugin can connect now: a token in the environment or from the admin page. Said once at start
+        when there is none."""
+        if has_env_token or (self.stored_token is not None and await self.stored_token.read() is not None):
+            return True
         # Not an error: a text-only server with a copied [bridge] section still works, and a token may come later.
         log.warning(
             "server '%s': voice is off until a bridge token is set (variable %s not set, none set on the admin page); "
@@ -130,6 +135,7 @@ class ServerVoice:
             self.server,
             env_name,
         )
+        return False
 
     def place_npcs(self) -> None:
         """Place NPCs new or moved in the profiles; forget removed ones. Others keep where the game moved them."""
@@ -273,6 +279,8 @@ class VoiceBridge:
         self.services = services
         self.voices: dict[str, ServerVoice] = {}
         self._env_tokens: dict[str, tuple[str, bool]] = {}  # server -> (its token variable, whether it is set)
+        self._pages = False  # some server offers voice pages
+        self._listening = False
         registry = services.registry
         origins = set()
         for server in registry.server_names():
@@ -281,6 +289,7 @@ class VoiceBridge:
             pages = profile.voice_page is not None and profile.voice_page.enabled
             if pages and profile.voice_page is not None:
                 origins.add(page_origin(profile.voice_page.public_url))
+                self._pages = True
             if profile.bridge is None and not pages:
                 continue
             try:
@@ -314,30 +323,63 @@ class VoiceBridge:
         return {stream_name(server, kind): voice.on_event for server, voice in self.voices.items() for kind in CONSUMED}
 
     async def start(self) -> None:
+        """Listen when some server can take a connection now: a plugin token (environment or admin page) or voice
+        pages. Otherwise the port stays closed, and the VAD unloaded, until `open_on_first_token` sees a token."""
         if not self.voices:
             self.services.progress.done("bridge")  # no server profile has a [bridge]: nothing to listen for
             return
-        settings = self.services.settings
+        ready = self._pages
         for server, voice in self.voices.items():
             await voice.load_muted()
-            if server in self._env_tokens:
-                await voice.report_plugin_token(*self._env_tokens[server])
             await voice.bridge.open()
+            if server in self._env_tokens and await voice.has_plugin_token(*self._env_tokens[server]):
+                ready = True
+        if not ready:
+            log.info("voice bridge: no server has a plugin token yet; the bridge opens when an admin sets one")
+            self.services.progress.done("bridge")
+            return
+        try:
+            await self._listen()
+        except NpcHostError:
+            await self.close()
+            raise
+        host, port = self._address()
+        self.services.progress.listening("bridge", f"ws://{host}:{port}/bridge")
+
+    async def open_on_first_token(self, stop: asyncio.Event) -> None:
+        """While the bridge is closed, look every `TOKEN_POLL_S` for a token an admin set, and open it then: the first
+        token of a host needs no restart either."""
+        while self.voices and not self._listening and not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TOKEN_POLL_S):
+                    await stop.wait()
+            if stop.is_set():
+                return
+            checks = [voice.stored_token for voice in self.voices.values() if voice.stored_token is not None]
+            for check in checks:
+                if await check.read() is not None:
+                    try:
+                        await self._listen()
+                    except NpcHostError as exc:
+                        log.error("%s", exc.message)
+                        return
+                    break
+
+    async def _listen(self) -> None:
+        settings = self.services.settings
         try:
             await self.listener.start(settings.bridge_host, settings.bridge_port)
         except OSError as exc:
-            await self.close()
             raise NpcHostError(
                 f"the voice bridge cannot listen on {settings.bridge_host}:{settings.bridge_port} "
                 f"(NPC_HOST_BRIDGE_HOST / NPC_HOST_BRIDGE_PORT): {exc.strerror or exc}",
                 code="bridge_listen",
             ) from exc
+        self._listening = True
         servers = ", ".join(f"'{server}'" for server in self.voices)
         log.info(
             "voice bridge listening on ws://%s:%d/bridge (voice pages: /voice/ws) for %s", *self._address(), servers
         )
-        host, port = self._address()
-        self.services.progress.listening("bridge", f"ws://{host}:{port}/bridge")
 
     def refresh(self) -> None:
         """Profiles were reloaded: NPCs are placed again where their profiles changed."""
@@ -346,6 +388,7 @@ class VoiceBridge:
                 voice.place_npcs()
 
     async def close(self) -> None:
+        self._listening = False
         await self.listener.close()
         for voice in self.voices.values():
             await voice.bridge.close()
