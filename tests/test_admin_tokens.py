@@ -10,8 +10,10 @@ import logging
 import time
 
 import pytest
+from websockets.exceptions import InvalidHandshake
 
 from proximity_audio.bridge_client import BridgeClient, BridgeRefusedError
+from proximity_audio.limits import BridgeLimits
 from tests.admin_support import SERVER, WAIT_S, AdminHost, admin_host, signed_in
 from tests.test_bridge_role import running_bridge
 
@@ -96,6 +98,15 @@ async def test_a_token_set_on_the_page_lets_a_plugin_in_and_is_never_shown_again
             await _refused_soon(url, second)
             assert (await client.delete(PATH, headers=headers)).status_code == 404  # nothing left to revoke
 
+            # Guessing a token set on the page is stopped like guessing the environment's: after the door's
+            # failed-hello limit per address, that address is cut off before the handshake, right token or not.
+            third = (await client.post(PATH, headers=headers)).json()["token"]
+            with pytest.raises(InvalidHandshake):
+                for guess in range(BridgeLimits().failed_hellos_per_address + 1):
+                    assert not await _connects(url, f"a-guessed-token-number-{guess:04d}")
+            with pytest.raises(InvalidHandshake):
+                await _connects(url, third)
+
         seen = [
             (await client.get(PATH)).text,
             (await client.get("/api/servers")).text,
@@ -104,5 +115,5 @@ async def test_a_token_set_on_the_page_lets_a_plugin_in_and_is_never_shown_again
         ]
     anywhere = [*seen, admin_host.process.output(), caplog.text]
     anywhere += [path.read_bytes().decode("latin-1") for path in (admin_host.workdir / "data").glob("npc-host.db*")]
-    for token in (first, second):
+    for token in (first, second, third):
         assert not [i for i, text in enumerate(anywhere) if token in text]

@@ -14,6 +14,8 @@ import asyncio
 import logging
 import time
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from host.log_window import LogWindow
 from host.store import StoredToken, StoreError
 from host.store.bridge_tokens import BridgeTokenRepo
@@ -55,10 +57,12 @@ class StoredTokenCheck:
     async def _fetch(self) -> StoredToken | None:
         try:
             self._stored = await self._tokens.standing(self._server)
-        except StoreError as exc:
-            # The database is away: the last token read keeps working (the configured token is unaffected).
+        except (StoreError, SQLAlchemyError) as exc:
+            # The database is away or broken: the last token read keeps working (the configured token is unaffected).
+            # Only our own message or the error's type is logged: driver text may quote the database URL.
+            reason = exc.message if isinstance(exc, StoreError) else type(exc).__name__
             if self._failures.due() is not None:
-                log.warning("server '%s': cannot read its bridge token from the store: %s", self._server, exc.message)
+                log.warning("server '%s': cannot read its bridge token from the store: %s", self._server, reason)
             return self._stored
         self._read_at = time.monotonic()
         return self._stored
