@@ -254,3 +254,29 @@ async def test_an_admin_sets_a_bridge_token_that_is_shown_once(browser: Browser,
     await expect(viewer.locator("#profile-list h3").first).to_be_visible(timeout=10_000)
     await expect(viewer.locator("#bridge-tokens")).to_be_hidden()
     await viewer.context.close()
+
+
+async def test_the_transcript_filtered_by_npc_shows_the_lines_to_it(browser: Browser, admin_host: AdminHost) -> None:
+    page = await _sign_in(browser, admin_host, "vic")
+    # Unfiltered: a player's line shows at once, then once its answer starts it shows addressed, in the same place.
+    await admin_host.say("birch", "Birch, where is the mill?")
+    asked = page.locator("#transcript li", has_text="Birch, where is the mill?")
+    await expect(asked).to_contain_text("Kai > birch", timeout=60_000)
+    await expect(asked).to_have_count(1)
+    # The brain writes a line and its answer to the file together: both are in the history from here on.
+    on_file = "Birch, where is the mill?"
+    await admin_host.wait_for(lambda: on_file in admin_host.transcript_text(), "the exchange on file")
+    # Filtered by NPC: the lines to birch and birch's own, nothing of bram's conversation.
+    await page.fill("#filter-npc", "birch")
+    await page.locator("#filter-npc").blur()  # "change": the history reloads and the live socket reconnects
+    await expect(page.locator("#transcript li", has_text="Birch, where is the mill?")).to_have_count(1, timeout=30_000)
+    await expect(page.locator("#live-state")).to_have_text("live", timeout=30_000)
+    await admin_host.say("bram", "Bram, is the well deep?")
+    await admin_host.say("birch", "Birch, is the well deep?")
+    asked = page.locator("#transcript li", has_text="Birch, is the well deep?")
+    await expect(asked).to_contain_text("Kai > birch", timeout=60_000)
+    # The conversation, in order: Kai's line to birch, then birch's answer; bram's exchange in between is not shown.
+    await expect(page.locator("#transcript li:last-child")).to_contain_text("npc birch > Kai", timeout=60_000)
+    await expect(page.locator("#transcript li:nth-last-child(2)")).to_contain_text("Birch, is the well deep?")
+    await expect(page.locator("#transcript li", has_text="Bram, is the well deep?")).to_have_count(0)
+    await page.context.close()
