@@ -162,7 +162,7 @@ class BridgeListener:
         if hello is None:
             return
         bridge = self._bridges.get(hello.server)
-        if bridge is None or not bridge.accepts(hello):
+        if bridge is None or not await bridge.accepts(hello):
             await self._refuse(ws, CloseCode.BAD_TOKEN, "bad token or server name")
             return
         if (refusal := bridge.memory.refusal()) is not None:

@@ -29,6 +29,7 @@ from host.events import (
 from host.roles.gateway import GatewayRole
 from host.roles.services import HostServices
 from host.speech.audio import int16_to_pcm16
+from host.store import Store
 from proximity_audio.bridge_client import BridgeClient, BridgeRefusedError
 from tests.bridge_support import Player, at, tone
 from tests.bus_support import Collector, consuming, poll_until
@@ -234,9 +235,14 @@ async def test_the_first_audio_of_a_spoken_answer_is_measured_per_npc(tmp_path: 
     assert (REGISTRY.get_sample_value("npc_host_voice_stage_seconds_sum", labels) or 0.0) >= 0.5
 
 
-async def test_a_muted_npc_is_not_heard_until_unmuted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("muted_before_start", [False, True], ids=["muted-now", "muted-before-a-restart"])
+async def test_a_muted_npc_is_not_heard_until_unmuted(tmp_path: Path, muted_before_start: bool) -> None:
     _write_server(tmp_path / "profiles", "north", 0.0)
     environ = {"NPC_HOST_TEST_BRIDGE_NORTH": TOKENS["north"]}
+    if muted_before_start:  # as the brain records a mute: the gateway reads it when it starts
+        store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'npc-host.db'}")
+        await store.steering.set_muted("north", "bram", True)
+        await store.close()
     async with running_bridge(tmp_path, environ) as (services, url), asyncio.TaskGroup() as tasks:
         alice = Player(BridgeClient(url, server="north", token=TOKENS["north"]))
         await alice.client.connect()
@@ -254,8 +260,9 @@ async def test_a_muted_npc_is_not_heard_until_unmuted(tmp_path: Path) -> None:
             info = await services.bus.stream_info(control)
             return any(g.name == "gateway" and g.pending == 0 and g.lag == 0 for g in info.groups)
 
-        await publish(NpcControl(server="north", npc="bram", action="mute", author="Op_Olga"))
-        await poll_until(control_handled, "the mute handled")
+        if not muted_before_start:
+            await publish(NpcControl(server="north", npc="bram", action="mute", author="Op_Olga"))
+            await poll_until(control_handled, "the mute handled")
         await publish(audio("north", "muted", 0.2))
         await asyncio.sleep(0.3)  # a played line would have started by now
         await publish(NpcControl(server="north", npc="bram", action="unmute", author="Op_Olga"))

@@ -260,6 +260,9 @@ class BrainRole:
             await transcripts.append(event.server, control_line(event))
             if event.action in ("pause", "resume"):
                 await self.brain.pause(event.server, event.npc, event.action == "pause")
+            elif event.action in ("mute", "unmute"):
+                # Held in the database like a pause: the gateway's bridge and the admin page read it after a restart.
+                await self.brain.store.steering.set_muted(event.server, event.npc, event.action == "mute")
             elif event.action == "say" and event.text:
                 await perform_say(event, self.brain.store, transcripts, self.publish)
 

@@ -1,5 +1,6 @@
 """The voice-mod bridge in the gateway role: one `/bridge` endpoint (`bridge_host:bridge_port`) for every server whose
-profile has a `[bridge]` section, its token read from the environment variable the section names, and `/voice/ws` on
+profile has a `[bridge]` section, its plugins signing in with the token in the environment variable the section names
+or with the one an admin set on the admin page (host/roles/bridge_tokens.py), and `/voice/ws` on
 the same port for the players' voice pages of every server with an enabled `[voice_page]` (one-time invites,
 host/invites.py).
 
@@ -23,6 +24,8 @@ long before it is heard, so only the bridge knows what was actually said.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -48,7 +51,9 @@ from host.events import (
 )
 from host.invites import InviteRedeemer, InviteRefusedError, InviteSigner, invite_secret, page_origin
 from host.profiles.schema import WorldSpec
+from host.roles.bridge_tokens import StoredTokenCheck
 from host.roles.services import HostServices
+from host.store import StoreError
 from proximity_audio.bridge_listener import BridgeListener
 from proximity_audio.bridge_server import BridgeServer
 from proximity_audio.browser_protocol import Line, SessionRefusedError
@@ -60,6 +65,8 @@ CONSUMED = (StreamKind.AUDIO, StreamKind.TURNS, StreamKind.CONTROL, StreamKind.P
 REMEMBERED_TURNS = 1024
 # Audio older than this is from before a restart (the hub keeps history): playing it now would answer nobody.
 STALE_AUDIO_S = 60.0
+# While no server has a plugin token (nor voice pages) the bridge stays closed and looks for one this often.
+TOKEN_POLL_S = 5.0
 
 
 @dataclass
@@ -77,15 +84,19 @@ class _Turn:
 class ServerVoice:
     """One server's bridge wired to the hub: who each turn answers, which turn each NPC is voicing."""
 
-    def __init__(self, services: HostServices, server: str, token: str | None) -> None:
-        """`token`: the companion plugin's; None when only voice pages bring players."""
+    def __init__(self, services: HostServices, server: str, token: str | None, *, plugins: bool) -> None:
+        """`token`: the companion plugin's from the environment, if set. `plugins`: the server has a `[bridge]`, so
+        plugins may also sign in with the token an admin set on the admin page; without it only voice pages bring
+        players."""
         self.services = services
         self.server = server
         self.world = SpatialWorld()
+        self.stored_token = StoredTokenCheck(services.store.bridge_tokens, server) if plugins else None
         self.bridge = BridgeServer(
             self.world,
             server=server,
             token=token,
+            check_token=self.stored_token,
             on_utterance=self._publish,
             on_speech_started=self._on_speech_started,
             on_npc_stop=self._on_plugin_stop,
@@ -100,9 +111,32 @@ class ServerVoice:
         )
         self._turns: OrderedDict[str, _Turn] = OrderedDict()
         self._voicing: dict[str, str] = {}  # NPC -> the turn whose audio it was last given
-        self._muted: set[str] = set()  # NPCs an operator muted (in this process: a restart unmutes them)
+        self._muted: set[str] = set()  # NPCs an operator muted: read from the store at start, then from the hub
         self._placed: dict[str, WorldSpec] = {}
         self.place_npcs()
+
+    async def load_muted(self) -> None:
+        """Take up the mutes the brain recorded (they outlast a restart of either role)."""
+        try:
+            self._muted |= await self.services.store.steering.muted_npcs(self.server)
+        except StoreError as exc:
+            log.warning(
+                "server '%s': cannot read muted NPCs (they are heard until muted again): %s", self.server, exc.message
+            )
+
+    async def has_plugin_token(self, env_name: str, has_env_token: bool) -> bool:
+        """Whether a plugin can connect now: a token in the environment or from the admin page. Said once at start
+        when there is none."""
+        if has_env_token or (self.stored_token is not None and await self.stored_token.read() is not None):
+            return True
+        # Not an error: a text-only server with a copied [bridge] section still works, and a token may come later.
+        log.warning(
+            "server '%s': voice is off until a bridge token is set (variable %s not set, none set on the admin page); "
+            "chat works",
+            self.server,
+            env_name,
+        )
+        return False
 
     def place_npcs(self) -> None:
         """Place NPCs new or moved in the profiles; forget removed ones. Others keep where the game moved them."""
@@ -245,29 +279,26 @@ class VoiceBridge:
     def __init__(self, services: HostServices, environ: Mapping[str, str]) -> None:
         self.services = services
         self.voices: dict[str, ServerVoice] = {}
+        self._env_tokens: dict[str, tuple[str, bool]] = {}  # server -> (its token variable, whether it is set)
+        self._pages = False  # some server offers voice pages
+        self._listening = False
         registry = services.registry
         origins = set()
         for server in registry.server_names():
             profile = registry.server(server)
-            token = None
-            if profile.bridge is not None:
-                token = environ.get(profile.bridge.token_env) or None
-                if token is None:
-                    # Once per start, and not an error: a text-only server with a copied [bridge] section still works.
-                    log.warning(
-                        "server '%s': voice is off (bridge token variable %s not set); chat works",
-                        server,
-                        profile.bridge.token_env,
-                    )
+            token = (environ.get(profile.bridge.token_env) or None) if profile.bridge is not None else None
             pages = profile.voice_page is not None and profile.voice_page.enabled
             if pages and profile.voice_page is not None:
                 origins.add(page_origin(profile.voice_page.public_url))
-            if token is None and not pages:
+                self._pages = True
+            if profile.bridge is None and not pages:
                 continue
             try:
-                self.voices[server] = ServerVoice(services, server, token)
+                self.voices[server] = ServerVoice(services, server, token, plugins=profile.bridge is not None)
             except ConfigError as exc:
                 log.error("server '%s' has no voice: %s", server, exc.message)
+            if profile.bridge is not None:
+                self._env_tokens[server] = (profile.bridge.token_env, token is not None)
         self._invites = InviteRedeemer(InviteSigner(invite_secret(services.settings.voice_page.invite_secret)))
         self.listener = BridgeListener(
             [voice.bridge for voice in self.voices.values()],
@@ -293,27 +324,63 @@ class VoiceBridge:
         return {stream_name(server, kind): voice.on_event for server, voice in self.voices.items() for kind in CONSUMED}
 
     async def start(self) -> None:
+        """Listen when some server can take a connection now: a plugin token (environment or admin page) or voice
+        pages. Otherwise the port stays closed, and the VAD unloaded, until `open_on_first_token` sees a token."""
         if not self.voices:
             self.services.progress.done("bridge")  # no server profile has a [bridge]: nothing to listen for
             return
-        settings = self.services.settings
-        for voice in self.voices.values():
+        ready = self._pages
+        for server, voice in self.voices.items():
+            await voice.load_muted()
             await voice.bridge.open()
+            if server in self._env_tokens and await voice.has_plugin_token(*self._env_tokens[server]):
+                ready = True
+        if not ready:
+            log.info("voice bridge: no server has a plugin token yet; the bridge opens when an admin sets one")
+            self.services.progress.done("bridge")
+            return
+        try:
+            await self._listen()
+        except NpcHostError:
+            await self.close()
+            raise
+        host, port = self._address()
+        self.services.progress.listening("bridge", f"ws://{host}:{port}/bridge")
+
+    async def open_on_first_token(self, stop: asyncio.Event) -> None:
+        """While the bridge is closed, look every `TOKEN_POLL_S` for a token an admin set, and open it then: the first
+        token of a host needs no restart either."""
+        while self.voices and not self._listening and not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TOKEN_POLL_S):
+                    await stop.wait()
+            if stop.is_set():
+                return
+            checks = [voice.stored_token for voice in self.voices.values() if voice.stored_token is not None]
+            for check in checks:
+                if await check.read() is not None:
+                    try:
+                        await self._listen()
+                    except NpcHostError as exc:
+                        log.error("%s", exc.message)
+                        return
+                    break
+
+    async def _listen(self) -> None:
+        settings = self.services.settings
         try:
             await self.listener.start(settings.bridge_host, settings.bridge_port)
         except OSError as exc:
-            await self.close()
             raise NpcHostError(
                 f"the voice bridge cannot listen on {settings.bridge_host}:{settings.bridge_port} "
                 f"(NPC_HOST_BRIDGE_HOST / NPC_HOST_BRIDGE_PORT): {exc.strerror or exc}",
                 code="bridge_listen",
             ) from exc
+        self._listening = True
         servers = ", ".join(f"'{server}'" for server in self.voices)
         log.info(
             "voice bridge listening on ws://%s:%d/bridge (voice pages: /voice/ws) for %s", *self._address(), servers
         )
-        host, port = self._address()
-        self.services.progress.listening("bridge", f"ws://{host}:{port}/bridge")
 
     def refresh(self) -> None:
         """Profiles were reloaded: NPCs are placed again where their profiles changed."""
@@ -322,6 +389,7 @@ class VoiceBridge:
                 voice.place_npcs()
 
     async def close(self) -> None:
+        self._listening = False
         await self.listener.close()
         for voice in self.voices.values():
             await voice.bridge.close()

@@ -213,6 +213,7 @@ class GatewayRole:
                 for stream, handler in _stream_handlers(links, bridge).items():
                     tasks.create_task(bus.consume(stream, GROUP, consumer, handler, stop=stop))
                 tasks.create_task(_follow_reloads(links, bridge.refresh, reloaded, stop))
+                tasks.create_task(bridge.open_on_first_token(stop))
                 await stop.wait()
                 reloaded.set()  # wakes the reload follower so it sees the stop
         finally:
