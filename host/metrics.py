@@ -32,6 +32,11 @@ VOICE_STAGE_SECONDS = Histogram(
 SPECULATIVE_STT_TOTAL = Counter(
     "npc_host_speculative_stt_total", "Utterances transcribed: from the speculation (reused) or afresh", ["outcome"]
 )
+SPECULATIVE_TURNS_TOTAL = Counter(
+    "npc_host_speculative_turns_total",
+    "Persona turns started on a speculative transcript: committed (the final line was the same) or discarded",
+    ["server", "npc", "outcome"],
+)
 TURNS_TOTAL = Counter("npc_host_turns_total", "NPC turns finished", ["server", "npc", "outcome"])
 EVENTS_HANDLED = Counter("npc_host_events_handled_total", "Events handled by this process", ["type"])
 ERRORS_TOTAL = Counter("npc_host_errors_total", "Errors by machine code", ["code"])

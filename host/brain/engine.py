@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,9 +19,10 @@ from dataclasses import dataclass
 from host.brain.addressing import Addressing, address
 from host.brain.advice import DEFAULT_ADVICE_TOKENS, advice_lines
 from host.brain.prompt import Exchange, PromptLimits, TurnContext
+from host.brain.speculation import SentenceGate, Speculation, SpeculativeTurns
 from host.brain.summary import llm_summarizer
 from host.brain.turn import PersonaTurn, TurnOptions, TurnResult, TurnSentence
-from host.events import NpcTurnEnded, PlayerSaid, Position, Positions
+from host.events import NpcTurnEnded, PlayerSaid, PlayerSaidTentative, Position, Positions
 from host.llm.base import LLM
 from host.memory import MemoryStore, RememberedExchange
 from host.player_state import PlayerMemory
@@ -74,6 +77,7 @@ class NpcBrain:
         self._last_partner: PlayerMemory[tuple[str, str], str] = PlayerMemory()  # forgotten with the player
         self._paused: set[tuple[str, str]] = set()
         self._speaking: dict[tuple[str, str], asyncio.Task[None]] = {}  # (server, player) -> NPC speaking to them
+        self.speculations = SpeculativeTurns()
         self._moved: dict[tuple[str, str], Position] = {}  # where the game says an NPC stands, if not its profile spot
 
     def addressing(self, said: PlayerSaid) -> Addressing:
@@ -149,20 +153,33 @@ class NpcBrain:
         """Run `npc_id`'s turn answering `said`: each kept sentence goes to `on_sentence` as soon as it is ready,
         then the turn is recorded. `interrupt` (barge-in) stops it; it is then recorded with what was said so far.
         None when the turn was stopped before it began."""
-        turn = await self.start(said, npc_id)
-        if on_start is not None:
-            await on_start(turn)
+        speculation = self.speculations.claim(said, npc_id)
         key = (said.server, said.player)
-        speaking = asyncio.create_task(_speak(turn, on_sentence), name=f"turn:{turn.turn_id}")
-        self._speaking[key] = speaking
+        speaking: asyncio.Task[None] | None = None
+        if speculation is not None:
+            # Started on the tentative line: the same turn, under the final line's id, goes public from here on.
+            turn = dataclasses.replace(speculation.turn, turn_id=turn_id_for(said, npc_id))
+            speaking = self._speaking[key] = speculation.task
+        else:
+            turn = await self.start(said, npc_id)
         try:
-            await asyncio.wait({speaking})
+            if on_start is not None:
+                await on_start(turn)
+            if speculation is not None:
+                await speculation.gate.open(functools.partial(on_sentence, turn))  # what it wrote goes out now
+                running = speculation.task
+            else:
+                running = asyncio.create_task(_speak(turn, on_sentence), name=f"turn:{turn.turn_id}")
+                speaking = self._speaking[key] = running
+            await asyncio.wait({running})
         finally:
-            if self._speaking.get(key) is speaking:
+            if speaking is not None and self._speaking.get(key) is speaking:
                 del self._speaking[key]
-            if not speaking.done():  # this answer was cancelled (shutdown): the turn must not speak on without it
+            if speaking is not None and not speaking.done():
+                # This answer was cancelled (shutdown) or failed: the turn must not speak on without it.
                 speaking.cancel()
                 await asyncio.wait({speaking})
+        assert speaking is not None  # set on every path that gets here
         if not speaking.cancelled() and (error := speaking.exception()) is not None:
             raise error
         result = turn.persona.result
@@ -175,9 +192,34 @@ class NpcBrain:
     def forget_player(self, server: str, player: str) -> None:
         """The player left: whom they last spoke with no longer decides who answers them when they come back."""
         self._last_partner.forget((server, player))
+        self.speculations.forget_player(server, player)
+
+    async def speculate(self, tentative: PlayerSaidTentative) -> str | None:
+        """Start the answer to a line that is not final yet (host/brain/speculation.py): the NPC that would answer
+        first writes its reply, held back until `answer` gets the same line. The NPC's id, or None when nobody
+        would answer or the line came after its final version."""
+        if self.speculations.stale(tentative):
+            return None
+        said = tentative.as_said()
+        responders = self.addressing(said).responders
+        if not responders:
+            self.speculations.discard(said.server, said.player, reason="a newer line nobody answers")
+            return None
+        npc_id = responders[0]
+        turn = await self.start(said, npc_id)
+        gate = SentenceGate()
+
+        async def hold(_turn: StartedTurn, sentence: TurnSentence) -> None:
+            await gate(sentence)
+
+        task = asyncio.create_task(_speak(turn, hold), name=f"speculative-turn:{npc_id}:{said.player}")
+        self.speculations.add(Speculation(tentative, npc_id, turn, gate, task))
+        return npc_id
 
     def interrupt(self, server: str, player: str) -> bool:
-        """Stop the NPC talking to `player` (barge-in). True if one was talking."""
+        """Stop the NPC talking to `player` (barge-in), and drop an answer started on what they said before: they
+        are speaking again. True if an NPC was talking."""
+        self.speculations.discard(server, player, reason="the player is speaking again")
         speaking = self._speaking.get((server, player))
         if speaking is None or speaking.done():
             return False

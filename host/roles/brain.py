@@ -1,4 +1,6 @@
 """The brain role: answers `PlayerSaid` lines as the NPCs, and applies notes, corrections, pauses and barge-ins.
+A `PlayerSaidTentative` starts the answer speculatively, held back until the same line comes as a `PlayerSaid`
+(host/brain/speculation.py).
 
 Streams (per server): `said` through the shared group "brain" one entry at a time, so N brain processes share the
 turns and a dead one's entries are claimed by the others; `control` through the same group. A turn runs in its own
@@ -32,6 +34,7 @@ from host.events import (
     NpcTurnStarted,
     PlayerLeft,
     PlayerSaid,
+    PlayerSaidTentative,
     PlayerSpeechStarted,
     Positions,
 )
@@ -60,7 +63,7 @@ class _VoiceStamps:
 
     said: PlayerSaid
     npc: str
-    started: float | None = None
+    started: float | None = None  # when the persona turn began (for a speculative one, before the line was final)
     first_sentence: float | None = None
 
     def sentence(self) -> None:
@@ -113,6 +116,7 @@ class BrainRole:
                 tasks.create_task(watcher.run(self._take_note))
             tasks.create_task(self._warm_all(stop))
             await stop.wait()
+            self.brain.speculations.discard_all()
             for watcher in watchers:
                 watcher.stop()
 
@@ -151,9 +155,20 @@ class BrainRole:
         await self.services.bus.publish(stream_for(event), event)
 
     async def on_said(self, event: Event) -> None:
+        if isinstance(event, PlayerSaidTentative):
+            metrics.EVENTS_HANDLED.labels(type=event.type).inc()
+            await self.brain.sync_paused(event.server)
+            await self.brain.speculate(event)  # returns at once: the turn runs held back until the line is final
+            return
         if not isinstance(event, PlayerSaid):
             return
         metrics.EVENTS_HANDLED.labels(type=event.type).inc()
+        try:
+            await self._answer_line(event)
+        finally:
+            self.brain.speculations.settle_line(event)  # one started on this line that no answer took is dropped
+
+    async def _answer_line(self, event: PlayerSaid) -> None:
         await self.brain.sync_paused(event.server)
         addressing = self.brain.addressing(event)
         if not addressing.responders:
@@ -173,7 +188,7 @@ class BrainRole:
         stamps = _VoiceStamps(said, npc_id)
 
         async def started(turn: StartedTurn) -> None:
-            stamps.started = time.time()
+            stamps.started = turn.persona.started_at or time.time()
             await self.publish(
                 NpcTurnStarted(
                     server=said.server,

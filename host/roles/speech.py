@@ -1,7 +1,8 @@
 """The speech role: players' voices in (STT), NPCs' voices out (TTS), and barge-in.
 
 Streams (per server), each read through the group "speech":
-- `utterances`: `PlayerPaused` -> a speculative transcription, `PlayerUtterance` -> `PlayerSaid` (from the
+- `utterances`: `PlayerPaused` -> a speculative transcription (published as `PlayerSaidTentative` when it is done
+  before the utterance ended, so the brain can start the answer), `PlayerUtterance` -> `PlayerSaid` (from the
   speculation when the player said nothing more; `TranscriptionHandler`), with the names of the NPCs whose hearing
   range contains the speaker as Whisper's vocabulary; a line that sounds unfinished waits the server's
   `[turn_taking] unfinished_hold_ms` for the player to go on (then the two utterances are one line);

@@ -233,6 +233,11 @@ def drop_reason(
     return None
 
 
+def spoken_language(transcript: Transcript) -> str | None:
+    """English is what every NPC speaks by default (None); another language is passed on for the NPC to answer in."""
+    return transcript.language if transcript.language != "en" else None
+
+
 def player_said(utterance: PlayerUtterance, transcript: Transcript) -> PlayerSaid | None:
     """The `PlayerSaid` event for a transcribed utterance, or None when nothing was said."""
     if transcript.empty:
@@ -244,8 +249,7 @@ def player_said(utterance: PlayerUtterance, transcript: Transcript) -> PlayerSai
         source="voice",
         position=utterance.position,
         confidence=transcript.confidence,
-        # English is what every NPC speaks by default; another language is passed on for the NPC to answer in.
-        language=transcript.language if transcript.language != "en" else None,
+        language=spoken_language(transcript),
         utterance_id=utterance.id,
         speech_end_ts=utterance.speech_end_ts,
         endpoint_ts=utterance.ts,
