@@ -73,7 +73,11 @@ def observe_turn(timings_ms: dict[str, float], *, server: str | None = None, npc
 
 
 def observe_voice_stage(server: str, npc: str, stage: str, speech_end_ts: float, at: float) -> None:
-    VOICE_STAGE_SECONDS.labels(server=server, npc=npc, stage=stage).observe(max(at - speech_end_ts, 0.0))
+    observe_voice_stage_ms(server, npc, stage, (at - speech_end_ts) * 1000.0)
+
+
+def observe_voice_stage_ms(server: str, npc: str, stage: str, ms: float) -> None:
+    VOICE_STAGE_SECONDS.labels(server=server, npc=npc, stage=stage).observe(max(ms, 0.0) / 1000.0)
 
 
 async def watch_queues(bus: Bus, streams: list[str], stop: asyncio.Event, interval_s: float = 5.0) -> None:

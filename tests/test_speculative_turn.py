@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -107,6 +108,7 @@ def open_village(tmp_path: Path, repo_root: Path) -> OpenVillage:
                 llm=LLMSettings(backend="ollama", ollama_url=ollama.url, retries=0),
             )
             services = await HostServices.open(settings, watch_profiles=False)
+            services.first_audio.wait_s = 600.0  # the safety cap is for a voice that fails; none does here
             brain = BrainRole(services, make_brain(services))
             speech = SpeechRole(services)
             village = Village(services.bus, brain, ollama, Collector(), Collector(), settings.transcripts_dir)
@@ -135,12 +137,24 @@ def recording(file: str) -> bytes:
     return int16_to_pcm16(conform(read_wav(load_manifest().get(file).path), WHISPER_RATE))
 
 
+SPEECH_END = time.time()  # when the recordings "stopped": the origin of the after-speech timings
+
+
 def paused(utterance_id: str, audio: bytes) -> PlayerPaused:
-    return PlayerPaused(server=SERVER, player="Alice", utterance_id=utterance_id, position=AT_THE_BAR, audio=audio)
+    return PlayerPaused(
+        server=SERVER,
+        player="Alice",
+        utterance_id=utterance_id,
+        position=AT_THE_BAR,
+        audio=audio,
+        speech_end_ts=SPEECH_END,
+    )
 
 
 def ended_utterance(utterance_id: str, audio: bytes) -> PlayerUtterance:
-    return PlayerUtterance(id=utterance_id, server=SERVER, player="Alice", position=AT_THE_BAR, audio=audio)
+    return PlayerUtterance(
+        id=utterance_id, server=SERVER, player="Alice", position=AT_THE_BAR, audio=audio, speech_end_ts=SPEECH_END
+    )
 
 
 def outcomes(outcome: str) -> float:
@@ -173,6 +187,14 @@ async def test_a_pause_that_ends_the_question_gets_the_answer_written_during_the
         await wait_until(lambda: ended.reply in village.transcript_text(), "the turn was written")
         assert await village.stored_replies() == [ended.reply, ended.reply]  # database and memory, once each
         assert outcomes("committed") == committed + 1
+
+        # The turn's timings, from the end of the speech: written before the endpoint, published after it.
+        timings = ended.timings_ms
+        assert timings["first_token_after_speech"] < timings["endpoint_after_speech"]
+        assert timings["endpoint_after_speech"] <= timings["first_sentence_after_speech"]
+        assert timings["first_sentence_after_speech"] < timings["first_audio_after_speech"]
+        line = next(line for line in village.transcript_text().splitlines() if " npc bram " in line)
+        assert "first_audio_after_speech_ms=" in line and "endpoint_after_speech_ms=" in line
 
 
 async def test_a_player_who_went_on_speaking_leaves_no_trace_of_the_answer_started_on_the_pause(

@@ -200,6 +200,22 @@ async def test_the_first_sentence_is_heard_before_the_reply_is_written(open_vill
     assert first_audio.ts < last.ts < ended.ts
 
 
+async def test_the_next_sentence_waits_until_the_first_sentences_audio_is_out(open_village: OpenVillage) -> None:
+    """The double writes the whole reply at once: without the wait the brain would hand out sentence 2 while Piper
+    is still making sentence 1 on the same cores."""
+    async with open_village([REPLY]) as village:
+        village.speech.services.first_audio.wait_s = 600.0  # the safety cap is for a voice that fails; none does here
+        await village.publish(PlayerSaid(server=SERVER, player="Alex", text="Any rooms?", position=AT_THE_BAR))
+        ended = await village.turn_ended()
+        await wait_until(lambda: village.spoken(ended.turn_id, 1), "the second sentence was spoken")
+
+    first, second = village.sentences(ended.turn_id)
+    first_audio = village.chunks(ended.turn_id)[0]
+    assert first_audio.index == 0
+    assert first.ts < first_audio.ts < second.ts
+    assert 0 < ended.timings_ms["first_sentence"] < ended.timings_ms["first_audio"] <= ended.timings_ms["total"]
+
+
 async def test_barge_in_stops_the_npc_and_drops_its_pending_sentences(open_village: OpenVillage) -> None:
     async with open_village([SLOW_REPLY], chunk_delay_s=0.3) as village:
         said = PlayerSaid(server=SERVER, player="Alex", text="Any rooms?", position=AT_THE_BAR)

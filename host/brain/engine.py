@@ -14,7 +14,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from host.brain.addressing import Addressing, address
 from host.brain.advice import DEFAULT_ADVICE_TOKENS, advice_lines
@@ -48,6 +48,9 @@ class StartedTurn:
     turn_id: str
     npc: NpcProfile
     persona: PersonaTurn
+    # Wall times of what the caller saw happen to the turn ("first_sentence" published, "first_audio" out), for its
+    # timings; a committed speculative turn shares them with the turn it was.
+    marks: dict[str, float] = field(default_factory=dict)
 
 
 OnStart = Callable[[StartedTurn], Awaitable[None]]
@@ -270,17 +273,6 @@ class NpcBrain:
         return persona.result
 
     def ended_event(self, said: PlayerSaid, turn: StartedTurn, result: TurnResult) -> NpcTurnEnded:
-        timings = {"prompt": result.timings.prompt, "total": result.timings.total}
-        if result.timings.first_token is not None:
-            timings["first_token"] = result.timings.first_token
-        if result.timings.first_sentence is not None:
-            timings["first_sentence"] = result.timings.first_sentence
-        if said.stt_ms is not None:
-            timings["stt"] = said.stt_ms
-        if said.speech_end_ts is not None:  # a spoken line: when the host had it, after the end of the speech
-            if said.endpoint_ts is not None:
-                timings["endpoint_after_speech"] = (said.endpoint_ts - said.speech_end_ts) * 1000.0
-            timings["transcript_after_speech"] = (said.ts - said.speech_end_ts) * 1000.0
         return NpcTurnEnded(
             id=_ended_id(turn.turn_id),
             server=said.server,
@@ -290,7 +282,7 @@ class NpcBrain:
             cause_id=said.id,
             reply=result.reply,
             interrupted=result.outcome == "interrupted",
-            timings_ms={stage: round(ms, 1) for stage, ms in timings.items()},
+            timings_ms={stage: round(ms, 1) for stage, ms in turn_timings(said, turn, result).items()},
             actions=list(result.actions),
         )
 
@@ -329,6 +321,37 @@ class NpcBrain:
     async def note_unanswered(self, said: PlayerSaid) -> None:
         """A line an NPC heard but nobody answered still belongs in the transcript."""
         await self.transcripts.append(said.server, player_said_line(said))
+
+
+def turn_timings(said: PlayerSaid, turn: StartedTurn, result: TurnResult) -> dict[str, float]:
+    """A turn's stage timings in ms: from the turn's start (`prompt`, `first_token`, `first_sentence`,
+    `first_audio`, `total`) and, for a spoken line, from the end of the player's speech (`endpoint_after_speech`,
+    `transcript_after_speech`, `first_token_after_speech`, `first_sentence_after_speech`,
+    `first_audio_after_speech`); a stage the turn never reached, or that was not seen here, is left out."""
+    timings = {"prompt": result.timings.prompt, "total": result.timings.total}
+    started = turn.persona.started_at
+    if said.stt_ms is not None:
+        timings["stt"] = said.stt_ms
+    at: dict[str, float | None] = {
+        "endpoint": said.endpoint_ts,
+        "transcript": said.ts if said.speech_end_ts is not None else None,
+        "first_token": None
+        if started is None or result.timings.first_token is None
+        else started + result.timings.first_token / 1000.0,
+        # Published, not written: a speculative turn writes its first sentence before the line is final.
+        "first_sentence": turn.marks.get("first_sentence"),
+        "first_audio": turn.marks.get("first_audio"),
+    }
+    for stage in ("first_token", "first_sentence", "first_audio"):
+        if started is not None and (wall := at[stage]) is not None:
+            timings[stage] = (wall - started) * 1000.0
+    if result.timings.first_sentence is not None and "first_sentence" not in timings:
+        timings["first_sentence"] = result.timings.first_sentence
+    if said.speech_end_ts is not None:  # a spoken line: when each milestone came after the end of the speech
+        for stage, wall in at.items():
+            if wall is not None:
+                timings[f"{stage}_after_speech"] = (wall - said.speech_end_ts) * 1000.0
+    return timings
 
 
 async def _speak(turn: StartedTurn, on_sentence: OnSentence) -> None:

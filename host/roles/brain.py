@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 
 from host import metrics
 from host.brain.engine import NpcBrain, StartedTurn
@@ -56,34 +55,14 @@ log = logging.getLogger(__name__)
 GROUP = "brain"
 
 
-@dataclass
-class _VoiceStamps:
-    """When a spoken line's turn reached each of the brain's milestones, for the per-NPC latency histograms (the
-    bridge observes the last one, first audio, when the first frame leaves)."""
-
-    said: PlayerSaid
-    npc: str
-    started: float | None = None  # when the persona turn began (for a speculative one, before the line was final)
-    first_sentence: float | None = None
-
-    def sentence(self) -> None:
-        if self.first_sentence is None:
-            self.first_sentence = time.time()
-
-    def observe(self, first_token_ms: float | None) -> None:
-        said, origin = self.said, self.said.speech_end_ts
-        if origin is None:
-            return
-        first_token = None if self.started is None or first_token_ms is None else self.started + first_token_ms / 1000
-        milestones = {
-            "endpoint": said.endpoint_ts,
-            "stt": said.ts,
-            "first_token": first_token,
-            "first_sentence": self.first_sentence,
-        }
-        for stage, at in milestones.items():
-            if at is not None:
-                metrics.observe_voice_stage(said.server, self.npc, stage, origin, at)
+# The per-NPC latency histogram's stages the brain sees, by their key in a turn's timings (the bridge observes the
+# last one, first_audio, when the first frame leaves for the players).
+_VOICE_STAGES = {
+    "endpoint": "endpoint_after_speech",
+    "stt": "transcript_after_speech",
+    "first_token": "first_token_after_speech",
+    "first_sentence": "first_sentence_after_speech",
+}
 
 
 class BrainRole:
@@ -185,10 +164,7 @@ class BrainRole:
             await self._answer(event, npc_id)
 
     async def _answer(self, said: PlayerSaid, npc_id: str) -> None:
-        stamps = _VoiceStamps(said, npc_id)
-
         async def started(turn: StartedTurn) -> None:
-            stamps.started = turn.persona.started_at or time.time()
             await self.publish(
                 NpcTurnStarted(
                     server=said.server,
@@ -201,25 +177,33 @@ class BrainRole:
             )
 
         async def sentence(turn: StartedTurn, spoken: TurnSentence) -> None:
-            stamps.sentence()
-            await self.publish(
-                NpcSentence(
-                    server=said.server,
-                    npc=npc_id,
-                    player=said.player,
-                    turn_id=turn.turn_id,
-                    index=spoken.index,
-                    text=spoken.text,
-                    emotion=spoken.emotion,
-                )
+            turn.marks.setdefault("first_sentence", time.time())
+            event = NpcSentence(
+                server=said.server,
+                npc=npc_id,
+                player=said.player,
+                turn_id=turn.turn_id,
+                index=spoken.index,
+                text=spoken.text,
+                emotion=spoken.emotion,
             )
+            if spoken.index > 0:
+                await self.publish(event)
+                return
+            # The next sentences wait until this one's audio is out: they would slow it down on the same cores.
+            async with self.services.first_audio.first_sentence(turn.turn_id) as first_audio:
+                await self.publish(event)
+            if first_audio.at is not None:
+                turn.marks.setdefault("first_audio", first_audio.at)
 
         ended = await self.brain.answer(said, npc_id, sentence, on_start=started)
         if ended is None:
             return
         await self.publish(ended)
         metrics.observe_turn(ended.timings_ms, server=said.server, npc=npc_id)
-        stamps.observe(ended.timings_ms.get("first_token"))
+        for stage, key in _VOICE_STAGES.items():
+            if (ms := ended.timings_ms.get(key)) is not None:
+                metrics.observe_voice_stage_ms(said.server, npc_id, stage, ms)
         outcome = "interrupted" if ended.interrupted else "completed"
         metrics.TURNS_TOTAL.labels(server=said.server, npc=npc_id, outcome=outcome).inc()
 

@@ -18,6 +18,7 @@ from host.profiles.registry import ProfileRegistry
 from host.roles.startup import StartupProgress
 from host.store import Store
 from host.transcript.book import TranscriptBook
+from host.voice.first_audio import FirstAudioSignal
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class HostServices:
     registry: ProfileRegistry
     transcripts: TranscriptBook
     progress: StartupProgress = field(default_factory=StartupProgress)
+    first_audio: FirstAudioSignal = field(default_factory=FirstAudioSignal)  # speech -> brain, within this process
 
     @classmethod
     async def open(cls, settings: Settings, *, watch_profiles: bool = True) -> HostServices:

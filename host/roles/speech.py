@@ -116,6 +116,7 @@ class SpeechRole:
             await self.ready()
             await transcribe(event)
 
+        self.services.first_audio.speech_here = True  # the brain in this process waits for first audio (see there)
         try:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
@@ -134,6 +135,7 @@ class SpeechRole:
                 for turn_id in list(self._turns):
                     self._stop(turn_id)
         finally:
+            self.services.first_audio.speech_here = False
             self._tasks = None
             await transcribe.aclose()
 
@@ -190,6 +192,7 @@ class SpeechRole:
 
     def _say(self, sentence: NpcSentence) -> None:
         if sentence.turn_id in self._stopped:
+            self.services.first_audio.out(sentence.turn_id)  # none will come: the brain need not wait for it
             return
         turn = self._turns.get(sentence.turn_id)
         if turn is None:
@@ -197,6 +200,7 @@ class SpeechRole:
             if self.barge_ins.get((sentence.server, sentence.player), 0.0) > started:
                 # The player spoke after this turn began: it was interrupted before its first sentence got here.
                 self._stopped.remember(sentence.turn_id, time.time())
+                self.services.first_audio.out(sentence.turn_id)
                 return
             turn = self._turns[sentence.turn_id] = _TurnSpeech(
                 sentence.server, sentence.npc, sentence.player, sentence.turn_id
@@ -227,6 +231,7 @@ class SpeechRole:
             final=chunk.final,
         )
         await self.services.bus.publish(stream_for(audio), audio)
+        self.services.first_audio.out(turn.turn_id)  # the brain may read on (a no-op after the first chunk)
 
     def _end(self, ended: NpcTurnEnded) -> None:
         turn = self._turns.get(ended.turn_id)
@@ -244,6 +249,7 @@ class SpeechRole:
             await speaker.finish()
         except NpcHostError as exc:  # a voice that cannot speak (file gone, bad speaker id) ends this turn only
             log.error("turn %s of %s: %s", turn.turn_id, turn.npc, exc.message)
+            self.services.first_audio.out(turn.turn_id)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if not turn.stopped or (current is not None and current.cancelling()):
@@ -269,6 +275,7 @@ class SpeechRole:
 
     def _stop(self, turn_id: str) -> None:
         self._stopped.remember(turn_id, time.time())
+        self.services.first_audio.out(turn_id)
         turn = self._turns.pop(turn_id, None)
         if turn is None:
             return

@@ -192,6 +192,7 @@ class WhisperTranscriber:
                 no_speech_threshold=settings.no_speech_threshold,
                 log_prob_threshold=settings.log_prob_threshold,
                 vad_filter=False,
+                max_new_tokens=max_new_tokens(len(samples)),
             )
             decoded = list(segments)  # decoding happens while the generator is consumed
         except (RuntimeError, ValueError) as exc:
@@ -231,6 +232,19 @@ def drop_reason(
     if words in HALLUCINATIONS and not has_speech(samples):
         return "hallucination"
     return None
+
+
+# Speech is at most about 5 tokens a second; a decode looping on one phrase (Whisper's way of hallucinating) is cut
+# here instead of running to its 224-token limit, which on two cores costs more than the whole real transcript.
+TOKENS_PER_SECOND = 8
+MIN_NEW_TOKENS = 16
+WHISPER_MAX_NEW_TOKENS = 223
+
+
+def max_new_tokens(samples: int) -> int:
+    """The decode's token budget for `samples` of 16 kHz audio."""
+    budget = MIN_NEW_TOKENS + math.ceil(samples / WHISPER_RATE * TOKENS_PER_SECOND)
+    return min(budget, WHISPER_MAX_NEW_TOKENS)
 
 
 def spoken_language(transcript: Transcript) -> str | None:
