@@ -79,7 +79,7 @@ class NpcBrain:
         )
         self._last_partner: PlayerMemory[tuple[str, str], str] = PlayerMemory()  # forgotten with the player
         self._paused: set[tuple[str, str]] = set()
-        self._speaking: dict[tuple[str, str], asyncio.Task[None]] = {}  # (server, player) -> NPC speaking to them
+        self._speaking: dict[str, asyncio.Task[None]] = {}  # turn id -> its running turn, until it is recorded
         self.speculations = SpeculativeTurns()
         self._moved: dict[tuple[str, str], Position] = {}  # where the game says an NPC stands, if not its profile spot
 
@@ -154,15 +154,14 @@ class NpcBrain:
         self, said: PlayerSaid, npc_id: str, on_sentence: OnSentence, on_start: OnStart | None = None
     ) -> NpcTurnEnded | None:
         """Run `npc_id`'s turn answering `said`: each kept sentence goes to `on_sentence` as soon as it is ready,
-        then the turn is recorded. `interrupt` (barge-in) stops it; it is then recorded with what was said so far.
+        then the turn is recorded. `stop_turn` (barge-in) stops it; it is then recorded with what was said so far.
         None when the turn was stopped before it began."""
         speculation = self.speculations.claim(said, npc_id)
-        key = (said.server, said.player)
         speaking: asyncio.Task[None] | None = None
         if speculation is not None:
             # Started on the tentative line: the same turn, under the final line's id, goes public from here on.
             turn = dataclasses.replace(speculation.turn, turn_id=turn_id_for(said, npc_id))
-            speaking = self._speaking[key] = speculation.task
+            speaking = self._speaking[turn.turn_id] = speculation.task
         else:
             turn = await self.start(said, npc_id)
         try:
@@ -173,11 +172,11 @@ class NpcBrain:
                 running = speculation.task
             else:
                 running = asyncio.create_task(_speak(turn, on_sentence), name=f"turn:{turn.turn_id}")
-                speaking = self._speaking[key] = running
+                speaking = self._speaking[turn.turn_id] = running
             await asyncio.wait({running})
         finally:
-            if speaking is not None and self._speaking.get(key) is speaking:
-                del self._speaking[key]
+            if speaking is not None and self._speaking.get(turn.turn_id) is speaking:
+                del self._speaking[turn.turn_id]
             if speaking is not None and not speaking.done():
                 # This answer was cancelled (shutdown) or failed: the turn must not speak on without it.
                 speaking.cancel()
@@ -219,11 +218,10 @@ class NpcBrain:
         self.speculations.add(Speculation(tentative, npc_id, turn, gate, task))
         return npc_id
 
-    def interrupt(self, server: str, player: str) -> bool:
-        """Stop the NPC talking to `player` (barge-in), and drop an answer started on what they said before: they
-        are speaking again. True if an NPC was talking."""
-        self.speculations.discard(server, player, reason="the player is speaking again")
-        speaking = self._speaking.get((server, player))
+    def stop_turn(self, turn_id: str) -> bool:
+        """Stop writing a turn the players cut off (barge-in, decided by the voice bridge: host/roles/bridge.py); it
+        is then recorded with what was said so far. True if it was still being written here."""
+        speaking = self._speaking.get(turn_id)
         if speaking is None or speaking.done():
             return False
         speaking.cancel()

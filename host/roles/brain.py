@@ -4,8 +4,8 @@ A `PlayerSaidTentative` starts the answer speculatively, held back until the sam
 
 Streams (per server): `said` through the shared group "brain" one entry at a time, so N brain processes share the
 turns and a dead one's entries are claimed by the others; `control` through the same group. A turn runs in its own
-task so a barge-in (`PlayerSpeechStarted` from the player the NPC is talking to) can stop it mid-sentence: the LLM
-stream closes and the turn is recorded as interrupted with only what was already said.
+task so a barge-in (the bridge's `NpcTurnCut` of that turn) can stop it mid-sentence: the LLM stream closes, the
+turn is recorded as interrupted with what was already said, then cut to what the players heard.
 """
 
 from __future__ import annotations
@@ -235,15 +235,18 @@ class BrainRole:
         metrics.EVENTS_HANDLED.labels(type=event.type).inc()
         transcripts = self.services.transcripts
         if isinstance(event, PlayerSpeechStarted):
-            if self.brain.interrupt(event.server, event.player):
-                log.info("barge-in: %s started speaking, the NPC stops", event.player)
+            # Not a barge-in here (the bridge decides those, as NpcTurnCut): an answer started on what the player
+            # said before is dropped, for they are speaking again.
+            self.brain.speculations.discard(event.server, event.player, reason="the player is speaking again")
         elif isinstance(event, PlayerLeft):
             self.brain.forget_player(event.server, event.player)
         elif isinstance(event, AdminNote):
             # Written to the transcript only: the note watcher delivers it to memory like a hand-written note.
             await transcripts.append(event.server, admin_note_line(event))
         elif isinstance(event, NpcTurnCut):
-            # Cut in the players' ears after the brain had written more: the record keeps what was heard.
+            # Cut in the players' ears (barge-in, stop): writing stops, and the record keeps what was heard.
+            if self.brain.stop_turn(event.turn_id):
+                log.info("barge-in: %s stops answering %s", event.npc, event.player)
             if not await self.brain.store.conversations.cut_turn(event.turn_id, event.heard):
                 raise NotReadyError(f"turn {event.turn_id} is not recorded yet; the cut is retried")
             await transcripts.append(event.server, turn_cut_line(event))

@@ -8,8 +8,9 @@ Streams (per server), each read through the group "speech":
   `[turn_taking] unfinished_hold_ms` for the player to go on (then the two utterances are one line);
 - `turns`: `NpcSentence` -> that turn's `SentenceSpeaker` (the NPC's voice, the sentence's emotion), which publishes
   `NpcAudio` chunks as they are synthesised; `NpcTurnEnded` -> the speaker finishes its queue and is dropped;
-- `control`: `PlayerSpeechStarted` -> the speakers of turns addressed to that player stop (barge-in): their pending
-  sentences are dropped and nothing more is published for those turns.
+- `control`: `NpcTurnCut` -> that turn's speaker stops (barge-in, decided by the voice bridge, or an operator's
+  stop): its pending sentences are dropped and nothing more is published for it, late sentences included;
+  `PlayerSpeechStarted` -> remembered, so a held unfinished line waits for the rest (not a barge-in here).
 
 A turn's sentences must reach one speaker in order, so when several speech processes share the hub, each turn's
 audio is made wherever its sentences land; run one speech process per server for voice that never splits a turn.
@@ -33,8 +34,8 @@ from host.events import (
     Event,
     NpcAudio,
     NpcSentence,
+    NpcTurnCut,
     NpcTurnEnded,
-    NpcTurnStarted,
     PlayerLeft,
     PlayerPaused,
     PlayerSaid,
@@ -93,10 +94,9 @@ class SpeechRole:
         self.transcriber = transcriber or self.whisper
         self.synthesizer = synthesizer or PiperSynthesizer(settings.tts, voices_dir=settings.profiles_dir)
         self._turns: dict[str, _TurnSpeech] = {}
-        self._started = _Recent()  # turn id -> when it started
-        self._stopped = _Recent()  # turn ids stopped by a barge-in
+        self.stopped = _Recent()  # turn ids cut off (barge-in, stop) or given up: nothing more is said for them
         # (server, player) -> when they last started speaking; forgotten with the player (host/player_state.py)
-        self.barge_ins: PlayerMemory[tuple[str, str], float] = PlayerMemory()
+        self.spoke_at: PlayerMemory[tuple[str, str], float] = PlayerMemory()
         self._loading: asyncio.Task[None] | None = None
         self.loaded = asyncio.Event()  # the models are loaded (a voice that failed to load is logged and skipped)
         self._tasks: asyncio.TaskGroup | None = None
@@ -109,7 +109,7 @@ class SpeechRole:
             self.transcriber,
             vocabulary=self._vocabulary,
             hold_for=self._hold_for,
-            spoke_since=lambda server, player, ts: self.barge_ins.get((server, player), 0.0) > ts,
+            spoke_since=lambda server, player, ts: self.spoke_at.get((server, player), 0.0) > ts,
         )
 
         async def on_utterance(event: Event) -> None:
@@ -182,26 +182,18 @@ class SpeechRole:
     # --- turns: sentences in, audio out ---------------------------------------------------------------------------
 
     async def on_turn_event(self, event: Event) -> None:
-        if isinstance(event, NpcTurnStarted):
-            self._started.remember(event.turn_id, event.ts)
-        elif isinstance(event, NpcSentence):
+        if isinstance(event, NpcSentence):
             await self.ready()
             self._say(event)
         elif isinstance(event, NpcTurnEnded):
             self._end(event)
 
     def _say(self, sentence: NpcSentence) -> None:
-        if sentence.turn_id in self._stopped:
+        if sentence.turn_id in self.stopped:
             self.services.first_audio.out(sentence.turn_id)  # none will come: the brain need not wait for it
             return
         turn = self._turns.get(sentence.turn_id)
         if turn is None:
-            started = self._started.get(sentence.turn_id, sentence.ts)
-            if self.barge_ins.get((sentence.server, sentence.player), 0.0) > started:
-                # The player spoke after this turn began: it was interrupted before its first sentence got here.
-                self._stopped.remember(sentence.turn_id, time.time())
-                self.services.first_audio.out(sentence.turn_id)
-                return
             turn = self._turns[sentence.turn_id] = _TurnSpeech(
                 sentence.server, sentence.npc, sentence.player, sentence.turn_id
             )
@@ -259,22 +251,20 @@ class SpeechRole:
             if self._turns.get(turn.turn_id) is turn:
                 del self._turns[turn.turn_id]
 
-    # --- barge-in --------------------------------------------------------------------------------------------------
+    # --- barge-in: the bridge decides, this role stops the turn it names --------------------------------------------
 
     async def on_control(self, event: Event) -> None:
         if isinstance(event, PlayerLeft):
-            self.barge_ins.forget((event.server, event.player))
-            return
-        if not isinstance(event, PlayerSpeechStarted):
-            return
-        self.barge_ins[(event.server, event.player)] = event.ts
-        for turn_id, turn in list(self._turns.items()):
-            if (turn.server, turn.player) == (event.server, event.player):
-                log.info("barge-in: %s started speaking; %s stops", event.player, turn.npc)
-                self._stop(turn_id)
+            self.spoke_at.forget((event.server, event.player))
+        elif isinstance(event, PlayerSpeechStarted):
+            self.spoke_at[(event.server, event.player)] = event.ts
+        elif isinstance(event, NpcTurnCut):
+            if event.turn_id in self._turns:
+                log.info("turn of %s for %s cut off; its speech stops", event.npc, event.player)
+            self._stop(event.turn_id)
 
     def _stop(self, turn_id: str) -> None:
-        self._stopped.remember(turn_id, time.time())
+        self.stopped.remember(turn_id, time.time())
         self.services.first_audio.out(turn_id)
         turn = self._turns.pop(turn_id, None)
         if turn is None:
