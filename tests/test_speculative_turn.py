@@ -226,17 +226,22 @@ async def test_a_player_who_went_on_speaking_leaves_no_trace_of_the_answer_start
 
 
 async def test_a_player_speaking_again_discards_the_answer_started_on_their_pause(open_village: OpenVillage) -> None:
+    """The speculative answer writes its first sentence and waits there: discarded, it cost that sentence only."""
     discarded = outcomes("discarded")
-    async with open_village([UNSAID_PIECES], chunk_delay_s=0.3) as village:
-        await village.publish(
-            PlayerSaidTentative(
-                server=SERVER, player="Alice", text="Any rooms?", utterance_id="u1", position=AT_THE_BAR
-            )
-        )
-        await village.generating(1)
+    async with open_village([UNSAID + " Mind the third step."]) as village:
+        tentative = PlayerSaidTentative(server=SERVER, player="Alice", text="Any rooms?", utterance_id="u1")
+        await village.publish(tentative.model_copy(update={"position": AT_THE_BAR}))
+        await wait_until(lambda: village.brain.brain.speculations.of(SERVER, "Alice") is not None, "Bram speculates")
+        speculation = village.brain.brain.speculations.of(SERVER, "Alice")
+        assert speculation is not None
+        await wait_until(lambda: speculation.gate.held == 1, "Bram's first sentence is written and held")
         await village.publish(PlayerSpeechStarted(server=SERVER, player="Alice", position=AT_THE_BAR))
         await wait_until(lambda: outcomes("discarded") == discarded + 1, "the speculative turn was discarded")
+        await wait_until(speculation.task.done, "the discarded turn stopped")
 
+        result = speculation.turn.persona.result
+        assert result is not None and result.outcome == "interrupted"
+        assert [sentence.text for sentence in result.sentences] == ["Porridge and plum wine tonight."]
         assert len(village.brain.brain.speculations) == 0
         assert village.of(NpcTurnStarted) == [] and village.of(NpcSentence) == []
         assert await village.stored_replies() == []

@@ -1,14 +1,14 @@
 """Speculative persona turns: the answer starts on the speculative transcript, during the rest of the endpoint wait.
 
-    PlayerSaidTentative -> `SpeculativeTurns.start`: the persona turn runs, its kept sentences are held in a
+    PlayerSaidTentative -> `NpcBrain.speculate`: the persona turn runs until its first sentence, held in a
                            `SentenceGate` (nothing is published, spoken, stored, remembered or written)
-    PlayerSaid          -> `claim`: same player and same text: the turn is handed over (`commit`): what it wrote
-                           goes out at once and the rest follows as it is written; anything else discards it
+    PlayerSaid          -> `claim`: same player and same text: the turn is handed over (committed) and the gate
+                           opens: what it wrote goes out at once, the rest as it is written; else it is discarded
     PlayerSpeechStarted, PlayerLeft, a newer tentative line, `TTL_S` without a PlayerSaid -> discarded
 
 A discarded turn's task is cancelled, which closes the LLM stream (generation stops at its next token) and leaves
-its `PersonaTurn.result` unread: it costs its tokens and nothing else. At most one speculation per player.
-`npc_host_speculative_turns_total{outcome="committed"|"discarded"}` counts the outcomes.
+its `PersonaTurn.result` unread: it costs the tokens of its first sentence and nothing else. At most one speculation
+per player. `npc_host_speculative_turns_total{outcome="committed"|"discarded"}` counts the outcomes.
 """
 
 from __future__ import annotations
@@ -37,19 +37,23 @@ Key = tuple[str, str]  # (server, player)
 
 
 class SentenceGate:
-    """Holds a turn's sentences until `open`, then hands them, and every later one, to the real consumer in order."""
+    """Holds a turn's first sentence until `open`, then hands it, and every later one, to the real consumer in
+    order. Until then the turn waits after its first sentence: a speculative answer writes no more than what the
+    first audio needs, and a discarded one costs that much (the LLM runs only a few pieces ahead of its reader)."""
 
     def __init__(self) -> None:
         self._held: list[TurnSentence] = []
         self._deliver: Callable[[TurnSentence], Awaitable[None]] | None = None
         self._lock = asyncio.Lock()  # a sentence arriving while the held ones go out waits its turn
+        self._opened = asyncio.Event()
 
     async def __call__(self, sentence: TurnSentence) -> None:
         async with self._lock:
-            if self._deliver is None:
-                self._held.append(sentence)
-            else:
+            if self._deliver is not None:
                 await self._deliver(sentence)
+                return
+            self._held.append(sentence)
+        await self._opened.wait()  # delivered by `open`
 
     async def open(self, deliver: Callable[[TurnSentence], Awaitable[None]]) -> None:
         async with self._lock:
@@ -57,6 +61,7 @@ class SentenceGate:
             held, self._held = self._held, []
             for sentence in held:
                 await deliver(sentence)
+            self._opened.set()
 
     @property
     def held(self) -> int:
@@ -98,6 +103,10 @@ class SpeculativeTurns:
 
     def __len__(self) -> int:
         return len(self._by_player)
+
+    def of(self, server: str, player: str) -> Speculation | None:
+        """The player's speculative turn, if one is running or held."""
+        return self._by_player.get((server, player))
 
     def stale(self, tentative: PlayerSaidTentative) -> bool:
         """The final line of this player was made after this tentative one: it came late, and is not acted on."""
