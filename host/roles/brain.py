@@ -136,8 +136,11 @@ class BrainRole:
     async def on_said(self, event: Event) -> None:
         if isinstance(event, PlayerSaidTentative):
             metrics.EVENTS_HANDLED.labels(type=event.type).inc()
-            await self.brain.sync_paused(event.server)
-            await self.brain.speculate(event)  # returns at once: the turn runs held back until the line is final
+            try:
+                await self.brain.sync_paused(event.server)
+                await self.brain.speculate(event)  # returns at once: the turn runs held back until the line is final
+            except NpcHostError as exc:  # only a head start: the final line is answered all the same
+                log.warning("no speculative answer for %s: %s", event.player, exc.message)
             return
         if not isinstance(event, PlayerSaid):
             return
