@@ -31,6 +31,7 @@ from host.events import (
     NpcTurnStarted,
     PlayerLeft,
     PlayerSaid,
+    PlayerSaidTentative,
     Position,
 )
 from host.llm.factory import close_all
@@ -377,6 +378,20 @@ async def _lines_written(village: Village, count: int) -> bool:
 
 def stored_key() -> ConversationKey:
     return ConversationKey(server=SERVER, npc="bram", player="Alex")
+
+
+async def test_a_tentative_line_that_arrives_after_its_final_line_starts_nothing(open_village: OpenVillage) -> None:
+    """The speech role made the tentative line first, but the hub delivered it last (two publishers): it is stale."""
+    async with open_village([REPLY, "A second answer nobody should hear."]) as village:
+        tentative = PlayerSaidTentative(
+            server=SERVER, player="Alex", text="Any rooms free tonight?", utterance_id="u1", position=AT_THE_BAR
+        )
+        said = await village.say("Any rooms free tonight?")
+        await village.turn_ended(said)
+        await village.handled(await village.publish(tentative))
+
+        assert len(village.ollama.chat_bodies) == 1
+        assert village.role.brain.speculations.of(SERVER, "Alex") is None
 
 
 async def test_a_paused_npc_does_not_answer_until_resumed(open_village: OpenVillage) -> None:
