@@ -103,6 +103,34 @@ class PlayerSaid(Event):
         return data
 
 
+class PlayerSaidTentative(Event):
+    """What a player has said so far, transcribed speculatively while the endpoint wait runs (the speech role, when
+    its speculative STT is done before the utterance ended). The brain may start the answer without publishing it
+    and commits it when a `PlayerSaid` from the same player with the same text follows; anything else discards it
+    without a trace. `text` is the whole line as it would be published, a held first part included."""
+
+    type: Literal["player_said_tentative"] = "player_said_tentative"
+    player: str
+    text: str = Field(max_length=MAX_PLAYER_TEXT_CHARS)
+    position: Position | None = None
+    language: str | None = None
+    utterance_id: str
+    speech_end_ts: float | None = None
+
+    def as_said(self) -> PlayerSaid:
+        """The line as the brain would see it if the player said nothing more (for addressing and the prompt)."""
+        return PlayerSaid(
+            server=self.server,
+            player=self.player,
+            text=self.text,
+            source="voice",
+            position=self.position,
+            language=self.language,
+            utterance_id=self.utterance_id,
+            speech_end_ts=self.speech_end_ts,
+        )
+
+
 class PlayerSpeechStarted(Event):
     """A player started speaking (past the VAD's minimum speech): the NPC talking to them stops (barge-in)."""
 
@@ -263,6 +291,7 @@ AnyEvent = Annotated[
     PlayerUtterance
     | PlayerPaused
     | PlayerSaid
+    | PlayerSaidTentative
     | PlayerSpeechStarted
     | PlayerLeft
     | NpcTurnStarted
@@ -287,6 +316,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PlayerUtterance,
         PlayerPaused,
         PlayerSaid,
+        PlayerSaidTentative,
         PlayerSpeechStarted,
         PlayerLeft,
         NpcTurnStarted,

@@ -32,6 +32,11 @@ VOICE_STAGE_SECONDS = Histogram(
 SPECULATIVE_STT_TOTAL = Counter(
     "npc_host_speculative_stt_total", "Utterances transcribed: from the speculation (reused) or afresh", ["outcome"]
 )
+SPECULATIVE_TURNS_TOTAL = Counter(
+    "npc_host_speculative_turns_total",
+    "Persona turns started on a speculative transcript: committed (the final line was the same) or discarded",
+    ["server", "npc", "outcome"],
+)
 TURNS_TOTAL = Counter("npc_host_turns_total", "NPC turns finished", ["server", "npc", "outcome"])
 EVENTS_HANDLED = Counter("npc_host_events_handled_total", "Events handled by this process", ["type"])
 ERRORS_TOTAL = Counter("npc_host_errors_total", "Errors by machine code", ["code"])
@@ -77,7 +82,11 @@ def observe_turn(timings_ms: dict[str, float], *, server: str | None = None, npc
 
 
 def observe_voice_stage(server: str, npc: str, stage: str, speech_end_ts: float, at: float) -> None:
-    VOICE_STAGE_SECONDS.labels(server=server, npc=npc, stage=stage).observe(max(at - speech_end_ts, 0.0))
+    observe_voice_stage_ms(server, npc, stage, (at - speech_end_ts) * 1000.0)
+
+
+def observe_voice_stage_ms(server: str, npc: str, stage: str, ms: float) -> None:
+    VOICE_STAGE_SECONDS.labels(server=server, npc=npc, stage=stage).observe(max(ms, 0.0) / 1000.0)
 
 
 async def watch_queues(bus: Bus, streams: list[str], stop: asyncio.Event, interval_s: float = 5.0) -> None:

@@ -20,6 +20,7 @@ from host.events import (
     Event,
     NpcAudio,
     NpcControl,
+    NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
     PlayerLeft,
@@ -198,6 +199,46 @@ async def test_hub_events_reach_the_players_of_their_server(tmp_path: Path) -> N
     assert lengths[1][1] == "stopped" and lengths[1][0] < 5.0 * 50
     assert [how for _, how in lengths[3:5]] == ["stopped", "stopped"] and lengths[5] == (0, "finished")
     assert south.frames() == []
+
+
+async def test_barge_in_cuts_each_turn_answering_the_speaker_that_began_before_once(tmp_path: Path) -> None:
+    """The bridge alone decides barge-in: a turn still being written (nothing sounding yet) is cut too, and so is one
+    announced only after the player spoke that began before; turns for other players and later turns are not."""
+    _write_server(tmp_path / "profiles", "north", 0.0)
+    async with running_bridge(tmp_path, {"NPC_HOST_TEST_BRIDGE_NORTH": TOKENS["north"]}) as (services, _url):
+        control = Collector()
+
+        async def publish(*events: Event) -> None:
+            for event in events:
+                await services.bus.publish(stream_for(event), event)
+
+        def cut() -> list[NpcTurnCut]:
+            return [event for event in control.events if isinstance(event, NpcTurnCut)]
+
+        def turn(player: str, turn_id: str, ts: float | None = None) -> NpcTurnStarted:
+            extra = {} if ts is None else {"ts": ts}
+            return NpcTurnStarted(server="north", npc="bram", player=player, turn_id=turn_id, cause_id="c", **extra)
+
+        async with consuming(services.bus, stream_name("north", StreamKind.CONTROL), "observer", "o1", control):
+            await publish(turn("Alice", "a1"), turn("Bob", "b1"))
+            alice_spoke = PlayerSpeechStarted(server="north", player="Alice")
+            await publish(alice_spoke)
+            await until(lambda: [c.turn_id for c in cut()] == ["a1"], "Alice's turn was cut")
+            await publish(turn("Alice", "a0", ts=alice_spoke.ts - 1.0))  # began before she spoke, announced late
+            await until(lambda: [c.turn_id for c in cut()] == ["a1", "a0"], "the late turn was cut on arrival")
+            await publish(turn("Alice", "a2"), PlayerSpeechStarted(server="north", player="Carol"))
+            await publish(PlayerSpeechStarted(server="north", player="Bob"))
+            await until(lambda: len(cut()) == 3, "Bob's turn was cut")
+            # Alice speaks again: only a2 is still live (a turn already cut is never cut twice).
+            await publish(PlayerSpeechStarted(server="north", player="Alice"))
+            await until(lambda: len(cut()) == 4, "Alice's later turn was cut")
+
+    assert [(c.turn_id, c.player, c.heard, c.sentences_heard) for c in cut()] == [
+        ("a1", "Alice", "", 0),
+        ("a0", "Alice", "", 0),
+        ("b1", "Bob", "", 0),
+        ("a2", "Alice", "", 0),
+    ]
 
 
 def first_audio_count(server: str, npc: str) -> float:

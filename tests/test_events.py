@@ -29,6 +29,7 @@ from host.events import (
     PlayerLeft,
     PlayerPaused,
     PlayerSaid,
+    PlayerSaidTentative,
     PlayerSpeechStarted,
     PlayerUtterance,
     Position,
@@ -66,6 +67,7 @@ SAMPLES: list[Event] = [
     NpcActed(server="s1", npc="innkeeper", player="Alex", action="give 2 bread", outcome="refused", reason="limit"),
     AdvisorRecommendation(server="s1", npc="innkeeper", steering=["be terse"], facts=["Alex is a miner"]),
     PlayerPaused(server="s1", player="Alex", utterance_id="u1", position=HERE, audio=PCM, speech_end_ts=12.5),
+    PlayerSaidTentative(server="s1", player="Alex", text="Any rooms?", utterance_id="u1", speech_end_ts=12.5),
     # A whole loaded profile travels: what the admin checked is what the brain runs.
     NpcTrial(server="s1", profile=EXAMPLE.npcs["bram"], player="Ada", text="Any rooms?", author="ada", deadline_ts=9.0),
     NpcTrialReply(server="s1", trial_id="t9", npc="bram", reply="Aye.", dropped=["As an AI... (assistant)"]),

@@ -46,6 +46,7 @@ def event_stream_kinds() -> dict[type[Event], StreamKind]:
         PlayerLeft,
         PlayerPaused,
         PlayerSaid,
+        PlayerSaidTentative,
         PlayerSpeechStarted,
         PlayerUtterance,
         Positions,
@@ -55,6 +56,7 @@ def event_stream_kinds() -> dict[type[Event], StreamKind]:
         PlayerUtterance: StreamKind.UTTERANCES,
         PlayerPaused: StreamKind.UTTERANCES,
         PlayerSaid: StreamKind.SAID,
+        PlayerSaidTentative: StreamKind.SAID,
         NpcTurnStarted: StreamKind.TURNS,
         NpcSentence: StreamKind.TURNS,
         NpcTurnEnded: StreamKind.TURNS,
@@ -73,8 +75,11 @@ def event_stream_kinds() -> dict[type[Event], StreamKind]:
     }
 
 
-# The kinds whose events carry audio (about 100 KB each): their streams keep far fewer handled entries.
-AUDIO_KINDS = frozenset(kind for event_type, kind in EVENT_STREAM_KINDS.items() if event_type.BINARY_FIELDS)
+@cache
+def audio_kinds() -> frozenset[StreamKind]:
+    """The kinds whose events carry audio (about 100 KB each): their streams keep far fewer handled entries."""
+    return frozenset(kind for event_type, kind in event_stream_kinds().items() if event_type.BINARY_FIELDS)
+
 
 DEAD_LETTER_SUFFIX = ":dead"
 
@@ -87,7 +92,7 @@ def stream_name(server: str, kind: StreamKind) -> str:
 
 def carries_audio(stream: str) -> bool:
     """Whether `stream` (as named by `stream_name`; not its dead letters) is one of the audio-carrying kinds."""
-    return stream.rsplit(":", 1)[-1] in AUDIO_KINDS
+    return stream.rsplit(":", 1)[-1] in audio_kinds()
 
 
 def stream_for(event: Event) -> str:

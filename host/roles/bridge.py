@@ -6,13 +6,15 @@ host/invites.py).
 
 Per server, between the bridge (proximity_audio) and the hub:
 - microphones: an utterance within some NPC's hearing range -> `PlayerUtterance`, a pause in it -> `PlayerPaused`
-  (speculative STT); a speech start ->
-  `PlayerSpeechStarted`, and the NPC voicing a turn for that player stops at once, before the hub round trip;
+  (speculative STT); a speech start -> `PlayerSpeechStarted`, and barge-in (decided here, and only here): every turn
+  answering that player that began before and may still be written, synthesised or played is silenced at once,
+  before the hub round trip, and announced as `NpcTurnCut`; the brain stops writing it and the speech role stops
+  synthesising it on that cut. A turn announced after the speech start that began before it is cut on arrival;
 - `audio`: `NpcAudio` -> paced out to the players within the NPC's speaking range; when a spoken line's answer has
   its first frame leave, the end-of-speech-to-first-audio time is observed (`npc_host_voice_stage_seconds`);
 - `turns`: `NpcTurnStarted` says which player a turn answers; an interrupted `NpcTurnEnded` silences that turn;
-- `control`: `PlayerSpeechStarted` (barge-in) and `NpcControl` "stop" silence the NPC; "mute" silences it and keeps
-  its voice off the bridge until "unmute" (its lines still reach chat);
+- `control`: `PlayerSpeechStarted` (barge-in, as above) and `NpcControl` "stop" silence the NPC; "mute" silences it
+  and keeps its voice off the bridge until "unmute" (its lines still reach chat);
 - `positions`: players and NPCs move in the bridge's world. NPCs are placed from the profiles and follow reloads.
 - `said` and `NpcSentence`: a voice page shows what its player was heard saying and what NPCs within earshot said;
   a line typed on a voice page is published as the player's `PlayerSaid` (chat).
@@ -50,6 +52,7 @@ from host.events import (
     Positions,
 )
 from host.invites import InviteRedeemer, InviteRefusedError, InviteSigner, invite_secret, page_origin
+from host.player_state import PlayerMemory
 from host.profiles.schema import WorldSpec
 from host.roles.bridge_tokens import StoredTokenCheck
 from host.roles.services import HostServices
@@ -78,6 +81,7 @@ class _Turn:
     sounded: bool = False  # its first audio was queued
     first_audio: float | None = None  # when its first frame left for the players
     silenced: bool = False
+    ended: bool = False  # the brain wrote all of it (its sentences are all in `sentences`)
     sentences: dict[int, str] = field(default_factory=dict)  # index -> text, to say what was heard if cut
 
 
@@ -112,6 +116,7 @@ class ServerVoice:
         self._turns: OrderedDict[str, _Turn] = OrderedDict()
         self._voicing: dict[str, str] = {}  # NPC -> the turn whose audio it was last given
         self._muted: set[str] = set()  # NPCs an operator muted: read from the store at start, then from the hub
+        self._spoke: PlayerMemory[str, float] = PlayerMemory()  # player -> when they last started speaking
         self._placed: dict[str, WorldSpec] = {}
         self.place_npcs()
 
@@ -156,14 +161,20 @@ class ServerVoice:
             self._turns[event.turn_id] = _Turn(event.npc, event.player, event.ts, event.speech_end_ts)
             while len(self._turns) > REMEMBERED_TURNS:
                 self._turns.popitem(last=False)
+            spoke = self._spoke.get(event.player)
+            if spoke is not None and spoke >= event.ts:  # announced late: the player spoke after it began
+                await self._announce(*self._barge_in(event.player, spoke))
         elif isinstance(event, NpcSentence):
             if (turn := self._turns.get(event.turn_id)) is not None:
                 turn.sentences[event.index] = event.text
             self._show_npc_line(event)
         elif isinstance(event, PlayerSaid):
             self.bridge.tell(event.player, Line(speaker=event.player, text=event.text, source=event.source))
-        elif isinstance(event, NpcTurnEnded) and event.interrupted:
-            await self._announce(self._silence(event.turn_id))
+        elif isinstance(event, NpcTurnEnded):
+            if (turn := self._turns.get(event.turn_id)) is not None:
+                turn.ended = True
+            if event.interrupted:
+                await self._announce(self._silence(event.turn_id))
         elif isinstance(event, PlayerSpeechStarted):
             await self._announce(*self._barge_in(event.player, event.ts))
         elif isinstance(event, NpcControl) and event.action in ("stop", "mute"):
@@ -211,23 +222,38 @@ class ServerVoice:
         return turn.first_audio if turn is not None else None
 
     def _barge_in(self, player: str, since: float) -> list[NpcTurnCut | None]:
-        """Silence every turn answering `player` that began before they started speaking."""
-        answering = [
-            (turn_id, turn.npc)
-            for turn_id, turn in self._turns.items()
-            if turn.player == player and turn.started <= since and not turn.silenced
-        ]
-        cuts = []
-        for turn_id, npc in answering:
-            cut = self._silence(turn_id)
-            if cut is not None:
-                log.info("barge-in: %s started speaking; %s stops", player, npc)
-            cuts.append(cut)
+        """The one barge-in rule: every turn answering `player` that began before they started speaking (`since`)
+        and may still be written, synthesised or played is silenced, and announced as cut with what was heard."""
+        self._spoke[player] = max(self._spoke.get(player, 0.0), since)
+        now = time.time()
+        cuts: list[NpcTurnCut | None] = []
+        for turn_id, turn in list(self._turns.items()):
+            if turn.player != player or turn.started > since or not self._live(turn_id, turn, now):
+                continue
+            sounding, heard = self._stop_voice(turn_id)
+            if not sounding and turn.ended and turn.sounded and len(heard) >= len(turn.sentences):
+                continue  # it had been heard to the end
+            log.info("barge-in: %s started speaking; %s stops", player, turn.npc)
+            cuts.append(self._cut(turn_id, turn, heard))
         return cuts
+
+    def _live(self, turn_id: str, turn: _Turn, now: float) -> bool:
+        """The turn may still be written, synthesised or played (a muted NPC's turn is never heard: not cut)."""
+        if turn.silenced or turn.npc in self._muted or now - turn.started > STALE_AUDIO_S:
+            return False
+        if not turn.ended or self._voicing.get(turn.npc) == turn_id:
+            return True
+        return not turn.sounded  # written, and none of its audio here yet; sounded and not voiced: the NPC moved on
 
     def _silence(self, turn_id: str) -> NpcTurnCut | None:
         """Drop the rest of a turn's audio. When its NPC was sounding or had it queued, what the players heard to
         the end, so the record can keep only that."""
+        sounding, heard = self._stop_voice(turn_id)
+        turn = self._turns.get(turn_id)
+        return self._cut(turn_id, turn, heard) if sounding and turn is not None else None
+
+    def _stop_voice(self, turn_id: str) -> tuple[bool, list[int]]:
+        """Silence the turn: whether its NPC was sounding it or had it queued, and the sentences played to the end."""
         turn = self._turns.get(turn_id)
         if turn is not None:
             turn.silenced = True
@@ -235,17 +261,18 @@ class ServerVoice:
             if voiced == turn_id:
                 del self._voicing[npc]
                 heard = self.bridge.heard(npc, turn_id)
-                if not self.bridge.stop(npc) or turn is None:
-                    return None
-                return NpcTurnCut(
-                    server=self.server,
-                    npc=npc,
-                    player=turn.player,
-                    turn_id=turn_id,
-                    heard=" ".join(turn.sentences[index] for index in heard if index in turn.sentences),
-                    sentences_heard=len(heard),
-                )
-        return None
+                return self.bridge.stop(npc), heard
+        return False, []
+
+    def _cut(self, turn_id: str, turn: _Turn, heard: list[int]) -> NpcTurnCut:
+        return NpcTurnCut(
+            server=self.server,
+            npc=turn.npc,
+            player=turn.player,
+            turn_id=turn_id,
+            heard=" ".join(turn.sentences[index] for index in heard if index in turn.sentences),
+            sentences_heard=len(heard),
+        )
 
     def _silence_npc(self, npc: str) -> NpcTurnCut | None:
         turn_id = self._voicing.get(npc)
@@ -267,6 +294,7 @@ class ServerVoice:
         await self._announce(*cuts)
 
     async def _on_player_left(self, player: str) -> None:
+        self._spoke.forget(player)
         await self._publish(PlayerLeft(server=self.server, player=player))
 
     async def _on_plugin_stop(self, npc: str) -> None:

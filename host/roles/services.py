@@ -20,6 +20,7 @@ from host.roles.health import BOARD
 from host.roles.startup import StartupProgress
 from host.store import Store
 from host.transcript.book import TranscriptBook
+from host.voice.first_audio import FirstAudioSignal
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class HostServices:
     progress: StartupProgress = field(default_factory=StartupProgress)
     # Above its ceiling the bridge refuses new connections, players and voice pages; `npc-host run` keeps it read.
     memory: MemoryGuard = field(default_factory=lambda: MemoryGuard(None))
+    first_audio: FirstAudioSignal = field(default_factory=FirstAudioSignal)  # speech -> brain, within this process
 
     @classmethod
     async def open(cls, settings: Settings, *, watch_profiles: bool = True) -> HostServices:
