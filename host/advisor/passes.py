@@ -17,6 +17,7 @@ from host.advisor.advise import AdviseUsage, InvalidAnswerError, NpcBrief, advis
 from host.advisor.condense import Condenser, CondenseUsage, NpcDigest
 from host.advisor.feedback import feed_back
 from host.advisor.models import make_advisor_llm, model_id
+from host.advisor.pass_summary import PassSummary
 from host.advisor.reading import counts_for_advice, read_new_lines
 from host.advisor.shared_state import SharedState
 from host.errors import ConfigError, NpcHostError
@@ -69,7 +70,20 @@ class AdvisorPasses:
         spec = self.spec(server)
         lease_s = spec.model.timeout_s + spec.condense.timeout_s
         async with self._state.pass_lock(server, lease_s):
-            return await self._locked_pass(server, spec, trigger)
+            started = time.perf_counter()
+            result = await self._locked_pass(server, spec, trigger)
+        await self._state.remember_pass(
+            PassSummary(
+                pass_id=result.pass_id,
+                server=server,
+                trigger=trigger,
+                outcome=result.outcome,
+                reason=result.reason,
+                **result.usage.model_dump(),
+                seconds=time.perf_counter() - started,
+            )
+        )
+        return result
 
     async def _locked_pass(self, server: str, spec: AdvisorSpec, trigger: str) -> PassResult:
         pass_id = await self._store.advisor.start_pass(server, trigger)

@@ -1,4 +1,5 @@
-"""What advisor passes share across processes: the digest cache and the one-pass-per-server lock.
+"""What advisor passes share across processes: the digest cache, the one-pass-per-server lock and the latest passes'
+summaries (for `npc-host status`, which reads them without opening the database).
 
 With the hub on Redis both live there (every advisor process sees them); otherwise they live in this process. Keys
 carry the hub's `key_prefix`, so hosts sharing one Redis stay apart.
@@ -10,16 +11,19 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from typing import Protocol
 
 import redis.asyncio as redis
 
+from host.advisor.pass_summary import PassSummary
+
 log = logging.getLogger(__name__)
 
 DIGEST_TTL_S = 7 * 24 * 3600
 MEMORY_DIGESTS = 4096
+RECENT_PASSES = 20  # summaries kept for `npc-host status`; the store keeps every pass
 # Releases the lock only if it is still ours: a pass that outlived its lease must not free another process's lock.
 _RENEW = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
@@ -40,6 +44,12 @@ class SharedState(Protocol):
         """Held for one pass; raises PassBusyError at once when another pass of `server` holds it."""
         ...
 
+    async def remember_pass(self, summary: PassSummary) -> None: ...
+
+    async def recent_passes(self, limit: int = 10) -> list[PassSummary]:
+        """The latest passes' summaries, newest first."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -49,6 +59,7 @@ class LocalState:
     def __init__(self) -> None:
         self._digests: OrderedDict[str, str] = OrderedDict()
         self._running: set[str] = set()
+        self._passes: deque[PassSummary] = deque(maxlen=RECENT_PASSES)
 
     async def digest(self, key: str) -> str | None:
         found = self._digests.get(key)
@@ -71,6 +82,12 @@ class LocalState:
             yield
         finally:
             self._running.discard(server)
+
+    async def remember_pass(self, summary: PassSummary) -> None:
+        self._passes.appendleft(summary)
+
+    async def recent_passes(self, limit: int = 10) -> list[PassSummary]:
+        return list(self._passes)[:limit]
 
     async def aclose(self) -> None:
         return None
@@ -112,6 +129,21 @@ class RedisState:
             if not await self._client.eval(_RENEW, 1, key, token, lease_ms):
                 log.warning("the advisor lock %s was lost (Redis restarted?); the pass goes on without it", key)
                 return
+
+    async def remember_pass(self, summary: PassSummary) -> None:
+        """Best effort: the store has recorded the pass already; only `npc-host status` would miss it."""
+        key = f"{self._prefix}passes"
+        try:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.lpush(key, summary.model_dump_json())
+                pipe.ltrim(key, 0, RECENT_PASSES - 1)
+                await pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("advisor pass %d not listed for `npc-host status`: %s", summary.pass_id, exc)
+
+    async def recent_passes(self, limit: int = 10) -> list[PassSummary]:
+        found = await self._client.lrange(f"{self._prefix}passes", 0, limit - 1)
+        return [PassSummary.model_validate_json(item) for item in found]
 
     async def aclose(self) -> None:
         await self._client.aclose()

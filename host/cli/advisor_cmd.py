@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, TypeVar, get_args
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from host.advisor.pass_summary import PassSummary
 from host.cli import app
 from host.cli.common import fail, run_or_exit, settings_or_exit
+from host.cli.pass_table import passes_table
 from host.config import Settings
 from host.store import AdvisorPassRecord, Recommendation, RecommendationStatus, Store
 
@@ -139,29 +140,17 @@ def _describe(recommendation: Recommendation) -> str:
     return "\n".join([head, *items])
 
 
-def passes_table(passes: list[AdvisorPassRecord]) -> Table:
-    """The advisor's recent passes, for `npc-host status` and `npc-host advisor passes`."""
-    table = Table(
-        "pass", "server", "trigger", "outcome", "reason", "lines", "tokens in/out", "cached", "recs", "seconds"
+def _summary(record: AdvisorPassRecord) -> PassSummary:
+    finished = record.finished_at
+    return PassSummary(
+        pass_id=record.id,
+        server=record.server,
+        trigger=record.trigger,
+        outcome=record.outcome,
+        reason=record.reason,
+        **record.usage.model_dump(),
+        seconds=None if finished is None else (finished - record.started_at).total_seconds(),
     )
-    for record in passes:
-        seconds = (
-            f"{(record.finished_at - record.started_at).total_seconds():.1f}" if record.finished_at is not None else "-"
-        )
-        usage = record.usage
-        table.add_row(
-            str(record.id),
-            record.server,
-            record.trigger,
-            record.outcome,
-            record.reason or "-",
-            str(usage.lines),
-            f"{usage.tokens_in}/{usage.tokens_out}",
-            str(usage.cache_hits),
-            str(usage.recommendations),
-            seconds,
-        )
-    return table
 
 
 @advisor_app.command("passes")
@@ -175,4 +164,4 @@ def passes_command(
     async def recent(store: Store) -> list[AdvisorPassRecord]:
         return await store.advisor.recent_passes(server, limit)
 
-    Console().print(passes_table(run_or_exit(_with_store(settings, recent))))
+    Console().print(passes_table(_summary(record) for record in run_or_exit(_with_store(settings, recent))))

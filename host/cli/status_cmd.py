@@ -2,8 +2,9 @@
 on the Redis hub.
 
 Its own module so it imports only the hub and the health model: `--quiet` (a health check) reads the hub's health
-reports and nothing else; rich, the profiles and the store load only for the full tables, and the store is only read
-(bench/cli.py measures both; docs/benchmarks.md has the figures).
+reports and nothing else; rich and the profiles load only for the full tables, and the database is never opened: the
+advisor's latest passes come from the summaries it leaves on Redis (bench/cli.py measures both; docs/benchmarks.md has
+the figures).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def status(
         console = Console()
         console.print(_roles_table(reports))
         console.print(table)
-        passes = run_or_exit(_advisor_passes(settings))
+        passes = run_or_exit(_advisor_passes(settings.redis_url.get_secret_value(), settings.bus.key_prefix))
         if passes is not None:
             console.print(passes)
     if failed:
@@ -51,34 +52,17 @@ def status(
         raise typer.Exit(1)
 
 
-async def _advisor_passes(settings: Settings) -> Table | None:
-    """The advisor's latest passes (tokens, time, outcome, failure reason), if it ever ran.
+async def _advisor_passes(redis_url: str, key_prefix: str) -> Table | None:
+    """The advisor's latest passes (tokens, time, outcome, failure reason), if it ever ran: the summaries the advisor
+    leaves on Redis, so status never opens the database (`npc-host advisor passes` reads the full records there)."""
+    from host.advisor.shared_state import RedisState
+    from host.cli.pass_table import passes_table
 
-    Status only reads: the store is opened without preparing its schema (no migration, no Alembic), and an SQLite
-    file that does not exist yet is not created."""
-    from sqlalchemy.exc import DBAPIError
-
-    from host.cli.advisor_cmd import passes_table
-    from host.store.advisor_runs import AdvisorRunRepo
-    from host.store.db import Database
-    from host.store.urls import describe, parse_database_url, sqlite_file
-
-    url = settings.effective_database_url
-    path = sqlite_file(parse_database_url(url))
-    if path is not None and not path.exists():
-        return None
-    db = await Database.open(url)
+    state = RedisState(redis_url, key_prefix)
     try:
-        passes = await AdvisorRunRepo(db).recent_passes(limit=10)
-    except DBAPIError:  # no advisor table yet, or an older one: the schema is behind this npc-host
-        typer.secho(
-            f"advisor passes not shown: {describe(db.url)} is not at this npc-host's schema (npc-host db upgrade)",
-            err=True,
-            fg=typer.colors.YELLOW,
-        )
-        return None
+        passes = await state.recent_passes()
     finally:
-        await db.close()
+        await state.aclose()
     return passes_table(passes) if passes else None
 
 
