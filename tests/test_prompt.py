@@ -163,17 +163,22 @@ def test_constant_lore_is_in_the_cached_prefix_and_a_turn_evaluates_only_its_own
     # The inn's prices (Bram's constant lore) and the village (the server's) are in the system message, once.
     assert "A bed costs three emeralds a night." in system and "About twenty villagers live here." in system
     assert first.messages[:7] == second.messages[:7]  # the system message and the six example turns
-    assert first.lore_included == ("The village", "The Gilded Pickaxe", "Menu")
+    # The entry's keys ("how much", "cider") repeat it right before the line, next to the menu the line activated.
+    assert first.lore_included == ("The village", "The Gilded Pickaxe", "The Gilded Pickaxe", "Menu")
     assert first.messages[-1].content == (
+        "[The Gilded Pickaxe has four rooms upstairs, a long oak bar and a big fireplace. A bed costs three emeralds a "
+        "night. Mushroom stew costs two. Cider costs one.]\n"
         "[Today Bram serves mushroom stew, fresh bread, baked potatoes, apple cider and pumpkin pie on Sundays.]\n"
         "Alice: How much is a cider?"
     )
-    for message in first.messages[1:]:
+    # A line that names none of its keys reads none of it again: the constant lore is in the system message alone.
+    assert second.lore_included == ("The village", "The Gilded Pickaxe")
+    for message in second.messages[1:]:
         assert "emeralds a night" not in message.content and "twenty villagers" not in message.content
     # What a turn makes the model read after its cached prefix: the history, the activated lore and the line; the
-    # two constant entries (about 90 tokens) used to be read again on every turn.
-    assert first.total_tokens - first.prefix_tokens == 44  # the menu note and the line
+    # two constant entries (about 90 tokens) used to be read again on every turn, whatever the line.
     assert second.total_tokens - second.prefix_tokens == 27  # one exchange and the line
+    assert first.total_tokens - first.prefix_tokens == 91  # the inn's prices and the menu, asked for, and the line
 
 
 def test_profile_rules_emotions_and_pinned_language_go_in_the_persona_block() -> None:

@@ -293,7 +293,13 @@ def build_prompt(
     for exchange in context.recent[-limits.lore_scan_exchanges :] if limits.lore_scan_exchanges else ():
         scanned += [exchange.player_text, exchange.npc_text]
     selection = select_lore(  # the constant entries are in the persona block already, and used its budget first
-        [entry for entry in (*profile.lore, *server.lore) if not entry.constant],
+        [
+            # A constant entry with keys is also repeated next to the line when one occurs: a small model uses a
+            # fact right before the question far more often than one in its system message.
+            entry.model_copy(update={"constant": False}) if entry.constant else entry
+            for entry in (*profile.lore, *server.lore)
+            if not entry.constant or entry.keys
+        ],
         scanned,
         budget_tokens=lore_budget(limits) - known.tokens,
         count_tokens=count_tokens,
