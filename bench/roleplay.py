@@ -7,7 +7,8 @@ the packaged SmolLM2, scored by the scenes' rules (`npc-host eval`, docs/eval.md
   `identity` scene, or said a forbidden word anywhere); the aim is 0.
 - `guard_drops`: sentences the guard kept from being spoken, by reason.
 - `prompt_tokens_after_prefix`: llama.cpp's own count of prompt tokens it evaluated per turn after the NPC's cached
-  prefix (each NPC's first turn, which reads the whole prompt, left out): what a turn costs before its first token.
+  prefix, for each scene's first seed (each NPC's first scene, which reads the whole prompt, left out): what a new
+  line costs before its first token.
 Bounded: SEEDS runs per scene (seeds 1..SEEDS, so two runs of the suite give the same replies). To keep a run short,
 `NPC_HOST_ROLEPLAY_SEEDS=N` sets the seeds and `NPC_HOST_ROLEPLAY_CATEGORIES=fact,secret` plays those categories only.
 """
@@ -45,8 +46,9 @@ async def run() -> dict[str, Any]:
     after_prefix: list[int] = []
 
     def evaluated(run: SceneRun) -> None:
-        # Scenes run one after another, so the backend's last statistics are this run's.
-        if run.npc in warm and llm.last_stats is not None:
+        # Scenes run one after another, so the backend's last statistics are this run's. Only a scene's first seed
+        # is a new line for the NPC: the other seeds send the very prompt the cache already holds.
+        if run.seed == 1 and run.npc in warm and llm.last_stats is not None:
             after_prefix.append(llm.last_stats.prompt_tokens_evaluated)
         warm.add(run.npc)
 
