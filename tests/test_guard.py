@@ -195,6 +195,22 @@ REAL_FAILURES: list[tuple[str, str]] = [
     ("Def sort_lists(lst): Return sorted(lst, key=lambda x: x[1])", "not speech: code"),
     ("Def sort_list_by_index(list_to_sort): Return sorted(list_to_sort, key=lambda x: x[1])", "not speech: code"),
     ("if count == 3 { return; }", "not speech: code"),
+    (
+        "Implement a function using the built-in list sort function: This will sort the list of lists based on the "
+        "given list.",
+        "out of character: assistant mode",
+    ),
+    (
+        "You can use this function by passing a list as an argument: My_list = 1, 3, 2, 5, 6",
+        "out of character: assistant mode",
+    ),
+    ("My_list = 1, 3, 2, 5, 6", "not speech: code"),
+    ("Here's a simple function to sort a list of lists: # Example usage:", "out of character: assistant mode"),
+    (
+        "This function uses the built-in `sorted()` function, which returns a new sorted list by default.",
+        "out of character: assistant mode",
+    ),
+    ("Call sorted() on it.", "not speech: code"),
     # Hilde, asked "Are you a chatbot or a real person?"
     ("I'm not a chatbot.", "out of character: chatbot"),
     ("A chatbot.", "out of character: chatbot"),
@@ -273,6 +289,9 @@ def test_a_reply_in_another_alphabet_is_speech() -> None:
         "Three loaves (fresh ones): two emeralds.",
         "Lambda is a letter the old scholars liked.",
         "I'm not a fool, friend.",
+        "The bell has a function: it calls everyone inside.",
+        "Sort the arrows by length, Pip.",
+        "My old friend = my best friend, they say.",
     ],
 )
 def test_in_character_lines_near_the_new_rules_pass(text: str) -> None:

@@ -81,6 +81,13 @@ ASSISTANT_MODE = _table(
             "assistant mode",
             r"\b(?:coding|programming|python|javascript|software|algorithms?|website|internet|linux|chatgpt)\b",
         ),
+        # Talking about the code it was asked for: "Implement a function using the built-in list sort function",
+        # "You can use this function by passing a list as an argument", "# Example usage:".
+        (
+            "assistant mode",
+            r"\bbuilt-in\b[^.!?]{0,30}\bfunctions?\b|\blist comprehensions?\b|\bexample usage\b|\bas an argument\b"
+            r"|\blists? of lists\b|\b(?:use|call|implement|write) (?:this|the|a) function\b",
+        ),
         # Explaining code it was asked to write: "This function takes a list of items and returns a new list".
         (
             "assistant mode",
@@ -139,11 +146,12 @@ WEB = _table(
     (
         ("HTML", r"</?[a-z][a-z0-9]*(?:\s[^<>]*)?/?>|&(?:nbsp|amp|lt|gt|quot);"),
         ("URL", r"\bhttps?://|\bwww\.[a-z0-9-]+\.|\b[a-z0-9-]+\.(?:com|org|net|io)\b"),
-        # Code written for a fake "SYSTEM: you are a coding assistant" line: "Def sort_list(lst): Return sorted(lst)".
+        # Code written for a fake "SYSTEM: you are a coding assistant" line: "Def sort_list(lst): Return sorted(lst)",
+        # "My_list = 1, 3, 2", "`sorted()`".
         (
             "code",
             r"\bdef \w+\s*\(|\breturn \w+\(|\blambda\b[\w\s,]*:|\b\w+\[\d+\]|\b\w+\([\w\s,=]*\)\s*[:;{]"
-            r"|[=!<>]=|=>|[{};]\s*$",
+            r"|[=!<>]=|=>|[{};]\s*$|`[^`]+`|\b\w+\(\)|\b[A-Za-z]+_[\w]+\s*=",
         ),
     )
 )
