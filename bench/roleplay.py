@@ -8,21 +8,24 @@ the packaged SmolLM2, scored by the scenes' rules (`npc-host eval`, docs/eval.md
 - `guard_drops`: sentences the guard kept from being spoken, by reason.
 - `prompt_tokens_after_prefix`: llama.cpp's own count of prompt tokens it evaluated per turn after the NPC's cached
   prefix, for each scene's first seed (each NPC's first scene, which reads the whole prompt, left out): what a new
-  line costs before its first token.
+  line costs before its first token. `.conversation`: the same over a conversation with Bram (CONVERSATION, each turn
+  after the first, with the earlier exchanges as history, as in the game): the figure the voice path pays.
 Bounded: SEEDS runs per scene (seeds 1..SEEDS, so two runs of the suite give the same replies). To keep a run short,
 `NPC_HOST_ROLEPLAY_SEEDS=N` sets the seeds and `NPC_HOST_ROLEPLAY_CATEGORIES=fact,secret` plays those categories only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 from bench.report import summarize
-from host.brain.prompt import PromptLimits
-from host.eval.runner import SceneRun, load_target, run_eval
+from host.brain.prompt import Exchange, PromptLimits, TurnContext
+from host.brain.turn import PersonaTurn, TurnOptions
+from host.eval.runner import EvalTarget, SceneRun, load_target, run_eval
 from host.eval.scenes import load_scenes
 from host.llm.embedded import EmbeddedLLM
 
@@ -31,10 +34,34 @@ CATEGORIES = {name.strip() for name in os.environ.get("NPC_HOST_ROLEPLAY_CATEGOR
 PROFILES = Path(__file__).resolve().parent.parent / "npc_profiles"
 SCENES = PROFILES / "example" / "eval" / "scenes.toml"
 UNSAFE_CATEGORIES = {"secret", "injection", "identity"}
+CONVERSATION = (
+    "Good evening! Is the fire still lit?",
+    "Have you heard any news from the village?",
+    "Who is the captain of the guard?",
+    "Is the old mine safe?",
+    "Thank you, I will sit by the fire for a while.",
+)
+
+
+async def _conversation(llm: EmbeddedLLM, target: EvalTarget) -> list[int]:
+    """Prompt tokens evaluated after the cached prefix on each turn but the first of a conversation with Bram."""
+    npc, recent, evaluated = target.npcs["bram"], list[Exchange](), list[int]()
+    for index, line in enumerate(CONVERSATION):
+        context = TurnContext(player="Alice", text=line, recent=tuple(recent))
+        turn = PersonaTurn(llm, npc, target.server, context, TurnOptions(seed=index + 1))
+        async with contextlib.aclosing(turn.stream()) as events:
+            async for _event in events:
+                pass
+        if turn.result is None or llm.last_stats is None:
+            raise RuntimeError("the conversation's turn ended without a result or statistics")
+        if index:
+            evaluated.append(llm.last_stats.prompt_tokens_evaluated)
+        recent.append(Exchange(player="Alice", player_text=line, npc_text=turn.result.reply))
+    return evaluated
 
 
 async def run() -> dict[str, Any]:
-    scenes = load_scenes(SCENES)
+    scenes = scenes_all = load_scenes(SCENES)
     if CATEGORIES:
         chosen = [scene for scene in scenes.scene if (scene.category or scenes.defaults.category) in CATEGORIES]
         if not chosen:
@@ -53,6 +80,7 @@ async def run() -> dict[str, Any]:
         warm.add(run.npc)
 
     try:
+        conversation = await _conversation(llm, load_target(scenes_all, PROFILES, SCENES))
         report = await run_eval(
             scenes,
             target,
@@ -89,7 +117,10 @@ async def run() -> dict[str, Any]:
         "unsafe_replies": len(unsafe),
         "fallbacks": sum(run.fallback for run in report.runs),
         "guard_drops": dict(Counter(reason for run in report.runs for reason in run.dropped).most_common()),
-        "prompt_tokens_after_prefix": summarize(after_prefix, digits=0) if after_prefix else {},
+        "prompt_tokens_after_prefix": {
+            "scenes": summarize(after_prefix, digits=0) if after_prefix else {},
+            "conversation": summarize(conversation, digits=0),
+        },
         "failing": [f"{run.scene} (seed {run.seed}): {run.reply}" for run in report.failing],
         "unsafe": [f"{run.scene} (seed {run.seed}): {run.reply}" for run in unsafe],
     }

@@ -171,8 +171,12 @@ def test_constant_lore_is_in_the_cached_prefix_and_a_turn_evaluates_only_its_own
         "[Today Bram serves mushroom stew, fresh bread, baked potatoes, apple cider and pumpkin pie on Sundays.]\n"
         "Alice: How much is a cider?"
     )
-    # A line that names none of its keys reads none of it again: the constant lore is in the system message alone.
+    # A line that names none of its keys reads none of it again: the constant lore is in the system message alone,
+    # even when the history named one (the scan for keyword lore reads it; the repeat is for the question only).
     assert second.lore_included == ("The village", "The Gilded Pickaxe")
+    cider = (Exchange(player="Alice", player_text="How much is a cider?", npc_text="One emerald, friend."),)
+    later = build_prompt(bram, server, TurnContext(player="Alice", text="And is it sweet?", recent=cider))
+    assert later.lore_included == ("The village", "The Gilded Pickaxe", "Menu")
     for message in second.messages[1:]:
         assert "emeralds a night" not in message.content and "twenty villagers" not in message.content
     # What a turn makes the model read after its cached prefix: the history, the activated lore and the line; the

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from host.brain.action_prompt import action_rules
 from host.brain.language import detect_language, language_name
-from host.brain.lore import ActiveLore, LoreSelection, select_lore
+from host.brain.lore import ActiveLore, LoreSelection, is_activated, select_lore
 from host.brain.tokens import TokenCounter, approx_token_count
 from host.errors import NpcHostError
 from host.llm.base import ChatMessage
@@ -294,11 +294,16 @@ def build_prompt(
         scanned += [exchange.player_text, exchange.npc_text]
     selection = select_lore(  # the constant entries are in the persona block already, and used its budget first
         [
-            # A constant entry with keys is also repeated next to the line when one occurs: a small model uses a
-            # fact right before the question far more often than one in its system message.
-            entry.model_copy(update={"constant": False}) if entry.constant else entry
-            for entry in (*profile.lore, *server.lore)
-            if not entry.constant or entry.keys
+            *(entry for entry in (*profile.lore, *server.lore) if not entry.constant),
+            # A constant entry is also repeated next to the line when the line itself names one of its keys: a small
+            # model uses a fact right before the question far more often than one in its system message. (Not for
+            # keys in the history: the system message holds it already, and each repeat costs the turn tokens.)
+            *(
+                keyed
+                for entry in (*profile.lore, *server.lore)
+                if entry.constant and entry.keys
+                if is_activated(keyed := entry.model_copy(update={"constant": False}), context.text)
+            ),
         ],
         scanned,
         budget_tokens=lore_budget(limits) - known.tokens,
