@@ -296,7 +296,7 @@ def build_prompt(
         [
             *(entry for entry in (*profile.lore, *server.lore) if not entry.constant),
             # A constant entry is also repeated next to the line when the line itself names one of its keys: a small
-            # model uses a fact right before the question far more often than one in its system message. (Not for
+            # model uses a fact right before the question more often than one in its system message. (Not for
             # keys in the history: the system message holds it already, and each repeat costs the turn tokens.)
             *(
                 keyed
