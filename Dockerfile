@@ -12,5 +12,6 @@ COPY proximity_audio ./proximity_audio
 COPY npc_profiles ./npc_profiles
 RUN pip install --no-cache-dir ".[${EXTRAS}]"
 COPY npc_profiles /srv/npc_profiles
-EXPOSE 8765 9464
+# the voice bridge (NPC_HOST_BRIDGE_PORT) and the admin page with /healthz and /metrics (NPC_HOST_ADMIN_PORT)
+EXPOSE 8765 8750
 CMD ["npc-host", "run"]

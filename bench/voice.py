@@ -13,6 +13,8 @@ if they take longer than TURNS_BUDGET_S; `turns` says how many were).
   utterance), `stt` (until the transcript is published: what speculative STT did not hide in the wait),
   `first_token`, `first_sentence`, `tts` (Piper's first chunk of the first sentence), `delivery` (the hub and the
   bridge's pacer, until the frame reaches the plugin).
+- `speculative_turns`: measured turns whose answer was started on the speculative transcript and then committed
+  (the final line was the same) or discarded (host/brain/speculation.py).
 - `stt_decode_ms`: Whisper's own time per utterance. `prompt_tokens_evaluated`: llama.cpp's count per turn.
 - `comma_pause`: the question recorded with a pause at a comma (`comma_pause.wav`), said COMMA_TURNS times:
   `half_answers` counts the turns that answered the first half alone (the host cut the player off).
@@ -29,6 +31,7 @@ from typing import Any
 
 from bench.report import summarize
 from bench.village import SERVER, example_village
+from host import metrics
 from host.demo_assets import Recording, load_manifest
 from host.events import Position
 from host.llm.embedded import EmbeddedLLM
@@ -82,12 +85,14 @@ async def _measure(services: HostServices) -> dict[str, Any]:
         for turn in range(WARMUP_TURNS):
             await say(scene, questions[turn % len(questions)])
         evaluated.clear()
+        speculative_before = _speculative_turns()
         measured: list[SceneTurn] = []
         began = time.perf_counter()
         for turn in range(TURNS):
             if time.perf_counter() - began > TURNS_BUDGET_S:
                 break
             measured += await say(scene, questions[turn % len(questions)])
+        speculative = {outcome: count - speculative_before[outcome] for outcome, count in _speculative_turns().items()}
         comma = manifest.get(COMMA_PAUSE)
         comma_turns = [await say(scene, comma) for _ in range(COMMA_TURNS)]
 
@@ -98,6 +103,7 @@ async def _measure(services: HostServices) -> dict[str, Any]:
         "end_of_speech_to_first_audio_ms": _summary([turn.timings.to_first_audio_ms for turn in spoken]),
         "stage_ms": {stage: _summary([turn.timings.stages()[stage] for turn in spoken]) for stage in STAGES},
         "stt_decode_ms": _summary([turn.timings.stt_decode_ms for turn in spoken]),
+        "speculative_turns": speculative,
         "prompt_tokens_evaluated": summarize(evaluated, digits=0) if evaluated else None,
         "comma_pause": {
             "turns": len(comma_turns),
@@ -106,6 +112,16 @@ async def _measure(services: HostServices) -> dict[str, Any]:
         },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+
+
+def _speculative_turns() -> dict[str, int]:
+    """Speculative persona turns so far, committed and discarded, over every NPC (the production counter)."""
+    totals = {"committed": 0, "discarded": 0}
+    for metric in metrics.SPECULATIVE_TURNS_TOTAL.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.labels.get("outcome") in totals:
+                totals[sample.labels["outcome"]] += int(sample.value)
+    return totals
 
 
 def _answered_half(turns: list[SceneTurn], question: Recording) -> int:

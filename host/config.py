@@ -93,8 +93,20 @@ class BusSettings(_Section):
     claim_idle_ms: int = Field(60_000, ge=10, description="pending longer than this = consumer presumed dead")
     retry_delay_ms: int = Field(1_000, ge=0, description="wait before a failed entry is handed to its consumer again")
     maxlen: int = Field(100_000, ge=10, description="Redis streams longer than this drop their fully acked head")
-    trim_every: int = Field(1_000, ge=1, description="publishes to a stream between two trim checks")
+    maxlen_audio: int = Field(
+        1_000,
+        ge=10,
+        description="the same for the streams carrying audio (utterances, NPC voices: about 100 KB an entry)",
+    )
+    trim_every: int = Field(
+        1_000, ge=1, description="publishes to a stream between two trim checks (at most a tenth of its maxlen)"
+    )
     memory_queue_size: int = Field(10_000, ge=1, description="in-process stream size at which publish waits")
+    memory_audio_bytes: int = Field(
+        16 * 2**20,
+        ge=0,
+        description="audio (utterances, NPC voices) an in-process stream keeps after every group handled it",
+    )
     dedupe_ttl_s: int = Field(86_400, ge=1, description="how long a handled event id is remembered")
     dedupe_memory_size: int = Field(100_000, ge=1, description="handled ids remembered by the in-process hub")
     reconnect_timeout_s: float = Field(30.0, gt=0, description="how long publish retries while Redis is away")
@@ -158,6 +170,12 @@ class Settings(BaseSettings):
     admin_secure_cookie: bool = Field(False, description="mark the session cookie Secure (behind HTTPS)")
     bridge_host: str = Field("127.0.0.1", description="address the voice-mod bridge listens on")
     bridge_port: int = Field(8765, ge=1, le=65535)
+    memory_ceiling_mb: int | None = Field(
+        None,
+        ge=0,
+        description="resident memory above which new bridge connections, players and voice pages are refused until "
+        "the process is back under it; unset: 80% of the cgroup memory limit or of the RAM; 0: never",
+    )
     bridge: BridgeLimits = BridgeLimits()
     llm: LLMSettings = LLMSettings()
     stt: STTSettings = STTSettings()

@@ -22,6 +22,13 @@ class ConfigError(NpcHostError):
     code = "config"
 
 
+class EventValidationError(NpcHostError):
+    """An event that cannot be accepted as it stands; the bus parks it in a dead-letter stream with this message.
+    Here rather than in host.events so the hub's modules import without building the event models."""
+
+    code = "event_invalid"
+
+
 class NotReadyError(NpcHostError):
     """An expected, retryable state (a model still loading, a server restarting)."""
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from host.errors import NpcHostError
+from host.errors import EventValidationError
 from host.profiles.schema import NpcProfile
 
 Source = Literal["voice", "chat", "admin", "advisor", "system"]
@@ -101,6 +101,34 @@ class PlayerSaid(Event):
         if isinstance(data, dict) and isinstance(data.get("text"), str) and len(data["text"]) > MAX_PLAYER_TEXT_CHARS:
             return {**data, "text": data["text"][:MAX_PLAYER_TEXT_CHARS], "cut": True}
         return data
+
+
+class PlayerSaidTentative(Event):
+    """What a player has said so far, transcribed speculatively while the endpoint wait runs (the speech role, when
+    its speculative STT is done before the utterance ended). The brain may start the answer without publishing it
+    and commits it when a `PlayerSaid` from the same player with the same text follows; anything else discards it
+    without a trace. `text` is the whole line as it would be published, a held first part included."""
+
+    type: Literal["player_said_tentative"] = "player_said_tentative"
+    player: str
+    text: str = Field(max_length=MAX_PLAYER_TEXT_CHARS)
+    position: Position | None = None
+    language: str | None = None
+    utterance_id: str
+    speech_end_ts: float | None = None
+
+    def as_said(self) -> PlayerSaid:
+        """The line as the brain would see it if the player said nothing more (for addressing and the prompt)."""
+        return PlayerSaid(
+            server=self.server,
+            player=self.player,
+            text=self.text,
+            source="voice",
+            position=self.position,
+            language=self.language,
+            utterance_id=self.utterance_id,
+            speech_end_ts=self.speech_end_ts,
+        )
 
 
 class PlayerSpeechStarted(Event):
@@ -263,6 +291,7 @@ AnyEvent = Annotated[
     PlayerUtterance
     | PlayerPaused
     | PlayerSaid
+    | PlayerSaidTentative
     | PlayerSpeechStarted
     | PlayerLeft
     | NpcTurnStarted
@@ -287,6 +316,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PlayerUtterance,
         PlayerPaused,
         PlayerSaid,
+        PlayerSaidTentative,
         PlayerSpeechStarted,
         PlayerLeft,
         NpcTurnStarted,
@@ -306,12 +336,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 any_event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
-
-
-class EventValidationError(NpcHostError):
-    """An event that cannot be accepted as it stands; the bus parks it in a dead-letter stream with this message."""
-
-    code = "event_invalid"
 
 
 class UnknownEventTypeError(EventValidationError):

@@ -122,5 +122,7 @@ def setup_logging(settings: Settings, password_envs: Iterable[str] = ()) -> None
     if handler.formatter is None:
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
-    for noisy in ("httpx", "httpcore", "watchfiles", "asyncio"):
+    # alembic.runtime.plugins: a line per built-in plugin whenever Alembic is first imported (now at the first
+    # migration, after logging is set up); the migrations themselves still log at INFO.
+    for noisy in ("httpx", "httpcore", "watchfiles", "asyncio", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -32,6 +32,11 @@ VOICE_STAGE_SECONDS = Histogram(
 SPECULATIVE_STT_TOTAL = Counter(
     "npc_host_speculative_stt_total", "Utterances transcribed: from the speculation (reused) or afresh", ["outcome"]
 )
+SPECULATIVE_TURNS_TOTAL = Counter(
+    "npc_host_speculative_turns_total",
+    "Persona turns started on a speculative transcript: committed (the final line was the same) or discarded",
+    ["server", "npc", "outcome"],
+)
 TURNS_TOTAL = Counter("npc_host_turns_total", "NPC turns finished", ["server", "npc", "outcome"])
 EVENTS_HANDLED = Counter("npc_host_events_handled_total", "Events handled by this process", ["type"])
 ERRORS_TOTAL = Counter("npc_host_errors_total", "Errors by machine code", ["code"])
@@ -41,6 +46,15 @@ BRIDGE_FRAMES_DROPPED = Counter(
     ["reason"],
 )
 BRIDGE_REFUSED = Counter("npc_host_bridge_refused_total", "Bridge connections refused at the door", ["reason"])
+MEMORY_RESIDENT_BYTES = Gauge("npc_host_memory_resident_bytes", "Resident memory of this process (read once a second)")
+MEMORY_CEILING_BYTES = Gauge(
+    "npc_host_memory_ceiling_bytes", "Resident memory above which new connections, players and voice pages are refused"
+)
+MEMORY_REFUSED = Counter(
+    "npc_host_memory_refused_total",
+    "New connections, players and voice pages refused because the process was above its memory ceiling",
+    ["what"],
+)
 QUEUE_DEPTH = Gauge("npc_host_queue_depth", "Pending entries per stream and group", ["stream", "group"])
 NPC_TURN_SECONDS = Histogram(
     "npc_host_npc_turn_seconds",
@@ -68,7 +82,11 @@ def observe_turn(timings_ms: dict[str, float], *, server: str | None = None, npc
 
 
 def observe_voice_stage(server: str, npc: str, stage: str, speech_end_ts: float, at: float) -> None:
-    VOICE_STAGE_SECONDS.labels(server=server, npc=npc, stage=stage).observe(max(at - speech_end_ts, 0.0))
+    observe_voice_stage_ms(server, npc, stage, (at - speech_end_ts) * 1000.0)
+
+
+def observe_voice_stage_ms(server: str, npc: str, stage: str, ms: float) -> None:
+    VOICE_STAGE_SECONDS.labels(server=server, npc=npc, stage=stage).observe(max(ms, 0.0) / 1000.0)
 
 
 async def watch_queues(bus: Bus, streams: list[str], stop: asyncio.Event, interval_s: float = 5.0) -> None:

@@ -23,6 +23,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from host.extras import MissingExtraError
 from host.speech.vad import silero_session
 from proximity_audio.browser_protocol import VOICE_PATH, BrowserHello, SessionRefusedError, parse_browser_message
 from proximity_audio.door import ACCEPT_BURST, Door, OutOfFileHandles, Ticket, effective_caps, open_file_limit
@@ -81,8 +82,12 @@ class BridgeListener:
         return f"ws://127.0.0.1:{self.port}{BRIDGE_PATH}"
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Listen on host:port (0 = any free port); the VAD model loads first, in a thread."""
-        await asyncio.to_thread(silero_session)
+        """Listen on host:port (0 = any free port); the VAD model loads first, in a thread. Without the `voice`
+        extra the bridge listens all the same: text chat and NPC voices work, microphone frames are refused."""
+        try:
+            await asyncio.to_thread(silero_session)
+        except MissingExtraError as exc:
+            log.warning("bridge: microphones are not heard (text chat and NPC voices work): %s", exc.message)
         limits = self.limits
         file_limit = open_file_limit()
         caps = effective_caps(limits, file_limit)
@@ -157,8 +162,12 @@ class BridgeListener:
         if hello is None:
             return
         bridge = self._bridges.get(hello.server)
-        if bridge is None or not bridge.accepts(hello):
+        if bridge is None or not await bridge.accepts(hello):
             await self._refuse(ws, CloseCode.BAD_TOKEN, "bad token or server name")
+            return
+        if (refusal := bridge.memory.refusal()) is not None:
+            bridge.memory.refused("connection")
+            await ws.close(CloseCode.TRY_AGAIN_LATER, _close_reason(refusal))
             return
         if not await self._authenticate(ws):
             return

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from types import TracebackType
 
 from pydantic import SecretStr
@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from host.config import VADSettings
 from host.errors import ConfigError
 from host.events import NpcAudio
+from host.memory_guard import MemoryGuard
 from host.speech.audio import Int16Array
 from proximity_audio.bridge_listener import BridgeListener
 from proximity_audio.bridge_session import BridgeSession, SessionContext, npc_info
@@ -51,6 +52,9 @@ from proximity_audio.world import SpatialWorld
 
 log = logging.getLogger(__name__)
 
+# A hello's token -> whether it opens this server (it is not the configured one). Awaited per such hello.
+CheckToken = Callable[[str], Awaitable[bool]]
+
 
 class BridgeServer:
     def __init__(
@@ -69,15 +73,20 @@ class BridgeServer:
         vad: VADSettings | None = None,
         on_audio_opened: Callable[[str, Hashable], None] | None = None,
         npc_names: Callable[[], Mapping[str, str]] = dict,
+        memory: MemoryGuard | None = None,
+        check_token: CheckToken | None = None,
     ) -> None:
         """`on_audio_opened(npc, opening)` is called when the first frame of audio played with `opens=opening`
         leaves for the players (the moment a reply starts to be heard). `npc_names`: NPC id -> the name players
-        know it by, for voice pages (ids are shown without it)."""
+        know it by, for voice pages (ids are shown without it). `memory`: while it refuses, new connections, players
+        and voice pages are refused with its reason (none: never). `check_token`: whether a hello's token that is not
+        `token` is one set elsewhere (the admin page's, host/roles/bridge_tokens.py)."""
+        self._check_token = check_token
         self.world = world
         self._on_audio_opened = on_audio_opened
         self._npc_names = npc_names
         self.limits = limits or BridgeLimits()
-        # None: no companion plugin may connect (voice pages only).
+        # None (and no `check_token`): no companion plugin may connect (voice pages only).
         self._token = SecretStr(token) if isinstance(token, str) else token
         if self._token is not None and len(self._token.get_secret_value()) < self.limits.min_token_chars:
             raise ConfigError(
@@ -95,7 +104,10 @@ class BridgeServer:
         )
         self._pacer = Pacer()
         budget = FrameBudget(self.limits.max_pending_frames)
-        self._context = SessionContext(server, world, self.limits, vad or VADSettings(), hooks, self.stop, budget)
+        self.memory = memory or MemoryGuard(None)
+        self._context = SessionContext(
+            server, world, self.limits, vad or VADSettings(), hooks, self.stop, budget, self.memory
+        )
         self._sessions: set[BridgeSession] = set()
         self._pages: dict[str, BrowserSession] = {}  # player -> their open voice page
         self._listener: BridgeListener | None = None
@@ -212,12 +224,18 @@ class BridgeServer:
 
     # --- connections ---------------------------------------------------------------------------------------------
 
-    def accepts(self, hello: Hello) -> bool:
-        """True when the hello names this server and carries its token (compared in constant time)."""
-        if self._token is None:
+    async def accepts(self, hello: Hello) -> bool:
+        """True when the hello names this server and carries its token: the configured one (compared in constant
+        time) or, failing that, one `check_token` accepts (the token an admin set on the admin page)."""
+        if hello.server != self.server_name:
             return False
-        token_ok = hmac.compare_digest(hello.token.get_secret_value().encode(), self._token.get_secret_value().encode())
-        return token_ok and hello.server == self.server_name
+        offered = hello.token.get_secret_value()
+        if self._token is not None and hmac.compare_digest(offered.encode(), self._token.get_secret_value().encode()):
+            return True
+        # Shorter than any token the bridge would take: refused without asking the store.
+        if self._check_token is None or len(offered) < self.limits.min_token_chars:
+            return False
+        return await self._check_token(offered)
 
     async def serve(self, ws: ServerConnection, hello: Hello) -> None:
         """Serve one plugin connection after its accepted hello, until it closes."""
@@ -239,6 +257,10 @@ class BridgeServer:
         previous = self._pages.get(player)
         if previous is None and len(self._pages) >= self.limits.max_players:
             await ws.close(CloseCode.TOO_MANY_SESSIONS, f"{self.limits.max_players} voice pages are open already")
+            return
+        if previous is None and (refusal := self.memory.refusal()) is not None:
+            self.memory.refused("voice_page")  # a page reopened by its player replaces one: no more memory
+            await ws.close(CloseCode.TRY_AGAIN_LATER, refusal)
             return
         if previous is not None:
             await previous.close(CloseCode.REPLACED, "this player opened the voice page somewhere else")

@@ -13,7 +13,8 @@ from websockets.asyncio.server import ServerConnection
 
 from host.config import VADSettings
 from host.events import Position
-from host.speech.vad import VadEvent
+from host.memory_guard import MemoryGuard
+from host.speech.vad import VadEvent, vad_missing
 from proximity_audio.delivery import Listener, batches, mixed_frames, source_frames
 from proximity_audio.hearing import BridgeStats, report_speech
 from proximity_audio.hooks import BridgeHooks, call_safely
@@ -62,7 +63,7 @@ _LOOP_LAG_S = 0.05  # a poll this much late means the event loop was busy, not t
 class _Player(Listener):
     mic: PlayerMicrophone
     limiter: FrameRateLimiter
-    last_rate_warning: float = -1e9
+    last_warning: float = -1e9  # when the last rate_limited or not_heard error for this player went out
     left_at: Position | None = None  # where the player was when they left (their world entry is removed later)
 
 
@@ -92,6 +93,7 @@ class SessionContext:
     hooks: BridgeHooks
     stop_npc: Callable[[str], bool]
     budget: FrameBudget  # microphone frames waiting for the VAD, over every connection of the server
+    memory: MemoryGuard  # while it refuses, new players are refused
     stats: BridgeStats = field(default_factory=BridgeStats)
 
 
@@ -178,6 +180,9 @@ class BridgeSession:
                 f"player {join.player!r} refused: {self._ctx.limits.max_players} players already joined",
                 code=ErrorCode.TOO_MANY_PLAYERS,
             )
+        elif (refusal := self._ctx.memory.refusal()) is not None:
+            self._ctx.memory.refused("player")
+            raise ProtocolError(f"player {join.player!r} refused: {refusal}", code=ErrorCode.TRY_AGAIN_LATER)
         limits = self._ctx.limits
         self._players[join.index] = _Player(
             index=join.index,
@@ -238,11 +243,18 @@ class BridgeSession:
                 f"frame for player index {frame.index}, which has not joined", code=ErrorCode.UNKNOWN_PLAYER
             )
         stats = self._ctx.stats
+        missing = vad_missing()
+        if missing is not None:  # installed without the `voice` extra: say so, once a second per player
+            now = time.monotonic()
+            if now - player.last_warning >= 1.0:
+                player.last_warning = now
+                raise ProtocolError(f"microphone frames are dropped: {missing.message}", code=ErrorCode.NOT_HEARD)
+            return
         if not player.limiter.allow():
             stats.frames_rate_limited += 1
             now = time.monotonic()
-            if now - player.last_rate_warning >= 1.0:
-                player.last_rate_warning = now
+            if now - player.last_warning >= 1.0:
+                player.last_warning = now
                 limit = self._ctx.limits.max_frames_per_second
                 raise ProtocolError(
                     f"player {player.name!r} sends more than {limit} frames/s; extra frames are dropped",

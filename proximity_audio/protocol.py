@@ -60,6 +60,8 @@ class ErrorCode:
     TOO_MANY_PLAYERS = "too_many_players"
     RATE_LIMITED = "rate_limited"  # microphone frames beyond the per-player rate are dropped
     UNKNOWN_NPC = "unknown_npc"
+    TRY_AGAIN_LATER = "try_again_later"  # a new player refused while the host is short of memory; join again later
+    NOT_HEARD = "not_heard"  # this host has no speech recognition installed: microphone frames are dropped
 
 
 class CloseCode:
@@ -71,7 +73,7 @@ class CloseCode:
     REPLACED = 4009  # a voice page: the same player opened a newer session
     TOO_MANY_SESSIONS = 4029  # a voice page: the server has max_players voice pages open
     IDLE = 4008  # nothing received for the idle timeout
-    TRY_AGAIN_LATER = 1013  # RFC 6455; the bridge has as many plugin connections as it takes
+    TRY_AGAIN_LATER = 1013  # RFC 6455; the bridge has as many plugin connections as it takes, or is short of memory
     MESSAGE_TOO_BIG = 1009  # RFC 6455; a message over the size limit (sent by the WebSocket layer)
     KEEPALIVE_TIMEOUT = 1011  # a ping went unanswered (sent by the WebSocket layer)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -87,6 +88,15 @@ class AdminHost:
                 raise AssertionError(f"gave up waiting for: {what}\n{self.process.output()[-4000:]}")
             await asyncio.sleep(0.1)
 
+    async def restart(self) -> None:
+        """Stop the host (SIGTERM, as an operator would) and start it again on the same database and hub."""
+        self.process.signal(signal.SIGTERM)
+        await self.process.wait_exit()
+        self.process, self.url = await start_host(
+            ["run", "--roles", "brain,admin"], self.env, self.workdir, "restarted"
+        )
+        await self.process.wait_consuming(self.bus, SERVER)
+
     async def open_store(self) -> Store:
         return await Store.open(f"sqlite+aiosqlite:///{self.workdir / 'data' / 'npc-host.db'}")
 
@@ -121,22 +131,34 @@ async def admin_host(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
         for name, role in ROLES.items():
             made = await asyncio.to_thread(create_user, env, workdir, name, role, PASSWORDS[name])
             assert made.returncode == 0, made.stderr
-        process = HostProcess.start(["run", "--roles", "brain,admin"], env, workdir, name="admin-host")
         bus = RedisBus(redis_url, BusSettings(key_prefix=prefix), client_name="test-admin")
         await bus.connect()
+        host: AdminHost | None = None
         try:
-            deadline = time.monotonic() + WAIT_S
-            while not (found := _URL.search(process.output())):
-                process._check_alive("serving the admin page")
-                assert time.monotonic() < deadline, process.output()
-                await asyncio.sleep(0.1)
-            host = AdminHost(found.group(1), workdir, process, bus, llm, env)
+            process, url = await start_host(["run", "--roles", "brain,admin"], env, workdir, "admin-host")
+            host = AdminHost(url, workdir, process, bus, llm, env)
             await host.process.wait_consuming(bus, SERVER)
             yield host
         finally:
-            process.stop_now()
+            if host is not None:
+                host.process.stop_now()
             await bus.aclose()
             await _delete_keys(redis_url, prefix)
+
+
+async def start_host(args: list[str], env: dict[str, str], workdir: Path, name: str) -> tuple[HostProcess, str]:
+    """An `npc-host` process with the admin role, once it serves its page: the process and the page's URL."""
+    process = HostProcess.start(args, env, workdir, name=name)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not (found := _URL.search(process.output())):
+            process._check_alive("serving the admin page")
+            assert time.monotonic() < deadline, process.output()
+            await asyncio.sleep(0.1)
+    except BaseException:
+        process.stop_now()
+        raise
+    return process, found.group(1)
 
 
 async def _delete_keys(redis_url: str, prefix: str) -> None:

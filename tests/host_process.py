@@ -60,11 +60,20 @@ class HostProcess:
         self.log_path = log_path
 
     @classmethod
-    def start(cls, args: Sequence[str], env: dict[str, str], workdir: Path, *, name: str = "host") -> HostProcess:
+    def start(
+        cls,
+        args: Sequence[str],
+        env: dict[str, str],
+        workdir: Path,
+        *,
+        name: str = "host",
+        program: Sequence[str] = (sys.executable, "-m", "host"),
+    ) -> HostProcess:
+        """`program` is another installation's `npc-host` (tests/test_install_wheel.py), else this tree's."""
         log_path = workdir / f"{name}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "host", *args],
+                [*program, *args],
                 env=env,
                 cwd=workdir,
                 stdin=subprocess.DEVNULL,

@@ -199,12 +199,14 @@ async def test_live_lines_arrive_over_the_websocket_filtered_by_npc(admin_host: 
     async with websockets.connect(url, additional_headers={"Cookie": cookie, "Origin": f"http://{host}"}) as socket:
         await asyncio.sleep(0.3)  # the handshake is done; the subscription is open
         await admin_host.say("bram", "Bram, anything new?")
-        await admin_host.say("birch", "Birch, how old are you?")
+        said = await admin_host.say("birch", "Birch, how old are you?")
         async with asyncio.timeout(30):
-            message = json.loads(await socket.recv())
-    line = message["line"]
-    # Bram's exchange is filtered out; the first line for birch is birch's answer.
-    assert line["npc"] == "birch" and line["source"] == "npc" and line["player"] == "Kai"
+            lines = [json.loads(await socket.recv())["line"] for _ in range(2)]
+    # Bram's exchange is filtered out; birch's is the conversation: Kai's line to birch, then birch's answer.
+    asked, answered = lines
+    assert (asked["source"], asked["speaker"], asked["addressee"]) == ("chat", "Kai", "birch")
+    assert asked["text"] == said.text and asked["ref"] == f"event:{said.id}"
+    assert answered["npc"] == "birch" and answered["source"] == "npc" and answered["player"] == "Kai"
 
 
 async def test_a_cross_site_websocket_is_refused(admin_host: AdminHost) -> None:
@@ -244,6 +246,19 @@ async def test_history_pages_back_through_the_transcript(admin_host: AdminHost) 
     # Oldest first within a page, and the older page holds what came before.
     assert _line_number(older["lines"][-1]) < _line_number(first["lines"][0])
     assert {line["ref"] for line in first["lines"]}.isdisjoint(line["ref"] for line in older["lines"])
+
+
+async def test_the_history_filtered_by_npc_holds_the_lines_to_it_and_its_own(admin_host: AdminHost) -> None:
+    await admin_host.say("birch", "Birch, which way to the mill?")
+    await admin_host.say("bram", "Bram, which way to the mill?")
+    await admin_host.wait_for(lambda: "Bram, which way to the mill?" in admin_host.transcript_text(), "both on file")
+    async with signed_in(admin_host, "vic") as (client, _):
+        page = (await client.get(f"/api/transcript/{SERVER}", params={"npc": "birch", "limit": 200})).json()
+    texts = [(line["speaker"], line["text"]) for line in page["lines"]]
+    assert ("Kai", "Birch, which way to the mill?") in texts
+    assert ("Alex", "Bram, which way to the mill?") not in texts
+    assert {line["npc"] for line in page["lines"]} == {"birch"}
+    assert {line["source"] for line in page["lines"]} >= {"chat", "npc"}
 
 
 async def test_a_note_reaches_the_next_prompt_and_steering_is_on_the_record(admin_host: AdminHost) -> None:

@@ -4,6 +4,7 @@ against a running `npc-host run --roles brain,admin`. The screenshots the README
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -223,3 +224,59 @@ async def test_a_table_server_links_to_its_map_for_operators_only(browser: Brows
         await viewer.context.close()
     finally:
         shutil.rmtree(tavern)
+
+
+async def test_an_admin_sets_a_bridge_token_that_is_shown_once(browser: Browser, admin_host: AdminHost) -> None:
+    page = await _sign_in(browser, admin_host, "ada")
+    page.on("dialog", lambda dialog: dialog.accept())  # "Replace the bridge token?"
+    await page.get_by_role("button", name="Profiles").click()
+    row = page.locator(f'#bridge-tokens .token[data-server="{SERVER}"]')
+    await row.get_by_role("button", name=re.compile("^(Set|Rotate) token$")).click()
+    shown = row.locator(".new-token")
+    await expect(shown).to_be_visible(timeout=10_000)
+    token = await shown.inner_text()
+    await expect(row.locator(".token-state")).to_contain_text("token set by ada")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.locator("#bridge-tokens").screenshot(path=str(SCREENSHOTS / "bridge-token.png"))
+    await page.reload()
+    await page.get_by_role("button", name="Profiles").click()
+    await expect(page.locator(f'#bridge-tokens .token[data-server="{SERVER}"] .token-state')).to_contain_text("ada")
+    assert token not in await page.content()
+    store = await admin_host.open_store()
+    try:
+        stored = await store.bridge_tokens.standing(SERVER)
+        assert stored is not None and stored.matches(token)
+    finally:
+        await store.close()
+    await page.context.close()
+    viewer = await _sign_in(browser, admin_host, "vic")
+    await viewer.get_by_role("button", name="Profiles").click()
+    await expect(viewer.locator("#profile-list h3").first).to_be_visible(timeout=10_000)
+    await expect(viewer.locator("#bridge-tokens")).to_be_hidden()
+    await viewer.context.close()
+
+
+async def test_the_transcript_filtered_by_npc_shows_the_lines_to_it(browser: Browser, admin_host: AdminHost) -> None:
+    page = await _sign_in(browser, admin_host, "vic")
+    # Unfiltered: a player's line shows at once, then once its answer starts it shows addressed, in the same place.
+    await admin_host.say("birch", "Birch, where is the mill?")
+    asked = page.locator("#transcript li", has_text="Birch, where is the mill?")
+    await expect(asked).to_contain_text("Kai > birch", timeout=60_000)
+    await expect(asked).to_have_count(1)
+    # The brain writes a line and its answer to the file together: both are in the history from here on.
+    on_file = "Birch, where is the mill?"
+    await admin_host.wait_for(lambda: on_file in admin_host.transcript_text(), "the exchange on file")
+    # Filtered by NPC: the lines to birch and birch's own, nothing of bram's conversation.
+    await page.fill("#filter-npc", "birch")
+    await page.locator("#filter-npc").blur()  # "change": the history reloads and the live socket reconnects
+    await expect(page.locator("#transcript li", has_text="Birch, where is the mill?")).to_have_count(1, timeout=30_000)
+    await expect(page.locator("#live-state")).to_have_text("live", timeout=30_000)
+    await admin_host.say("bram", "Bram, is the well deep?")
+    await admin_host.say("birch", "Birch, is the well deep?")
+    asked = page.locator("#transcript li", has_text="Birch, is the well deep?")
+    await expect(asked).to_contain_text("Kai > birch", timeout=60_000)
+    # The conversation, in order: Kai's line to birch, then birch's answer; bram's exchange in between is not shown.
+    await expect(page.locator("#transcript li:last-child")).to_contain_text("npc birch > Kai", timeout=60_000)
+    await expect(page.locator("#transcript li:nth-last-child(2)")).to_contain_text("Birch, is the well deep?")
+    await expect(page.locator("#transcript li", has_text="Bram, is the well deep?")).to_have_count(0)
+    await page.context.close()

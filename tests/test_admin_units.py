@@ -1,4 +1,4 @@
-"""The admin app's parts that need no running host: sign-in limits, sessions, the profile editor, the layering."""
+"""The admin app's parts that need no running host: sign-in limits, the profile editor, the layering."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from host import metrics
 from host.admin import profile_editor as editor
-from host.admin.sessions import SessionStore, SignInLimiter
+from host.admin.sessions import SignInLimiter
 from host.profiles.problems import ProfileError
 from tests.conftest import REPO_ROOT
 
@@ -43,26 +43,11 @@ def test_old_failures_leave_the_window() -> None:
     assert limiter.retry_after("ada", "a") == 0
 
 
-def test_the_limiter_and_the_sessions_are_capped() -> None:
+def test_the_limiter_is_capped() -> None:
     limiter = SignInLimiter(max_keys=10)
     for n in range(100):
         limiter.failed(f"name{n}", f"addr{n}")
     assert len(limiter._windows) <= 10
-    sessions = SessionStore(60, max_sessions=5)
-    opened = [sessions.open(f"u{n}", "viewer") for n in range(8)]
-    assert sessions.get(opened[0].token) is None and sessions.get(opened[-1].token) is not None
-
-
-def test_a_session_expires_and_sign_out_ends_it() -> None:
-    sessions = SessionStore(0.01)
-    expired = sessions.open("ada", "admin")
-    time.sleep(0.02)
-    assert sessions.get(expired.token) is None
-    sessions = SessionStore(60)
-    session = sessions.open("ada", "admin")
-    assert sessions.get(session.token) == session
-    sessions.close(session.token)
-    assert sessions.get(session.token) is None
 
 
 @pytest.fixture

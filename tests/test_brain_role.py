@@ -31,7 +31,7 @@ from host.events import (
     NpcTurnStarted,
     PlayerLeft,
     PlayerSaid,
-    PlayerSpeechStarted,
+    PlayerSaidTentative,
     Position,
 )
 from host.llm.factory import close_all
@@ -316,7 +316,13 @@ async def test_barge_in_stops_the_reply_and_records_only_what_was_said(open_vill
             return any(isinstance(e, NpcSentence) for e in village.turns.events)
 
         await wait_until(first_sentence_out, "Bram's first sentence was published")
-        await village.publish(PlayerSpeechStarted(server=SERVER, player="Alex"))
+        (started,) = [e for e in village.turns.events if isinstance(e, NpcTurnStarted)]
+        # Alex speaks over Bram: the bridge cuts the turn (host/roles/bridge.py) after he was heard saying that much.
+        heard = "Well now, friend."
+        cut = NpcTurnCut(
+            server=SERVER, npc="bram", player="Alex", turn_id=started.turn_id, heard=heard, sentences_heard=1
+        )
+        await village.publish(cut)
         ended = await village.turn_ended(said)
 
         spoken = [e.text for e in village.of_turn(ended.turn_id) if isinstance(e, NpcSentence)]
@@ -326,9 +332,10 @@ async def test_barge_in_stops_the_reply_and_records_only_what_was_said(open_vill
         stored = await village.role.services.store.conversations.turn_by_cause(f"{said.id}:bram")
         assert stored is not None
         assert (stored.npc_reply, stored.interrupted) == ("Well now, friend.", True)
-        (npc_line,) = await village.npc_lines()
-        assert npc_line.text == "Well now, friend."
-        assert "interrupted" in npc_line.tags
+        await poll_until(lambda: _lines_written(village, 2), "the turn and its cut were written")
+        turn_line, cut_line = await village.npc_lines()
+        assert turn_line.text == cut_line.text == "Well now, friend."
+        assert "interrupted" in turn_line.tags and cut_line.tags["heard"] == "1"
 
 
 async def test_a_reply_cut_off_in_the_players_ears_is_recorded_as_heard(open_village: OpenVillage) -> None:
@@ -365,8 +372,26 @@ async def test_a_reply_cut_off_in_the_players_ears_is_recorded_as_heard(open_vil
         assert "interrupted" in cut.tags
 
 
+async def _lines_written(village: Village, count: int) -> bool:
+    return len(await village.npc_lines()) >= count
+
+
 def stored_key() -> ConversationKey:
     return ConversationKey(server=SERVER, npc="bram", player="Alex")
+
+
+async def test_a_tentative_line_that_arrives_after_its_final_line_starts_nothing(open_village: OpenVillage) -> None:
+    """The speech role made the tentative line first, but the hub delivered it last (two publishers): it is stale."""
+    async with open_village([REPLY, "A second answer nobody should hear."]) as village:
+        tentative = PlayerSaidTentative(
+            server=SERVER, player="Alex", text="Any rooms free tonight?", utterance_id="u1", position=AT_THE_BAR
+        )
+        said = await village.say("Any rooms free tonight?")
+        await village.turn_ended(said)
+        await village.handled(await village.publish(tentative))
+
+        assert len(village.ollama.chat_bodies) == 1
+        assert village.role.brain.speculations.of(SERVER, "Alex") is None
 
 
 async def test_a_paused_npc_does_not_answer_until_resumed(open_village: OpenVillage) -> None:

@@ -147,3 +147,38 @@ async def _open_socket(port: int, source: str) -> socket.socket:
 
 async def _ignore(_: object) -> None:
     pass
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hello there",  # not JSON
+        '{"type": "ping"',  # cut short
+        "[1, 2, 3]",  # JSON, not an object
+        '{"type": 5}',  # type not a string
+        '{"type": "player_join", "index": "zero", "player": "Blake"}',  # a wrong field type
+        '{"type": "player_join", "index": 70000, "player": "Blake"}',  # out of range
+        '{"type": "ping", "nonce": 1.5}',  # not an integer
+        '{"type": "positions", "players": [{"index": 0, "x": NaN, "y": 0, "z": 0}]}',  # NaN
+        "[" * 100_000 + "]" * 100_000,  # nested beyond the JSON reader's recursion
+    ],
+)
+async def test_anything_above_the_websocket_layer_gets_an_error_and_the_connection_stays(text: str) -> None:
+    async with running_bridge(SpatialWorld()) as (server, _), client(server) as plugin:
+        await plugin.connect()
+        await plugin.join(0, "Alex")
+        await plugin.ws.send(text)
+        reply = parse_server_message(str(await plugin.ws.recv()))
+        assert isinstance(reply, ErrorMessage) and reply.code == ErrorCode.BAD_MESSAGE, reply
+        await plugin.ping(nonce=3)
+        assert parse_server_message(str(await plugin.ws.recv())) == Pong(nonce=3)
+
+
+async def test_a_text_frame_that_is_not_utf8_closes_with_1007() -> None:
+    """Below the protocol: RFC 6455 makes the WebSocket layer fail the connection (docs/bridge-protocol.md, 6)."""
+    async with running_bridge(SpatialWorld()) as (server, _), client(server) as plugin:
+        await plugin.connect()
+        await plugin.ws.send(b'{"type": "ping", "x": "\xff\xfe"}', text=True)
+        with pytest.raises(ConnectionClosed) as closed:
+            await plugin.ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007

@@ -20,6 +20,7 @@ from host.events import (
     Event,
     NpcAudio,
     NpcControl,
+    NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
     PlayerLeft,
@@ -29,6 +30,7 @@ from host.events import (
 from host.roles.gateway import GatewayRole
 from host.roles.services import HostServices
 from host.speech.audio import int16_to_pcm16
+from host.store import Store
 from proximity_audio.bridge_client import BridgeClient, BridgeRefusedError
 from tests.bridge_support import Player, at, tone
 from tests.bus_support import Collector, consuming, poll_until
@@ -199,6 +201,46 @@ async def test_hub_events_reach_the_players_of_their_server(tmp_path: Path) -> N
     assert south.frames() == []
 
 
+async def test_barge_in_cuts_each_turn_answering_the_speaker_that_began_before_once(tmp_path: Path) -> None:
+    """The bridge alone decides barge-in: a turn still being written (nothing sounding yet) is cut too, and so is one
+    announced only after the player spoke that began before; turns for other players and later turns are not."""
+    _write_server(tmp_path / "profiles", "north", 0.0)
+    async with running_bridge(tmp_path, {"NPC_HOST_TEST_BRIDGE_NORTH": TOKENS["north"]}) as (services, _url):
+        control = Collector()
+
+        async def publish(*events: Event) -> None:
+            for event in events:
+                await services.bus.publish(stream_for(event), event)
+
+        def cut() -> list[NpcTurnCut]:
+            return [event for event in control.events if isinstance(event, NpcTurnCut)]
+
+        def turn(player: str, turn_id: str, ts: float | None = None) -> NpcTurnStarted:
+            extra = {} if ts is None else {"ts": ts}
+            return NpcTurnStarted(server="north", npc="bram", player=player, turn_id=turn_id, cause_id="c", **extra)
+
+        async with consuming(services.bus, stream_name("north", StreamKind.CONTROL), "observer", "o1", control):
+            await publish(turn("Alice", "a1"), turn("Bob", "b1"))
+            alice_spoke = PlayerSpeechStarted(server="north", player="Alice")
+            await publish(alice_spoke)
+            await until(lambda: [c.turn_id for c in cut()] == ["a1"], "Alice's turn was cut")
+            await publish(turn("Alice", "a0", ts=alice_spoke.ts - 1.0))  # began before she spoke, announced late
+            await until(lambda: [c.turn_id for c in cut()] == ["a1", "a0"], "the late turn was cut on arrival")
+            await publish(turn("Alice", "a2"), PlayerSpeechStarted(server="north", player="Carol"))
+            await publish(PlayerSpeechStarted(server="north", player="Bob"))
+            await until(lambda: len(cut()) == 3, "Bob's turn was cut")
+            # Alice speaks again: only a2 is still live (a turn already cut is never cut twice).
+            await publish(PlayerSpeechStarted(server="north", player="Alice"))
+            await until(lambda: len(cut()) == 4, "Alice's later turn was cut")
+
+    assert [(c.turn_id, c.player, c.heard, c.sentences_heard) for c in cut()] == [
+        ("a1", "Alice", "", 0),
+        ("a0", "Alice", "", 0),
+        ("b1", "Bob", "", 0),
+        ("a2", "Alice", "", 0),
+    ]
+
+
 def first_audio_count(server: str, npc: str) -> float:
     labels = {"server": server, "npc": npc, "stage": "first_audio"}
     return REGISTRY.get_sample_value("npc_host_voice_stage_seconds_count", labels) or 0.0
@@ -234,9 +276,14 @@ async def test_the_first_audio_of_a_spoken_answer_is_measured_per_npc(tmp_path: 
     assert (REGISTRY.get_sample_value("npc_host_voice_stage_seconds_sum", labels) or 0.0) >= 0.5
 
 
-async def test_a_muted_npc_is_not_heard_until_unmuted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("muted_before_start", [False, True], ids=["muted-now", "muted-before-a-restart"])
+async def test_a_muted_npc_is_not_heard_until_unmuted(tmp_path: Path, muted_before_start: bool) -> None:
     _write_server(tmp_path / "profiles", "north", 0.0)
     environ = {"NPC_HOST_TEST_BRIDGE_NORTH": TOKENS["north"]}
+    if muted_before_start:  # as the brain records a mute: the gateway reads it when it starts
+        store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'npc-host.db'}")
+        await store.steering.set_muted("north", "bram", True)
+        await store.close()
     async with running_bridge(tmp_path, environ) as (services, url), asyncio.TaskGroup() as tasks:
         alice = Player(BridgeClient(url, server="north", token=TOKENS["north"]))
         await alice.client.connect()
@@ -254,8 +301,9 @@ async def test_a_muted_npc_is_not_heard_until_unmuted(tmp_path: Path) -> None:
             info = await services.bus.stream_info(control)
             return any(g.name == "gateway" and g.pending == 0 and g.lag == 0 for g in info.groups)
 
-        await publish(NpcControl(server="north", npc="bram", action="mute", author="Op_Olga"))
-        await poll_until(control_handled, "the mute handled")
+        if not muted_before_start:
+            await publish(NpcControl(server="north", npc="bram", action="mute", author="Op_Olga"))
+            await poll_until(control_handled, "the mute handled")
         await publish(audio("north", "muted", 0.2))
         await asyncio.sleep(0.3)  # a played line would have started by now
         await publish(NpcControl(server="north", npc="bram", action="unmute", author="Op_Olga"))

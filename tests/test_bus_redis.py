@@ -16,7 +16,7 @@ import redis.asyncio as redis
 from host.bus import BusConnectionError, RedisBus, StreamKind, make_bus, stream_name
 from host.bus.codec import encode
 from host.config import BusSettings, Settings
-from host.events import Event
+from host.events import Event, NpcAudio
 from tests.bus_support import TEST_BUS_SETTINGS, Collector, consuming, poll_until, said, wait_until
 
 STREAM = stream_name("test", StreamKind.SAID)
@@ -155,6 +155,28 @@ async def test_trimming_never_drops_entries_a_group_still_needs(
     assert set(ids[400:]) <= remaining, "an entry some group still needs was trimmed"
     pending = await bus.pending(STREAM, "fast")
     assert [p.entry_id for p in pending] == [ids[600], ids[601]]
+    await bus.aclose()
+
+
+async def test_audio_streams_keep_far_fewer_handled_entries(
+    redis_url: str, redis_prefix: str, raw: redis.Redis
+) -> None:
+    """Utterances and NPC voices are ~100 KB an entry: kept like chat (100,000), they would fill Redis up."""
+    bus = await open_bus(redis_url, redis_prefix, maxlen=100_000, maxlen_audio=100)
+    stream = stream_name("test", StreamKind.AUDIO)
+    key = redis_prefix + stream
+    await raw.xgroup_create(key, "gateway", id="0", mkstream=True)
+    chunks = [
+        NpcAudio(server="test", npc="innkeeper", turn_id="t", index=n, audio=bytes(64), sample_rate=22050)
+        for n in range(1000)
+    ]
+    for first in range(0, 1000, 50):
+        ids = await bus.publish_many(stream, chunks[first : first + 50])
+        await raw.xreadgroup("gateway", "g1", {key: ">"}, count=50)
+        await raw.xack(key, "gateway", *ids)
+    await bus.publish(stream, chunks[0])  # the check after the last handled batch
+    length = await raw.xlen(key)
+    assert length < 300, f"{length} handled audio entries kept"  # whole internal nodes of ~100 go at once
     await bus.aclose()
 
 

@@ -8,8 +8,10 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,8 @@ from host.profiles.loader import load_server
 from host.profiles.lookup import UnknownNpcError, find_npc
 
 runner = CliRunner()
-HEAVY = ("llama_cpp", "faster_whisper", "piper", "onnxruntime", "ctranslate2", "sqlalchemy", "alembic")
+RUNTIMES = ("llama_cpp", "faster_whisper", "piper", "onnxruntime", "ctranslate2")
+HEAVY = (*RUNTIMES, "sqlalchemy", "alembic")
 
 
 @pytest.fixture
@@ -50,6 +53,53 @@ def test_help_and_status_load_no_model_runtime_nor_the_store(repo_root: Path) ->
         [sys.executable, "-c", probe], cwd=repo_root, env=env, capture_output=True, text=True, check=False
     )
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+
+
+def _loaded_by(argv: list[str], env: dict[str, str], cwd: Path) -> set[str]:
+    """The modules `npc-host ARGV` imported, in a process of its own; the command must succeed."""
+    probe = (
+        f"import sys\nfrom host.cli import main\nsys.argv = {['npc-host', *argv]!r}\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return set(done.stderr.split())
+
+
+def test_status_on_a_hub_imports_only_what_it_reads(workdir: Path, redis_url: str, redis_prefix: str) -> None:
+    """`status --quiet` (a health check) reads the hub's health reports: no store, no event models. The full status
+    reads the store's advisor passes without migrating it (no Alembic) and creates no database that is not there."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NPC_HOST_")}
+    env.update(
+        NPC_HOST_REDIS_URL=redis_url,
+        NPC_HOST_BUS__KEY_PREFIX=redis_prefix,
+        NPC_HOST_CONFIG=str(workdir / "npc-host.toml"),
+        NPC_HOST_DATA_DIR=str(workdir / "data"),
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+    )
+    quiet = _loaded_by(["status", "--quiet"], env, workdir)
+    assert {"host.bus", "host.config"} <= quiet
+    assert not quiet & {"host.events", "host.store", "sqlalchemy", "rich.table", *HEAVY}
+    full = _loaded_by(["status"], env, workdir)
+    assert "rich.table" in full and "host.profiles.loader" in full
+    assert not full & {"alembic", *RUNTIMES}
+    assert not (workdir / "data").exists()  # no database yet: nothing to read, and none is created
+    (workdir / "data").mkdir()
+    (workdir / "data" / "npc-host.db").write_bytes(b"")  # a database without the schema: said, not migrated
+    shown = subprocess.run(
+        [sys.executable, "-m", "host", "status"], cwd=workdir, env=env, capture_output=True, text=True, check=False
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "advisor passes not shown" in shown.stderr and "npc-host db upgrade" in shown.stderr
+    with closing(sqlite3.connect(workdir / "data" / "npc-host.db")) as db:
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
+    migrated = subprocess.run(
+        [sys.executable, "-m", "host", "db", "upgrade"], cwd=workdir, env=env, capture_output=True, check=False
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    full = _loaded_by(["status"], env, workdir)
+    assert "host.store.advisor_runs" in full and not full & {"alembic", *RUNTIMES}
 
 
 def test_every_command_is_listed_with_its_line(workdir: Path) -> None:

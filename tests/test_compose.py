@@ -123,3 +123,85 @@ def test_the_image_carries_the_licence_and_no_compiler() -> None:
     dockerfile = (COMPOSE.parent / "Dockerfile").read_text()
     assert re.search(r"^COPY .*\bLICENSE\b", dockerfile, re.MULTILINE)
     assert "build-essential" not in dockerfile.split("FROM", 1)[1].split("RUN pip", 1)[0]
+
+
+def _npc_host_commands(compose: dict[str, Any]) -> dict[str, list[str]]:
+    """Every `npc-host ...` command line the compose file and the Dockerfile start, by where it is written."""
+    commands = {
+        f"service {name}": [_expand(str(part)) for part in service["command"]]
+        for name, service in compose["services"].items()
+        if isinstance(service.get("command"), list) and service["command"][:1] == ["npc-host"]
+    }
+    dockerfile = (COMPOSE.parent / "Dockerfile").read_text()
+    cmd = re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE)
+    assert cmd is not None, "the Dockerfile has no CMD"
+    commands["Dockerfile CMD"] = yaml.safe_load(cmd.group(1))
+    return commands
+
+
+def test_every_npc_host_command_they_start_is_one_the_cli_has(compose: dict[str, Any]) -> None:
+    from typer.testing import CliRunner
+
+    from host.cli import app
+
+    commands = _npc_host_commands(compose)
+    assert {"service migrate", "service host", "Dockerfile CMD"} <= commands.keys()
+    runner = CliRunner()
+    for where, argv in commands.items():
+        assert argv[0] == "npc-host", where
+        # `--help` after the arguments: click parses every option name first (an unknown one fails) and stops
+        # before running anything.
+        shown = runner.invoke(app, [*argv[1:], "--help"])
+        assert shown.exit_code == 0, f"{where}: npc-host {' '.join(argv[1:])}: {shown.output}"
+        assert shown.output.startswith("Usage:"), f"{where}: {shown.output}"
+
+
+def test_every_npc_host_variable_they_use_is_a_setting(compose: dict[str, Any]) -> None:
+    """Set in any service, interpolated from the caller's shell, or set in the image: each must be read by the host
+    (an unknown `NPC_HOST_*` variable stops it with exit code 2)."""
+    from host.config import unknown_variables
+    from host.logs import profile_secret_envs
+
+    text = COMPOSE.read_text() + (COMPOSE.parent / "Dockerfile").read_text()
+    names = set(re.findall(r"\bNPC_HOST_[A-Z0-9_]+", text))
+    assert "NPC_HOST_ROLES" in names and "NPC_HOST_REDIS_URL" in names
+    secrets = profile_secret_envs(COMPOSE.parent / "npc_profiles")
+    assert unknown_variables(dict.fromkeys(names, ""), secrets) == []
+
+
+def test_published_and_exposed_ports_are_the_ports_the_host_listens_on(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in os.environ if k.startswith("NPC_HOST_")]:
+        monkeypatch.delenv(key)
+    host = compose["services"]["host"]
+    for key, value in host["environment"].items():
+        monkeypatch.setenv(key, _expand(str(value)))
+    settings = Settings()
+    listening = {settings.bridge_port, settings.admin_port}
+    published = {int(str(mapping).rsplit(":", 1)[1]) for mapping in host["ports"]}
+    assert published == listening
+    assert settings.bridge_host == settings.admin_host == "0.0.0.0"  # reachable through the published ports
+    exposed = re.search(r"^EXPOSE (.+)$", (COMPOSE.parent / "Dockerfile").read_text(), re.MULTILINE)
+    assert exposed is not None and {int(port) for port in exposed.group(1).split()} == listening
+
+
+def test_the_health_check_path_is_served_by_every_host_process() -> None:
+    from host.admin.health_routes import router
+
+    assert "/healthz" in {getattr(route, "path", None) for route in router.routes}
+
+
+def test_the_image_holds_every_package_the_wheel_ships_and_installs_real_extras() -> None:
+    import tomllib
+
+    project = tomllib.loads((COMPOSE.parent / "pyproject.toml").read_text())
+    dockerfile = (COMPOSE.parent / "Dockerfile").read_text()
+    copied = {part for line in re.findall(r"^COPY (.+)$", dockerfile, re.MULTILINE) for part in line.split()[:-1]}
+    packages = {pattern.rstrip("*") for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert packages <= copied
+    assert {"pyproject.toml", project["project"]["readme"], *project["project"]["license-files"]} <= copied
+    extras = re.search(r"^ARG EXTRAS=(.+)$", dockerfile, re.MULTILINE)
+    assert extras is not None
+    assert set(extras.group(1).split(",")) <= project["project"]["optional-dependencies"].keys()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from host.bus.codec import MalformedEventError, decode, encode
-from host.bus.streams import EVENT_STREAM_KINDS, StreamKind, stream_for, stream_name
+from host.bus.streams import StreamKind, event_stream_kinds, stream_for, stream_name
 from host.events import (
     EVENT_TYPES,
     AdminCorrection,
@@ -29,6 +29,7 @@ from host.events import (
     PlayerLeft,
     PlayerPaused,
     PlayerSaid,
+    PlayerSaidTentative,
     PlayerSpeechStarted,
     PlayerUtterance,
     Position,
@@ -66,6 +67,7 @@ SAMPLES: list[Event] = [
     NpcActed(server="s1", npc="innkeeper", player="Alex", action="give 2 bread", outcome="refused", reason="limit"),
     AdvisorRecommendation(server="s1", npc="innkeeper", steering=["be terse"], facts=["Alex is a miner"]),
     PlayerPaused(server="s1", player="Alex", utterance_id="u1", position=HERE, audio=PCM, speech_end_ts=12.5),
+    PlayerSaidTentative(server="s1", player="Alex", text="Any rooms?", utterance_id="u1", speech_end_ts=12.5),
     # A whole loaded profile travels: what the admin checked is what the brain runs.
     NpcTrial(server="s1", profile=EXAMPLE.npcs["bram"], player="Ada", text="Any rooms?", author="ada", deadline_ts=9.0),
     NpcTrialReply(server="s1", trial_id="t9", npc="bram", reply="Aye.", dropped=["As an AI... (assistant)"]),
@@ -129,7 +131,7 @@ def test_an_entry_without_a_json_field_is_refused_listing_its_fields() -> None:
 
 
 def test_every_event_type_has_a_stream() -> None:
-    assert set(EVENT_STREAM_KINDS) == set(EVENT_TYPES.values())
+    assert set(event_stream_kinds()) == set(EVENT_TYPES.values())
     assert stream_for(SAMPLES[1]) == "npc:s1:said"
     assert stream_for(SAMPLES[2]) == "npc:s1:control"
 

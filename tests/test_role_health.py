@@ -91,7 +91,9 @@ async def test_healthz_answers_503_while_a_role_is_down_and_200_while_all_run(tm
     )
     services = await HostServices.open(settings, watch_profiles=False)
     board = HealthBoard("test-process")
-    app = create_app(AdminContext(services, board.snapshot, SessionStore(3600)), page=False)
+    app = create_app(
+        AdminContext(services, board.report, SessionStore(services.store.admin_sessions, 3600)), page=False
+    )
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://health") as http:
             board.set("brain", RoleState.RUNNING)

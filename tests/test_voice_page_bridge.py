@@ -217,6 +217,25 @@ async def test_a_newer_page_replaces_the_older_and_pages_are_capped(page: Page) 
                 assert full.value.rcvd is not None and full.value.rcvd.code == CloseCode.TOO_MANY_SESSIONS
 
 
+async def test_short_of_memory_a_new_page_is_refused_and_an_open_one_stays(page: Page) -> None:
+    guard = page.bridge.memory
+    async with page.open(page.invite("Alice")) as alice:
+        await next_of(alice, "browser_welcome")
+        guard.ceiling = 2**20  # 1 MB: this process is far above it
+        guard.check()
+        async with page.open(page.invite("Bob")) as bob:
+            with pytest.raises(ConnectionClosed) as refused:
+                await bob.recv()
+        assert refused.value.rcvd is not None and refused.value.rcvd.code == CloseCode.TRY_AGAIN_LATER
+        assert "short of memory" in refused.value.rcvd.reason
+        await alice.send(json.dumps({"type": "chat", "text": "Bram, are you there?"}))
+        await eventually(lambda: len(page.chats) == 1)  # the page already open is served
+        guard.ceiling = 2**50
+        guard.check()
+        async with page.open(page.invite("Bob")) as bob:
+            assert (await next_of(bob, "browser_welcome"))["player"] == "Bob"
+
+
 async def test_only_a_player_in_range_hears_the_npc(page: Page) -> None:
     page.world.move_player("Alice", at(4, 0))
     page.world.move_player("Bob", at(40, 0))

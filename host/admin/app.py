@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from host.admin import auth_routes, health_routes, live_routes, profile_routes, steering_routes
+from host.admin import auth_routes, health_routes, live_routes, profile_routes, steering_routes, token_routes
 from host.admin.auth import COOKIE, UNSAFE_METHODS, Viewer, operator, same_origin
 from host.admin.context import AdminContext
 from host.admin.feed import LiveFeed
@@ -76,7 +76,7 @@ class _SameOriginWrites(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         if request.method in UNSAFE_METHODS and not same_origin(request):
-            session = AdminContext.of(request).sessions.get(request.cookies.get(COOKIE))
+            session = await AdminContext.of(request).sessions.get(request.cookies.get(COOKIE))
             log_cross_site(request, session.user if session else None)
             return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
         response = await call_next(request)
@@ -107,7 +107,8 @@ def create_app(context: AdminContext, feed: LiveFeed | None = None, *, page: boo
         return app
     if feed is None:
         raise ValueError("the operator's page needs the live feed")
-    for router in (auth_routes.router, live_routes.router, steering_routes.router, profile_routes.router):
+    routers = (auth_routes, live_routes, steering_routes, profile_routes, token_routes)
+    for router in (module.router for module in routers):
         app.include_router(router)
     # The players' voice page serves players, not operators: its invite is its key. The table map is the operators'.
     for router in player_voice_routers(lambda: context.services, [Depends(operator)]):

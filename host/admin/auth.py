@@ -22,8 +22,8 @@ CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def session_of(request: Request) -> Session:
-    session = AdminContext.of(request).sessions.get(request.cookies.get(COOKIE))
+async def session_of(request: Request) -> Session:
+    session = await AdminContext.of(request).sessions.get(request.cookies.get(COOKIE))
     if session is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in first")
     if request.method in UNSAFE_METHODS:
@@ -63,5 +63,5 @@ def same_origin(connection: HTTPConnection) -> bool:
     return origin is None or origin.split("://", 1)[-1] == connection.headers.get("host")
 
 
-def websocket_session(websocket: WebSocket) -> Session | None:
-    return AdminContext.of(websocket).sessions.get(websocket.cookies.get(COOKIE))
+async def websocket_session(websocket: WebSocket) -> Session | None:
+    return await AdminContext.of(websocket).sessions.get(websocket.cookies.get(COOKIE))

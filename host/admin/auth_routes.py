@@ -61,7 +61,7 @@ async def sign_in(body: SignIn, request: Request, response: Response) -> Me:
         context.limiter.failed(body.name, address)
         log.warning("failed sign-in as %r from %s", body.name, address)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong name or password")
-    session = context.sessions.open(user.name, user.role)
+    session = await context.sessions.open(user.name)
     response.set_cookie(
         COOKIE,
         session.token,
@@ -77,7 +77,7 @@ async def sign_in(body: SignIn, request: Request, response: Response) -> Me:
 
 @router.delete("/session", status_code=status.HTTP_204_NO_CONTENT, summary="Sign out")
 async def sign_out(request: Request, response: Response, session: SignedIn) -> None:
-    AdminContext.of(request).sessions.close(session.token)
+    await AdminContext.of(request).sessions.close(session.token)
     response.delete_cookie(COOKIE, path="/")
 
 

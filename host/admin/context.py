@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
@@ -10,10 +10,11 @@ from starlette.requests import HTTPConnection
 from host.admin.sessions import SessionStore, SignInLimiter
 from host.admin.trials import TrialDesk
 from host.log_window import LogWindow
+from host.roles.health import ProcessHealth
 from host.roles.services import HostServices
 
-# Each role's state in this process ("running", "failed: ...", "stopped"), for /healthz.
-HealthSource = Callable[[], Mapping[str, str]]
+# Each role's state in this process and what it refuses while degraded, for /healthz.
+HealthSource = Callable[[], ProcessHealth]
 
 
 @dataclass

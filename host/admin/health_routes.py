@@ -42,13 +42,20 @@ async def _check_hub(context: AdminContext) -> str:
     return "ok"
 
 
-@router.get("/healthz", summary="Health of this process: its roles, the store and the hub (503 when any is not ok)")
+@router.get(
+    "/healthz",
+    summary="Health of this process: its roles, the store and the hub (503 when any is not ok); 200 with status "
+    "'degraded' while it refuses new work (above its memory ceiling)",
+)
 async def healthz(request: Request) -> JSONResponse:
     context = AdminContext.of(request)
-    roles = dict(context.health())
+    report = context.health()
+    roles = report.role_states()
     checks = {"store": await _check_store(context), "hub": await _check_hub(context)}
     healthy = all(state == "ok" for state in checks.values()) and all(state == "running" for state in roles.values())
-    body = {"status": "ok" if healthy else "failing", "roles": roles, "checks": checks}
+    degraded = {condition.condition: condition.reason for condition in report.degraded}
+    status = "failing" if not healthy else "degraded" if degraded else "ok"
+    body = {"status": status, "roles": roles, "checks": checks, "degraded": degraded}
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 

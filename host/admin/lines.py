@@ -82,6 +82,11 @@ def _roles(line: SpokenLine) -> tuple[str | None, str | None]:
     return line.addressee, None
 
 
+def addressed_player_line(said: PlayerSaid, npc: str) -> ViewLine:
+    """A player's line as the NPC answering it makes it: addressed to that NPC, as the transcript file has it."""
+    return view_line(player_said_line(said, npc), f"event:{said.id}")
+
+
 def event_view_line(event: Event) -> ViewLine | None:
     """The line an event adds to the transcript, or None for events that add none (sentences, audio, positions)."""
     line: TranscriptLine

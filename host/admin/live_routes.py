@@ -68,6 +68,7 @@ async def servers(request: Request, _: Viewer) -> list[ServerView]:
     views = []
     for server in registry.server_names():
         paused = await steering.paused_npcs(server)
+        muted = await steering.muted_npcs(server)  # held in the database like pauses: a restart keeps them
         npcs = []
         for npc in sorted(registry.npcs(server).values(), key=lambda n: n.id):
             live = feed.npc(server, npc.id)
@@ -77,7 +78,7 @@ async def servers(request: Request, _: Viewer) -> list[ServerView]:
                     name=npc.name,
                     present=True,
                     paused=npc.id in paused,
-                    muted=live.muted,
+                    muted=npc.id in muted,
                     talking_to=live.talking_to,
                     last_player=live.last_player,
                     last_reply=live.last_reply,
@@ -116,11 +117,11 @@ async def live(
 ) -> None:
     """New transcript lines as JSON messages `{"server": ..., "line": {...}}`, filtered by server, NPC and player."""
     if not same_origin(websocket):
-        session = websocket_session(websocket)
+        session = await websocket_session(websocket)
         log_cross_site(websocket, session.user if session else None)
         await websocket.close()  # before the handshake: the other site's page gets a plain 403
         return
-    if websocket_session(websocket) is None:
+    if await websocket_session(websocket) is None:
         await websocket.accept()  # then closed with a code this site's page can read and act on
         await websocket.close(code=4401, reason="sign in first")
         return

@@ -59,7 +59,7 @@ class AdminServer:
         servers = services.registry.server_names()
         self.feed = LiveFeed(services.bus, servers) if page else None
         self.trials = TrialDesk(services.bus, servers) if page else None
-        sessions = SessionStore(settings.admin_session_hours * 3600)
+        sessions = SessionStore(services.store.admin_sessions, settings.admin_session_hours * 3600)
         context = AdminContext(services, health, sessions, trials=self.trials)
         self.app = create_app(context, self.feed, page=page)
         self.socket = bind(settings.admin_host, settings.admin_port)

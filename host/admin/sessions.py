@@ -1,23 +1,30 @@
-"""Signed-in sessions and sign-in rate limits, kept in this process's memory.
+"""Signed-in sessions (in the database, so they outlast a restart and hold in every admin process) and sign-in rate
+limits (in this process's memory).
 
-A session is a random 256-bit token in an HttpOnly, SameSite=Strict cookie; its CSRF token is a second random value
-the page sends back in the `X-CSRF-Token` header on every state-changing request. Both stores are capped: the oldest
-entries go first, so no client can grow them without bound.
+A session is a random 256-bit id in an HttpOnly, SameSite=Strict cookie; the database keeps only its hash
+(host/store/admin_sessions.py). Its CSRF token, which the page sends back in the `X-CSRF-Token` header on every
+state-changing request, is derived from the id with a keyed hash: any admin process can check it, nothing extra is
+stored, and knowing it (the page's scripts can read it) reveals nothing of the cookie.
 """
 
 from __future__ import annotations
 
-import secrets
+import hashlib
+import hmac
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
+
+from host.store import OpenSession
+from host.store.admin_sessions import AdminSessionRepo
 
 Role = Literal["admin", "operator", "viewer"]
 ROLE_RANK: dict[str, int] = {"viewer": 0, "operator": 1, "admin": 2}
 
-MAX_SESSIONS = 10_000
 MAX_LIMITED_KEYS = 50_000
+MAX_SESSION_ID_CHARS = 128  # a cookie longer than any id we hand out is not looked up
 
 
 @dataclass(frozen=True)
@@ -32,43 +39,33 @@ class Session:
         return ROLE_RANK[self.role] >= ROLE_RANK[needed]
 
 
+def csrf_for(token: str) -> str:
+    return hmac.new(token.encode(), b"npc-host csrf", hashlib.sha256).hexdigest()
+
+
 class SessionStore:
-    def __init__(self, lifetime_s: float, *, max_sessions: int = MAX_SESSIONS) -> None:
+    def __init__(self, sessions: AdminSessionRepo, lifetime_s: float) -> None:
         self.lifetime_s = lifetime_s
-        self._max = max_sessions
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._sessions = sessions
 
-    def open(self, user: str, role: Role) -> Session:
-        session = Session(
-            token=secrets.token_urlsafe(32),
-            user=user,
-            role=role,
-            csrf=secrets.token_urlsafe(32),
-            expires_at=time.time() + self.lifetime_s,
-        )
-        self._sessions[session.token] = session
-        while len(self._sessions) > self._max:
-            self._sessions.popitem(last=False)
-        return session
+    async def open(self, user: str) -> Session:
+        token, opened = await self._sessions.open(user, timedelta(seconds=self.lifetime_s))
+        return _session(token, opened)
 
-    def get(self, token: str | None) -> Session | None:
-        if not token:
+    async def get(self, token: str | None) -> Session | None:
+        if not token or len(token) > MAX_SESSION_ID_CHARS:
             return None
-        session = self._sessions.get(token)
-        if session is None:
-            return None
-        if session.expires_at < time.time():
-            del self._sessions[token]
-            return None
-        return session
+        opened = await self._sessions.get(token)
+        return _session(token, opened) if opened is not None else None
 
-    def close(self, token: str) -> None:
-        self._sessions.pop(token, None)
+    async def close(self, token: str) -> None:
+        await self._sessions.close(token)
 
-    def close_user(self, user: str) -> None:
-        """End every session of `user` (their role changed or they were removed)."""
-        for token in [token for token, session in self._sessions.items() if session.user == user]:
-            del self._sessions[token]
+
+def _session(token: str, opened: OpenSession) -> Session:
+    return Session(
+        token=token, user=opened.user, role=opened.role, csrf=csrf_for(token), expires_at=opened.expires_at.timestamp()
+    )
 
 
 @dataclass

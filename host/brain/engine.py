@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from host.brain.addressing import Addressing, address
 from host.brain.advice import DEFAULT_ADVICE_TOKENS, advice_lines
 from host.brain.prompt import Exchange, PromptLimits, TurnContext
+from host.brain.speculation import SentenceGate, Speculation, SpeculativeTurns
 from host.brain.summary import llm_summarizer
 from host.brain.turn import PersonaTurn, TurnOptions, TurnResult, TurnSentence
-from host.events import NpcTurnEnded, PlayerSaid, Position, Positions
+from host.events import NpcTurnEnded, PlayerSaid, PlayerSaidTentative, Position, Positions
 from host.llm.base import LLM
 from host.memory import MemoryStore, RememberedExchange
 from host.player_state import PlayerMemory
@@ -45,6 +48,9 @@ class StartedTurn:
     turn_id: str
     npc: NpcProfile
     persona: PersonaTurn
+    # Wall times of what the caller saw happen to the turn ("first_sentence" published, "first_audio" out), for its
+    # timings; a committed speculative turn shares them with the turn it was.
+    marks: dict[str, float] = field(default_factory=dict)
 
 
 OnStart = Callable[[StartedTurn], Awaitable[None]]
@@ -73,7 +79,8 @@ class NpcBrain:
         )
         self._last_partner: PlayerMemory[tuple[str, str], str] = PlayerMemory()  # forgotten with the player
         self._paused: set[tuple[str, str]] = set()
-        self._speaking: dict[tuple[str, str], asyncio.Task[None]] = {}  # (server, player) -> NPC speaking to them
+        self._speaking: dict[str, asyncio.Task[None]] = {}  # turn id -> its running turn, until it is recorded
+        self.speculations = SpeculativeTurns()
         self._moved: dict[tuple[str, str], Position] = {}  # where the game says an NPC stands, if not its profile spot
 
     def addressing(self, said: PlayerSaid) -> Addressing:
@@ -147,22 +154,34 @@ class NpcBrain:
         self, said: PlayerSaid, npc_id: str, on_sentence: OnSentence, on_start: OnStart | None = None
     ) -> NpcTurnEnded | None:
         """Run `npc_id`'s turn answering `said`: each kept sentence goes to `on_sentence` as soon as it is ready,
-        then the turn is recorded. `interrupt` (barge-in) stops it; it is then recorded with what was said so far.
+        then the turn is recorded. `stop_turn` (barge-in) stops it; it is then recorded with what was said so far.
         None when the turn was stopped before it began."""
-        turn = await self.start(said, npc_id)
-        if on_start is not None:
-            await on_start(turn)
-        key = (said.server, said.player)
-        speaking = asyncio.create_task(_speak(turn, on_sentence), name=f"turn:{turn.turn_id}")
-        self._speaking[key] = speaking
+        speculation = self.speculations.claim(said, npc_id)
+        speaking: asyncio.Task[None] | None = None
+        if speculation is not None:
+            # Started on the tentative line: the same turn, under the final line's id, goes public from here on.
+            turn = dataclasses.replace(speculation.turn, turn_id=turn_id_for(said, npc_id))
+            speaking = self._speaking[turn.turn_id] = speculation.task
+        else:
+            turn = await self.start(said, npc_id)
         try:
-            await asyncio.wait({speaking})
+            if on_start is not None:
+                await on_start(turn)
+            if speculation is not None:
+                await speculation.gate.open(functools.partial(on_sentence, turn))  # what it wrote goes out now
+                running = speculation.task
+            else:
+                running = asyncio.create_task(_speak(turn, on_sentence), name=f"turn:{turn.turn_id}")
+                speaking = self._speaking[turn.turn_id] = running
+            await asyncio.wait({running})
         finally:
-            if self._speaking.get(key) is speaking:
-                del self._speaking[key]
-            if not speaking.done():  # this answer was cancelled (shutdown): the turn must not speak on without it
+            if speaking is not None and self._speaking.get(turn.turn_id) is speaking:
+                del self._speaking[turn.turn_id]
+            if speaking is not None and not speaking.done():
+                # This answer was cancelled (shutdown) or failed: the turn must not speak on without it.
                 speaking.cancel()
                 await asyncio.wait({speaking})
+        assert speaking is not None  # set on every path that gets here
         if not speaking.cancelled() and (error := speaking.exception()) is not None:
             raise error
         result = turn.persona.result
@@ -175,10 +194,34 @@ class NpcBrain:
     def forget_player(self, server: str, player: str) -> None:
         """The player left: whom they last spoke with no longer decides who answers them when they come back."""
         self._last_partner.forget((server, player))
+        self.speculations.forget_player(server, player)
 
-    def interrupt(self, server: str, player: str) -> bool:
-        """Stop the NPC talking to `player` (barge-in). True if one was talking."""
-        speaking = self._speaking.get((server, player))
+    async def speculate(self, tentative: PlayerSaidTentative) -> str | None:
+        """Start the answer to a line that is not final yet (host/brain/speculation.py): the NPC that would answer
+        first writes its reply, held back until `answer` gets the same line. The NPC's id, or None when nobody
+        would answer or the line came after its final version."""
+        if self.speculations.stale(tentative):
+            return None
+        said = tentative.as_said()
+        responders = self.addressing(said).responders
+        if not responders:
+            self.speculations.discard(said.server, said.player, reason="a newer line nobody answers")
+            return None
+        npc_id = responders[0]
+        turn = await self.start(said, npc_id)
+        gate = SentenceGate()
+
+        async def hold(_turn: StartedTurn, sentence: TurnSentence) -> None:
+            await gate(sentence)
+
+        task = asyncio.create_task(_speak(turn, hold), name=f"speculative-turn:{npc_id}:{said.player}")
+        self.speculations.add(Speculation(tentative, npc_id, turn, gate, task))
+        return npc_id
+
+    def stop_turn(self, turn_id: str) -> bool:
+        """Stop writing a turn the players cut off (barge-in, decided by the voice bridge: host/roles/bridge.py); it
+        is then recorded with what was said so far. True if it was still being written here."""
+        speaking = self._speaking.get(turn_id)
         if speaking is None or speaking.done():
             return False
         speaking.cancel()
@@ -228,17 +271,6 @@ class NpcBrain:
         return persona.result
 
     def ended_event(self, said: PlayerSaid, turn: StartedTurn, result: TurnResult) -> NpcTurnEnded:
-        timings = {"prompt": result.timings.prompt, "total": result.timings.total}
-        if result.timings.first_token is not None:
-            timings["first_token"] = result.timings.first_token
-        if result.timings.first_sentence is not None:
-            timings["first_sentence"] = result.timings.first_sentence
-        if said.stt_ms is not None:
-            timings["stt"] = said.stt_ms
-        if said.speech_end_ts is not None:  # a spoken line: when the host had it, after the end of the speech
-            if said.endpoint_ts is not None:
-                timings["endpoint_after_speech"] = (said.endpoint_ts - said.speech_end_ts) * 1000.0
-            timings["transcript_after_speech"] = (said.ts - said.speech_end_ts) * 1000.0
         return NpcTurnEnded(
             id=_ended_id(turn.turn_id),
             server=said.server,
@@ -248,7 +280,7 @@ class NpcBrain:
             cause_id=said.id,
             reply=result.reply,
             interrupted=result.outcome == "interrupted",
-            timings_ms={stage: round(ms, 1) for stage, ms in timings.items()},
+            timings_ms={stage: round(ms, 1) for stage, ms in turn_timings(said, turn, result).items()},
             actions=list(result.actions),
         )
 
@@ -287,6 +319,37 @@ class NpcBrain:
     async def note_unanswered(self, said: PlayerSaid) -> None:
         """A line an NPC heard but nobody answered still belongs in the transcript."""
         await self.transcripts.append(said.server, player_said_line(said))
+
+
+def turn_timings(said: PlayerSaid, turn: StartedTurn, result: TurnResult) -> dict[str, float]:
+    """A turn's stage timings in ms: from the turn's start (`prompt`, `first_token`, `first_sentence`,
+    `first_audio`, `total`) and, for a spoken line, from the end of the player's speech (`endpoint_after_speech`,
+    `transcript_after_speech`, `first_token_after_speech`, `first_sentence_after_speech`,
+    `first_audio_after_speech`); a stage the turn never reached, or that was not seen here, is left out."""
+    timings = {"prompt": result.timings.prompt, "total": result.timings.total}
+    started = turn.persona.started_at
+    if said.stt_ms is not None:
+        timings["stt"] = said.stt_ms
+    at: dict[str, float | None] = {
+        "endpoint": said.endpoint_ts,
+        "transcript": said.ts if said.speech_end_ts is not None else None,
+        "first_token": None
+        if started is None or result.timings.first_token is None
+        else started + result.timings.first_token / 1000.0,
+        # Published, not written: a speculative turn writes its first sentence before the line is final.
+        "first_sentence": turn.marks.get("first_sentence"),
+        "first_audio": turn.marks.get("first_audio"),
+    }
+    for stage in ("first_token", "first_sentence", "first_audio"):
+        if started is not None and (wall := at[stage]) is not None:
+            timings[stage] = (wall - started) * 1000.0
+    if result.timings.first_sentence is not None and "first_sentence" not in timings:
+        timings["first_sentence"] = result.timings.first_sentence
+    if said.speech_end_ts is not None:  # a spoken line: when each milestone came after the end of the speech
+        for stage, wall in at.items():
+            if wall is not None:
+                timings[f"{stage}_after_speech"] = (wall - said.speech_end_ts) * 1000.0
+    return timings
 
 
 async def _speak(turn: StartedTurn, on_sentence: OnSentence) -> None:

@@ -123,6 +123,7 @@ class PersonaTurn:
         self._dropped: list[DroppedSentence] = []
         self._marks: dict[str, float] = {}
         self._started = 0.0
+        self.started_at: float | None = None  # wall time the turn began (a speculative turn: before its line was final)
         self._raw: list[str] = []  # the whole reply as written, for its action tags
         self.result: TurnResult | None = None
 
@@ -149,6 +150,7 @@ class PersonaTurn:
 
     async def stream(self) -> AsyncGenerator[TurnEvent, None]:
         self._started = time.perf_counter()
+        self.started_at = time.time()
         plan = build_prompt(
             self._profile,
             self._server,

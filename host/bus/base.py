@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from host.bus.consumer import ConsumerLoop
 from host.bus.dedupe import Deduper
@@ -18,7 +19,9 @@ from host.bus.delivery import GroupReader, Handler
 from host.bus.errors import BusError
 from host.bus.reports import DeadLetter, PendingEntry, StreamInfo
 from host.config import BusSettings
-from host.events import Event
+
+if TYPE_CHECKING:
+    from host.events import Event
 
 
 class Bus(ABC):

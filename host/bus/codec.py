@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from host.events import Event, EventValidationError, event_class
+from host.errors import EventValidationError
+
+if TYPE_CHECKING:
+    from host.events import Event
 
 Fields = dict[bytes, bytes]
 
@@ -35,6 +38,8 @@ def encode(event: Event) -> Fields:
 
 
 def decode(fields: Mapping[bytes, bytes]) -> Event:
+    from host.events import event_class  # the event models are built on the first entry read, not on import
+
     type_name = _text(fields, b"type")
     raw_version = _text(fields, b"v")
     try:

@@ -7,12 +7,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from host.bus.dedupe import Deduper
 from host.bus.delivery import Delivery, GroupReader, Handler, Rejection
 from host.bus.errors import BusUnavailableError
 from host.config import BusSettings
-from host.events import Event
+
+if TYPE_CHECKING:
+    from host.events import Event
 
 logger = logging.getLogger(__name__)
 

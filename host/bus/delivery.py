@@ -5,10 +5,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from host.events import Event, EventValidationError
+if TYPE_CHECKING:  # annotations only: the hub's modules import without building the event models
+    from host.errors import EventValidationError
+    from host.events import Event
 
-Handler = Callable[[Event], Awaitable[None]]
+Handler = Callable[["Event"], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,10 @@ Each stream is a log; every group has a cursor and a pending list, so each group
 of a group share them. A stream keeps up to `memory_queue_size` entries, so a group created later still sees them
 (as with Redis). When full, the head every group has acked is dropped; if some group still needs it, `publish`
 waits (backpressure). A stream without any group drops its oldest entry, since nobody can be waiting for it.
+
+Entries carrying audio (utterances, NPC voices: ~100 KB each) are kept after every group acked them only up to
+`memory_audio_bytes` per stream: 10,000 of them would be a gigabyte, a host talking for hours grew by 20 MB a minute.
+Audio nobody has handled yet is never dropped for its size (the entry count still applies backpressure).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from host.bus.base import Bus
 from host.bus.dead_letters import dead_letter_fields, parse_dead_letter
@@ -21,7 +26,9 @@ from host.bus.delivery import Delivery, GroupReader, Rejection
 from host.bus.reports import ConsumerInfo, DeadLetter, GroupInfo, PendingEntry, StreamInfo
 from host.bus.streams import dead_letter_stream
 from host.config import BusSettings
-from host.events import Event
+
+if TYPE_CHECKING:
+    from host.events import Event
 
 
 @dataclass(slots=True)
@@ -39,9 +46,15 @@ class _Group:
     consumers: dict[str, float] = field(default_factory=dict)  # name -> last seen (monotonic)
 
 
+def _payload_bytes(event: Event) -> int:
+    return sum(len(getattr(event, name)) for name in event.BINARY_FIELDS)
+
+
 class _Stream:
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, audio_bytes: int) -> None:
         self.capacity = capacity
+        self.audio_budget = audio_bytes
+        self.audio_bytes = 0  # binary payload held by the kept entries
         self.entries: dict[int, tuple[str, Event]] = {}
         self.index_of: dict[str, int] = {}
         self.first = 0
@@ -58,20 +71,26 @@ class _Stream:
         entry_id = f"{self._last_id[0]}-{self._last_id[1]}"
         self.entries[self.next] = (entry_id, event)
         self.index_of[entry_id] = self.next
+        self.audio_bytes += _payload_bytes(event)
         self.next += 1
         return entry_id
 
     def has_room(self) -> bool:
-        """Whether one more entry fits, after dropping the head every group has acked."""
-        if self.next - self.first < self.capacity:
+        """Whether one more entry fits, after dropping the head every group has acked (all of it when the stream is
+        full; as much as takes its audio under budget otherwise)."""
+        full = self.next - self.first >= self.capacity
+        if not full and self.audio_bytes <= self.audio_budget:
             return True
         if self.groups:
             keep_from = min(min(group.pending, default=group.cursor) for group in self.groups.values())
-        else:
+        elif full:
             keep_from = self.next - self.capacity + 1  # nobody can be waiting for entries of a stream without groups
-        while self.first < keep_from:
-            entry_id, _ = self.entries.pop(self.first)
+        else:
+            keep_from = self.next  # the same: its audio over budget, as much of it as that takes
+        while self.first < keep_from and (full or self.audio_bytes > self.audio_budget):
+            entry_id, event = self.entries.pop(self.first)
             del self.index_of[entry_id]
+            self.audio_bytes -= _payload_bytes(event)
             self.first += 1
         return self.next - self.first < self.capacity
 
@@ -92,7 +111,7 @@ class MemoryBus(Bus):
     def _stream(self, name: str) -> _Stream:
         stream = self._streams.get(name)
         if stream is None:
-            stream = self._streams[name] = _Stream(self.settings.memory_queue_size)
+            stream = self._streams[name] = _Stream(self.settings.memory_queue_size, self.settings.memory_audio_bytes)
         return stream
 
     async def publish(self, stream: str, event: Event) -> str:

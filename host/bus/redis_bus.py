@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -29,9 +29,11 @@ from host.bus.delivery import GroupReader
 from host.bus.errors import BusConnectionError, BusUnavailableError
 from host.bus.redis_reader import RedisGroupReader, redis_unavailable_as_bus_error, wire_fields
 from host.bus.reports import ConsumerInfo, DeadLetter, GroupInfo, PendingEntry, StreamInfo
-from host.bus.streams import dead_letter_stream
+from host.bus.streams import carries_audio, dead_letter_stream
 from host.config import BusSettings, mask_url
-from host.events import Event
+
+if TYPE_CHECKING:
+    from host.events import Event
 
 logger = logging.getLogger(__name__)
 
@@ -114,9 +116,13 @@ class RedisBus(Bus):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX_S)
 
+    def _maxlen(self, stream: str) -> int:
+        return self.settings.maxlen_audio if carries_audio(stream) else self.settings.maxlen
+
     async def _count_for_trim(self, stream: str, published: int) -> None:
         count = self._unsent_trim.get(stream, 0) + published
-        if count < self.settings.trim_every:
+        # Checked at least every tenth of the cap: an audio stream holds at most about 1.1 times its cap once handled.
+        if count < min(self.settings.trim_every, max(1, self._maxlen(stream) // 10)):
             self._unsent_trim[stream] = count
             return
         self._unsent_trim[stream] = 0
@@ -126,17 +132,19 @@ class RedisBus(Bus):
             logger.warning("trimming %s failed (%s); the next publishes try again", stream, exc)
 
     async def trim(self, stream: str) -> int:
-        """Cut the stream's head that every group has acked, once it is longer than `maxlen`; returns entries cut.
+        """Cut the stream's head that every group has acked, once it is longer than `maxlen` (`maxlen_audio` for the
+        streams carrying audio); returns entries cut.
 
         Approximate (`MINID ~`): Redis cuts whole internal nodes, never past the given id, so nothing still pending
         or not yet delivered to some group is dropped. A stream without groups is capped at `maxlen` instead.
         """
         key = self._key(stream)
-        if await self._client.xlen(key) <= self.settings.maxlen:
+        maxlen = self._maxlen(stream)
+        if await self._client.xlen(key) <= maxlen:
             return 0
         groups: list[dict[str, Any]] = await self._client.xinfo_groups(key)
         if not groups:
-            trimmed: int = await self._client.xtrim(key, maxlen=self.settings.maxlen, approximate=True)
+            trimmed: int = await self._client.xtrim(key, maxlen=maxlen, approximate=True)
             return trimmed
         floor = min([await self._oldest_needed(key, group) for group in groups])
         trimmed = await self._client.xtrim(key, minid=f"{floor[0]}-{floor[1]}", approximate=True)

@@ -17,7 +17,7 @@ from host.bus.dead_letters import dead_letter_fields
 from host.bus.dedupe import RedisDeduper
 from host.bus.delivery import Delivery, GroupReader, Rejection
 from host.bus.errors import BusUnavailableError
-from host.events import EventValidationError
+from host.errors import EventValidationError
 
 RawEntry = tuple[bytes, Mapping[bytes, bytes] | None]
 # How Redis says the stream or the group is gone: NOGROUP from reads and claims, UNBLOCKED to a read blocked on a key

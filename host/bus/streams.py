@@ -6,28 +6,11 @@ import os
 import re
 import socket
 from enum import StrEnum
+from functools import cache
+from typing import TYPE_CHECKING
 
-from host.events import (
-    AdminCorrection,
-    AdminNote,
-    AdvisorRecommendation,
-    Event,
-    NpcActed,
-    NpcAudio,
-    NpcControl,
-    NpcSentence,
-    NpcTrial,
-    NpcTrialReply,
-    NpcTurnCut,
-    NpcTurnEnded,
-    NpcTurnStarted,
-    PlayerLeft,
-    PlayerPaused,
-    PlayerSaid,
-    PlayerSpeechStarted,
-    PlayerUtterance,
-    Positions,
-)
+if TYPE_CHECKING:
+    from host.events import Event
 
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -43,26 +26,60 @@ class StreamKind(StrEnum):
     TRIALS = "trials"  # admin -> brain (a line against a draft profile) -> admin; never recorded
 
 
-EVENT_STREAM_KINDS: dict[type[Event], StreamKind] = {
-    PlayerUtterance: StreamKind.UTTERANCES,
-    PlayerPaused: StreamKind.UTTERANCES,
-    PlayerSaid: StreamKind.SAID,
-    NpcTurnStarted: StreamKind.TURNS,
-    NpcSentence: StreamKind.TURNS,
-    NpcTurnEnded: StreamKind.TURNS,
-    NpcAudio: StreamKind.AUDIO,
-    Positions: StreamKind.POSITIONS,
-    AdminNote: StreamKind.CONTROL,
-    AdminCorrection: StreamKind.CONTROL,
-    NpcControl: StreamKind.CONTROL,
-    PlayerSpeechStarted: StreamKind.CONTROL,
-    PlayerLeft: StreamKind.CONTROL,
-    NpcTurnCut: StreamKind.CONTROL,
-    NpcActed: StreamKind.CONTROL,
-    AdvisorRecommendation: StreamKind.ADVICE,
-    NpcTrial: StreamKind.TRIALS,
-    NpcTrialReply: StreamKind.TRIALS,
-}
+@cache
+def event_stream_kinds() -> dict[type[Event], StreamKind]:
+    """Which stream kind carries each event type. A function, not a constant, so that naming streams (`npc-host
+    status`) does not build the event models."""
+    from host.events import (
+        AdminCorrection,
+        AdminNote,
+        AdvisorRecommendation,
+        NpcActed,
+        NpcAudio,
+        NpcControl,
+        NpcSentence,
+        NpcTrial,
+        NpcTrialReply,
+        NpcTurnCut,
+        NpcTurnEnded,
+        NpcTurnStarted,
+        PlayerLeft,
+        PlayerPaused,
+        PlayerSaid,
+        PlayerSaidTentative,
+        PlayerSpeechStarted,
+        PlayerUtterance,
+        Positions,
+    )
+
+    return {
+        PlayerUtterance: StreamKind.UTTERANCES,
+        PlayerPaused: StreamKind.UTTERANCES,
+        PlayerSaid: StreamKind.SAID,
+        PlayerSaidTentative: StreamKind.SAID,
+        NpcTurnStarted: StreamKind.TURNS,
+        NpcSentence: StreamKind.TURNS,
+        NpcTurnEnded: StreamKind.TURNS,
+        NpcAudio: StreamKind.AUDIO,
+        Positions: StreamKind.POSITIONS,
+        AdminNote: StreamKind.CONTROL,
+        AdminCorrection: StreamKind.CONTROL,
+        NpcControl: StreamKind.CONTROL,
+        PlayerSpeechStarted: StreamKind.CONTROL,
+        PlayerLeft: StreamKind.CONTROL,
+        NpcTurnCut: StreamKind.CONTROL,
+        NpcActed: StreamKind.CONTROL,
+        AdvisorRecommendation: StreamKind.ADVICE,
+        NpcTrial: StreamKind.TRIALS,
+        NpcTrialReply: StreamKind.TRIALS,
+    }
+
+
+@cache
+def audio_kinds() -> frozenset[StreamKind]:
+    """The kinds whose events carry audio (about 100 KB each): their streams keep far fewer handled entries."""
+    return frozenset(kind for event_type, kind in event_stream_kinds().items() if event_type.BINARY_FIELDS)
+
 
 DEAD_LETTER_SUFFIX = ":dead"
 
@@ -73,9 +90,14 @@ def stream_name(server: str, kind: StreamKind) -> str:
     return f"npc:{server}:{kind.value}"
 
 
+def carries_audio(stream: str) -> bool:
+    """Whether `stream` (as named by `stream_name`; not its dead letters) is one of the audio-carrying kinds."""
+    return stream.rsplit(":", 1)[-1] in audio_kinds()
+
+
 def stream_for(event: Event) -> str:
     """The stream an event is published on."""
-    return stream_name(event.server, EVENT_STREAM_KINDS[type(event)])
+    return stream_name(event.server, event_stream_kinds()[type(event)])
 
 
 def dead_letter_stream(stream: str) -> str:

@@ -2,7 +2,8 @@
 on the Redis hub.
 
 Its own module so it imports only the hub and the health model: `--quiet` (a health check) reads the hub's health
-reports and nothing else; rich, the profiles and the store load only for the full tables.
+reports and nothing else; rich, the profiles and the store load only for the full tables, and the store is only read
+(bench/cli.py measures both; docs/benchmarks.md has the figures).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 def status(
     quiet: bool = typer.Option(False, "--quiet", help="print nothing; exit 0 when the hub answers and no role failed"),
 ) -> None:
-    """Each process's roles and their health, then consumers, pending entries and lag of every stream on the hub.
-    Exit code 1 when a role has failed."""
+    """Each process's roles and their health (and what a degraded process refuses), then consumers, pending entries
+    and lag of every stream on the hub. Exit code 1 when a role has failed; degraded is not failed."""
     settings = settings_or_exit()
     if settings.redis_url is None:
         fail("status reads the shared hub: set NPC_HOST_REDIS_URL (the in-process hub lives inside `npc-host run`)")
@@ -51,16 +52,33 @@ def status(
 
 
 async def _advisor_passes(settings: Settings) -> Table | None:
-    """The advisor's latest passes (tokens, time, outcome, failure reason), if it ever ran."""
-    from host.cli.advisor_cmd import passes_table
-    from host.store import Store
+    """The advisor's latest passes (tokens, time, outcome, failure reason), if it ever ran.
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(settings.effective_database_url)
+    Status only reads: the store is opened without preparing its schema (no migration, no Alembic), and an SQLite
+    file that does not exist yet is not created."""
+    from sqlalchemy.exc import DBAPIError
+
+    from host.cli.advisor_cmd import passes_table
+    from host.store.advisor_runs import AdvisorRunRepo
+    from host.store.db import Database
+    from host.store.urls import describe, parse_database_url, sqlite_file
+
+    url = settings.effective_database_url
+    path = sqlite_file(parse_database_url(url))
+    if path is not None and not path.exists():
+        return None
+    db = await Database.open(url)
     try:
-        passes = await store.advisor.recent_passes(limit=10)
+        passes = await AdvisorRunRepo(db).recent_passes(limit=10)
+    except DBAPIError:  # no advisor table yet, or an older one: the schema is behind this npc-host
+        typer.secho(
+            f"advisor passes not shown: {describe(db.url)} is not at this npc-host's schema (npc-host db upgrade)",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+        return None
     finally:
-        await store.close()
+        await db.close()
     return passes_table(passes) if passes else None
 
 
@@ -72,6 +90,9 @@ def _roles_table(reports: list[ProcessHealth]) -> Table:
         for role in report.roles:
             since = time.strftime("%H:%M:%S", time.localtime(role.since))
             table.add_row(report.process, role.role, role.state.value, since, role.error or "")
+        for degradation in report.degraded:  # serving, but refusing new work: not a failure
+            since = time.strftime("%H:%M:%S", time.localtime(degradation.since))
+            table.add_row(report.process, degradation.condition, "degraded", since, degradation.reason)
     if not reports:
         table.add_row("-", "-", "no process reported in the last 15 s", "-", "")
     return table

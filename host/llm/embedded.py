@@ -3,7 +3,9 @@
 A model loads once per process (per file, context size and thread count) and is shared by every `EmbeddedLLM` on
 it. Its llama.cpp context is not thread-safe, so each model owns one worker thread: generations queue there, one
 at a time, and never block the event loop. Pieces cross to the event loop through an asyncio queue; closing or
-cancelling the async iteration stops the worker at its next token. Each NPC's prompt prefix stays warm across
+cancelling the async iteration stops the worker at its next token. The worker runs at most `LOOKAHEAD_PIECES` pieces
+ahead of the reader: a reader that stops pulling (the voice path, while the first sentence's audio is made on the same
+cores) pauses generation instead of competing with it. Each NPC's prompt prefix stays warm across
 turns through `NpcPrefixCache`, keyed by `GenerationOptions.cache_key`.
 """
 
@@ -30,6 +32,10 @@ from host.packaged_models import smollm2_path
 CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
 # The NPCs' KV snapshots together, per model; the cache is shared, so one size for every user of the model.
 PREFIX_CACHE_BYTES = 512 << 20
+# Pieces the worker may write before the reader takes them: enough to keep a reading loop busy, few enough that a
+# paused reader costs no more than a handful of tokens of compute.
+LOOKAHEAD_PIECES = 4
+_LOOKAHEAD_POLL_S = 0.05  # how often a worker waiting for the reader checks whether it was stopped
 
 
 @dataclass(frozen=True)
@@ -172,8 +178,13 @@ class EmbeddedLLM:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | _Finished] = asyncio.Queue()
         stop = threading.Event()
+        room = threading.Semaphore(LOOKAHEAD_PIECES)  # taken per piece written, given back per piece read
 
         def emit(item: str | _Finished) -> None:
+            if isinstance(item, str):
+                while not room.acquire(timeout=_LOOKAHEAD_POLL_S):
+                    if stop.is_set():
+                        return  # the reader left; the worker sees `stop` before its next token
             try:
                 loop.call_soon_threadsafe(queue.put_nowait, item)
             except RuntimeError:  # the event loop is gone: nobody is listening any more
@@ -186,6 +197,7 @@ class EmbeddedLLM:
             while True:
                 item = await queue.get()
                 if isinstance(item, str):
+                    room.release()
                     yield item
                     continue
                 if item.error is not None:

@@ -1,9 +1,11 @@
 """The brain role: answers `PlayerSaid` lines as the NPCs, and applies notes, corrections, pauses and barge-ins.
+A `PlayerSaidTentative` starts the answer speculatively, held back until the same line comes as a `PlayerSaid`
+(host/brain/speculation.py).
 
 Streams (per server): `said` through the shared group "brain" one entry at a time, so N brain processes share the
 turns and a dead one's entries are claimed by the others; `control` through the same group. A turn runs in its own
-task so a barge-in (`PlayerSpeechStarted` from the player the NPC is talking to) can stop it mid-sentence: the LLM
-stream closes and the turn is recorded as interrupted with only what was already said.
+task so a barge-in (the bridge's `NpcTurnCut` of that turn) can stop it mid-sentence: the LLM stream closes, the
+turn is recorded as interrupted with what was already said, then cut to what the players heard.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 
 from host import metrics
 from host.brain.engine import NpcBrain, StartedTurn
@@ -32,6 +33,7 @@ from host.events import (
     NpcTurnStarted,
     PlayerLeft,
     PlayerSaid,
+    PlayerSaidTentative,
     PlayerSpeechStarted,
     Positions,
 )
@@ -53,34 +55,14 @@ log = logging.getLogger(__name__)
 GROUP = "brain"
 
 
-@dataclass
-class _VoiceStamps:
-    """When a spoken line's turn reached each of the brain's milestones, for the per-NPC latency histograms (the
-    bridge observes the last one, first audio, when the first frame leaves)."""
-
-    said: PlayerSaid
-    npc: str
-    started: float | None = None
-    first_sentence: float | None = None
-
-    def sentence(self) -> None:
-        if self.first_sentence is None:
-            self.first_sentence = time.time()
-
-    def observe(self, first_token_ms: float | None) -> None:
-        said, origin = self.said, self.said.speech_end_ts
-        if origin is None:
-            return
-        first_token = None if self.started is None or first_token_ms is None else self.started + first_token_ms / 1000
-        milestones = {
-            "endpoint": said.endpoint_ts,
-            "stt": said.ts,
-            "first_token": first_token,
-            "first_sentence": self.first_sentence,
-        }
-        for stage, at in milestones.items():
-            if at is not None:
-                metrics.observe_voice_stage(said.server, self.npc, stage, origin, at)
+# The per-NPC latency histogram's stages the brain sees, by their key in a turn's timings (the bridge observes the
+# last one, first_audio, when the first frame leaves for the players).
+_VOICE_STAGES = {
+    "endpoint": "endpoint_after_speech",
+    "stt": "transcript_after_speech",
+    "first_token": "first_token_after_speech",
+    "first_sentence": "first_sentence_after_speech",
+}
 
 
 class BrainRole:
@@ -113,6 +95,7 @@ class BrainRole:
                 tasks.create_task(watcher.run(self._take_note))
             tasks.create_task(self._warm_all(stop))
             await stop.wait()
+            self.brain.speculations.discard_all()
             for watcher in watchers:
                 watcher.stop()
 
@@ -151,9 +134,23 @@ class BrainRole:
         await self.services.bus.publish(stream_for(event), event)
 
     async def on_said(self, event: Event) -> None:
+        if isinstance(event, PlayerSaidTentative):
+            metrics.EVENTS_HANDLED.labels(type=event.type).inc()
+            try:
+                await self.brain.sync_paused(event.server)
+                await self.brain.speculate(event)  # returns at once: the turn runs held back until the line is final
+            except NpcHostError as exc:  # only a head start: the final line is answered all the same
+                log.warning("no speculative answer for %s: %s", event.player, exc.message)
+            return
         if not isinstance(event, PlayerSaid):
             return
         metrics.EVENTS_HANDLED.labels(type=event.type).inc()
+        try:
+            await self._answer_line(event)
+        finally:
+            self.brain.speculations.settle_line(event)  # one started on this line that no answer took is dropped
+
+    async def _answer_line(self, event: PlayerSaid) -> None:
         await self.brain.sync_paused(event.server)
         addressing = self.brain.addressing(event)
         if not addressing.responders:
@@ -170,10 +167,7 @@ class BrainRole:
             await self._answer(event, npc_id)
 
     async def _answer(self, said: PlayerSaid, npc_id: str) -> None:
-        stamps = _VoiceStamps(said, npc_id)
-
         async def started(turn: StartedTurn) -> None:
-            stamps.started = time.time()
             await self.publish(
                 NpcTurnStarted(
                     server=said.server,
@@ -186,25 +180,33 @@ class BrainRole:
             )
 
         async def sentence(turn: StartedTurn, spoken: TurnSentence) -> None:
-            stamps.sentence()
-            await self.publish(
-                NpcSentence(
-                    server=said.server,
-                    npc=npc_id,
-                    player=said.player,
-                    turn_id=turn.turn_id,
-                    index=spoken.index,
-                    text=spoken.text,
-                    emotion=spoken.emotion,
-                )
+            turn.marks.setdefault("first_sentence", time.time())
+            event = NpcSentence(
+                server=said.server,
+                npc=npc_id,
+                player=said.player,
+                turn_id=turn.turn_id,
+                index=spoken.index,
+                text=spoken.text,
+                emotion=spoken.emotion,
             )
+            if spoken.index > 0:
+                await self.publish(event)
+                return
+            # The next sentences wait until this one's audio is out: they would slow it down on the same cores.
+            async with self.services.first_audio.first_sentence(turn.turn_id) as first_audio:
+                await self.publish(event)
+            if first_audio.at is not None:
+                turn.marks.setdefault("first_audio", first_audio.at)
 
         ended = await self.brain.answer(said, npc_id, sentence, on_start=started)
         if ended is None:
             return
         await self.publish(ended)
         metrics.observe_turn(ended.timings_ms, server=said.server, npc=npc_id)
-        stamps.observe(ended.timings_ms.get("first_token"))
+        for stage, key in _VOICE_STAGES.items():
+            if (ms := ended.timings_ms.get(key)) is not None:
+                metrics.observe_voice_stage_ms(said.server, npc_id, stage, ms)
         outcome = "interrupted" if ended.interrupted else "completed"
         metrics.TURNS_TOTAL.labels(server=said.server, npc=npc_id, outcome=outcome).inc()
 
@@ -236,15 +238,18 @@ class BrainRole:
         metrics.EVENTS_HANDLED.labels(type=event.type).inc()
         transcripts = self.services.transcripts
         if isinstance(event, PlayerSpeechStarted):
-            if self.brain.interrupt(event.server, event.player):
-                log.info("barge-in: %s started speaking, the NPC stops", event.player)
+            # Not a barge-in here (the bridge decides those, as NpcTurnCut): an answer started on what the player
+            # said before is dropped, for they are speaking again.
+            self.brain.speculations.discard(event.server, event.player, reason="the player is speaking again")
         elif isinstance(event, PlayerLeft):
             self.brain.forget_player(event.server, event.player)
         elif isinstance(event, AdminNote):
             # Written to the transcript only: the note watcher delivers it to memory like a hand-written note.
             await transcripts.append(event.server, admin_note_line(event))
         elif isinstance(event, NpcTurnCut):
-            # Cut in the players' ears after the brain had written more: the record keeps what was heard.
+            # Cut in the players' ears (barge-in, stop): writing stops, and the record keeps what was heard.
+            if self.brain.stop_turn(event.turn_id):
+                log.info("barge-in: %s stops answering %s", event.npc, event.player)
             if not await self.brain.store.conversations.cut_turn(event.turn_id, event.heard):
                 raise NotReadyError(f"turn {event.turn_id} is not recorded yet; the cut is retried")
             await transcripts.append(event.server, turn_cut_line(event))
@@ -260,6 +265,9 @@ class BrainRole:
             await transcripts.append(event.server, control_line(event))
             if event.action in ("pause", "resume"):
                 await self.brain.pause(event.server, event.npc, event.action == "pause")
+            elif event.action in ("mute", "unmute"):
+                # Held in the database like a pause: the gateway's bridge and the admin page read it after a restart.
+                await self.brain.store.steering.set_muted(event.server, event.npc, event.action == "mute")
             elif event.action == "say" and event.text:
                 await perform_say(event, self.brain.store, transcripts, self.publish)
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from host import metrics
 from host.bus.delivery import Handler
-from host.bus.streams import EVENT_STREAM_KINDS, StreamKind, consumer_name, stream_for, stream_name
+from host.bus.streams import StreamKind, consumer_name, event_stream_kinds, stream_for, stream_name
 from host.errors import NpcHostError
 from host.events import Event, NpcControl
 from host.profiles.registry import ProfileRegistry
@@ -45,7 +45,7 @@ GROUP = "gateway"
 TABLE = "table"  # the server kind without a game server
 
 _STREAM_KIND_BY_TYPE: dict[str, StreamKind] = {
-    event_type.model_fields["type"].default: kind for event_type, kind in EVENT_STREAM_KINDS.items()
+    event_type.model_fields["type"].default: kind for event_type, kind in event_stream_kinds().items()
 }
 
 
@@ -213,6 +213,7 @@ class GatewayRole:
                 for stream, handler in _stream_handlers(links, bridge).items():
                     tasks.create_task(bus.consume(stream, GROUP, consumer, handler, stop=stop))
                 tasks.create_task(_follow_reloads(links, bridge.refresh, reloaded, stop))
+                tasks.create_task(bridge.open_on_first_token(stop))
                 await stop.wait()
                 reloaded.set()  # wakes the reload follower so it sees the stop
         finally:

@@ -231,11 +231,14 @@ async def _run_opened(
 
     BOARD.clear()
     # Every process serves /healthz and /metrics; the admin role adds the operator's page to the same server.
-    server = AdminServer(services, BOARD.snapshot, page="admin" in names)
+    server = AdminServer(services, BOARD.report, page="admin" in names)
     roles = build_roles(services, names, server)  # each says what the ready line waits for
     services.progress.listening("admin page" if "admin" in names else "health and metrics", server.url)
     streams = [stream_name(name, kind) for name in services.registry.server_names() for kind in StreamKind]
-    watchers = [asyncio.create_task(metrics.watch_queues(services.bus, streams, stop), name="queues")]
+    watchers = [
+        asyncio.create_task(metrics.watch_queues(services.bus, streams, stop), name="queues"),
+        asyncio.create_task(services.memory.watch(stop), name="memory"),
+    ]
     if "admin" not in names:
         watchers.append(asyncio.create_task(server.run(stop), name="health-and-metrics"))
     log.info("running roles %s for servers %s", ", ".join(names), ", ".join(services.registry.server_names()))

@@ -13,11 +13,14 @@ from host.bus import Bus, make_bus
 from host.bus.streams import consumer_name
 from host.config import Settings
 from host.errors import NpcHostError
+from host.memory_guard import MemoryGuard, ceiling_bytes
 from host.profiles.problems import Problem
 from host.profiles.registry import ProfileRegistry
+from host.roles.health import BOARD
 from host.roles.startup import StartupProgress
 from host.store import Store
 from host.transcript.book import TranscriptBook
+from host.voice.first_audio import FirstAudioSignal
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,9 @@ class HostServices:
     registry: ProfileRegistry
     transcripts: TranscriptBook
     progress: StartupProgress = field(default_factory=StartupProgress)
+    # Above its ceiling the bridge refuses new connections, players and voice pages; `npc-host run` keeps it read.
+    memory: MemoryGuard = field(default_factory=lambda: MemoryGuard(None))
+    first_audio: FirstAudioSignal = field(default_factory=FirstAudioSignal)  # speech -> brain, within this process
 
     @classmethod
     async def open(cls, settings: Settings, *, watch_profiles: bool = True) -> HostServices:
@@ -48,7 +54,8 @@ class HostServices:
             opened.push_async_callback(store.close)
             bus = await make_bus(settings, client_name=consumer_name("host"))
             opened.pop_all()
-        return cls(settings, bus, store, registry, TranscriptBook(settings.transcripts_dir))
+        memory = MemoryGuard(ceiling_bytes(settings.memory_ceiling_mb), board=BOARD)
+        return cls(settings, bus, store, registry, TranscriptBook(settings.transcripts_dir), memory=memory)
 
     async def aclose(self) -> None:
         async with contextlib.AsyncExitStack() as closing:

@@ -1,14 +1,16 @@
 """The speech role: players' voices in (STT), NPCs' voices out (TTS), and barge-in.
 
 Streams (per server), each read through the group "speech":
-- `utterances`: `PlayerPaused` -> a speculative transcription, `PlayerUtterance` -> `PlayerSaid` (from the
+- `utterances`: `PlayerPaused` -> a speculative transcription (published as `PlayerSaidTentative` when it is done
+  before the utterance ended, so the brain can start the answer), `PlayerUtterance` -> `PlayerSaid` (from the
   speculation when the player said nothing more; `TranscriptionHandler`), with the names of the NPCs whose hearing
   range contains the speaker as Whisper's vocabulary; a line that sounds unfinished waits the server's
   `[turn_taking] unfinished_hold_ms` for the player to go on (then the two utterances are one line);
 - `turns`: `NpcSentence` -> that turn's `SentenceSpeaker` (the NPC's voice, the sentence's emotion), which publishes
   `NpcAudio` chunks as they are synthesised; `NpcTurnEnded` -> the speaker finishes its queue and is dropped;
-- `control`: `PlayerSpeechStarted` -> the speakers of turns addressed to that player stop (barge-in): their pending
-  sentences are dropped and nothing more is published for those turns.
+- `control`: `NpcTurnCut` -> that turn's speaker stops (barge-in, decided by the voice bridge, or an operator's
+  stop): its pending sentences are dropped and nothing more is published for it, late sentences included;
+  `PlayerSpeechStarted` -> remembered, so a held unfinished line waits for the rest (not a barge-in here).
 
 A turn's sentences must reach one speaker in order, so when several speech processes share the hub, each turn's
 audio is made wherever its sentences land; run one speech process per server for voice that never splits a turn.
@@ -32,8 +34,8 @@ from host.events import (
     Event,
     NpcAudio,
     NpcSentence,
+    NpcTurnCut,
     NpcTurnEnded,
-    NpcTurnStarted,
     PlayerLeft,
     PlayerPaused,
     PlayerSaid,
@@ -92,10 +94,9 @@ class SpeechRole:
         self.transcriber = transcriber or self.whisper
         self.synthesizer = synthesizer or PiperSynthesizer(settings.tts, voices_dir=settings.profiles_dir)
         self._turns: dict[str, _TurnSpeech] = {}
-        self._started = _Recent()  # turn id -> when it started
-        self._stopped = _Recent()  # turn ids stopped by a barge-in
+        self.stopped = _Recent()  # turn ids cut off (barge-in, stop) or given up: nothing more is said for them
         # (server, player) -> when they last started speaking; forgotten with the player (host/player_state.py)
-        self.barge_ins: PlayerMemory[tuple[str, str], float] = PlayerMemory()
+        self.spoke_at: PlayerMemory[tuple[str, str], float] = PlayerMemory()
         self._loading: asyncio.Task[None] | None = None
         self.loaded = asyncio.Event()  # the models are loaded (a voice that failed to load is logged and skipped)
         self._tasks: asyncio.TaskGroup | None = None
@@ -108,13 +109,14 @@ class SpeechRole:
             self.transcriber,
             vocabulary=self._vocabulary,
             hold_for=self._hold_for,
-            spoke_since=lambda server, player, ts: self.barge_ins.get((server, player), 0.0) > ts,
+            spoke_since=lambda server, player, ts: self.spoke_at.get((server, player), 0.0) > ts,
         )
 
         async def on_utterance(event: Event) -> None:
             await self.ready()
             await transcribe(event)
 
+        self.services.first_audio.speech_here = True  # the brain in this process waits for first audio (see there)
         try:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
@@ -133,6 +135,7 @@ class SpeechRole:
                 for turn_id in list(self._turns):
                     self._stop(turn_id)
         finally:
+            self.services.first_audio.speech_here = False
             self._tasks = None
             await transcribe.aclose()
 
@@ -179,24 +182,18 @@ class SpeechRole:
     # --- turns: sentences in, audio out ---------------------------------------------------------------------------
 
     async def on_turn_event(self, event: Event) -> None:
-        if isinstance(event, NpcTurnStarted):
-            self._started.remember(event.turn_id, event.ts)
-        elif isinstance(event, NpcSentence):
+        if isinstance(event, NpcSentence):
             await self.ready()
             self._say(event)
         elif isinstance(event, NpcTurnEnded):
             self._end(event)
 
     def _say(self, sentence: NpcSentence) -> None:
-        if sentence.turn_id in self._stopped:
+        if sentence.turn_id in self.stopped:
+            self.services.first_audio.out(sentence.turn_id)  # none will come: the brain need not wait for it
             return
         turn = self._turns.get(sentence.turn_id)
         if turn is None:
-            started = self._started.get(sentence.turn_id, sentence.ts)
-            if self.barge_ins.get((sentence.server, sentence.player), 0.0) > started:
-                # The player spoke after this turn began: it was interrupted before its first sentence got here.
-                self._stopped.remember(sentence.turn_id, time.time())
-                return
             turn = self._turns[sentence.turn_id] = _TurnSpeech(
                 sentence.server, sentence.npc, sentence.player, sentence.turn_id
             )
@@ -226,6 +223,7 @@ class SpeechRole:
             final=chunk.final,
         )
         await self.services.bus.publish(stream_for(audio), audio)
+        self.services.first_audio.out(turn.turn_id)  # the brain may read on (a no-op after the first chunk)
 
     def _end(self, ended: NpcTurnEnded) -> None:
         turn = self._turns.get(ended.turn_id)
@@ -243,6 +241,7 @@ class SpeechRole:
             await speaker.finish()
         except NpcHostError as exc:  # a voice that cannot speak (file gone, bad speaker id) ends this turn only
             log.error("turn %s of %s: %s", turn.turn_id, turn.npc, exc.message)
+            self.services.first_audio.out(turn.turn_id)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if not turn.stopped or (current is not None and current.cancelling()):
@@ -252,22 +251,21 @@ class SpeechRole:
             if self._turns.get(turn.turn_id) is turn:
                 del self._turns[turn.turn_id]
 
-    # --- barge-in --------------------------------------------------------------------------------------------------
+    # --- barge-in: the bridge decides, this role stops the turn it names --------------------------------------------
 
     async def on_control(self, event: Event) -> None:
         if isinstance(event, PlayerLeft):
-            self.barge_ins.forget((event.server, event.player))
-            return
-        if not isinstance(event, PlayerSpeechStarted):
-            return
-        self.barge_ins[(event.server, event.player)] = event.ts
-        for turn_id, turn in list(self._turns.items()):
-            if (turn.server, turn.player) == (event.server, event.player):
-                log.info("barge-in: %s started speaking; %s stops", event.player, turn.npc)
-                self._stop(turn_id)
+            self.spoke_at.forget((event.server, event.player))
+        elif isinstance(event, PlayerSpeechStarted):
+            self.spoke_at[(event.server, event.player)] = event.ts
+        elif isinstance(event, NpcTurnCut):
+            if event.turn_id in self._turns:
+                log.info("turn of %s for %s cut off; its speech stops", event.npc, event.player)
+            self._stop(event.turn_id)
 
     def _stop(self, turn_id: str) -> None:
-        self._stopped.remember(turn_id, time.time())
+        self.stopped.remember(turn_id, time.time())
+        self.services.first_audio.out(turn_id)
         turn = self._turns.pop(turn_id, None)
         if turn is None:
             return

@@ -46,8 +46,11 @@ class SpeculativeTranscriber:
         self._current: OrderedDict[Hashable, _Speculation] = OrderedDict()
         self._discarded: set[asyncio.Task[Transcript]] = set()
 
-    def start(self, speaker: Hashable, utterance_id: str, audio: Int16Array, vocabulary: Sequence[str] = ()) -> None:
-        """The speaker paused: transcribe `audio` (16 kHz) in the background."""
+    def start(
+        self, speaker: Hashable, utterance_id: str, audio: Int16Array, vocabulary: Sequence[str] = ()
+    ) -> asyncio.Task[Transcript]:
+        """The speaker paused: transcribe `audio` (16 kHz) in the background. The run's task is returned so a caller
+        can act on an early transcript while `pending` says the utterance has not ended yet."""
         self._discard(speaker)
         task = asyncio.create_task(
             self.transcriber.transcribe(audio, vocabulary=vocabulary), name=f"speculative-stt-{utterance_id[:8]}"
@@ -56,6 +59,12 @@ class SpeculativeTranscriber:
         self.stats.started += 1
         while len(self._current) > MAX_SPEAKERS:
             self._discard(next(iter(self._current)))
+        return task
+
+    def pending(self, speaker: Hashable, task: asyncio.Task[Transcript]) -> bool:
+        """`task` is still the speaker's run, neither replaced by a newer pause nor taken by the utterance's end."""
+        speculation = self._current.get(speaker)
+        return speculation is not None and speculation.task is task
 
     async def finish(
         self, speaker: Hashable, utterance_id: str, audio: Int16Array, vocabulary: Sequence[str] = ()

@@ -192,6 +192,7 @@ class WhisperTranscriber:
                 no_speech_threshold=settings.no_speech_threshold,
                 log_prob_threshold=settings.log_prob_threshold,
                 vad_filter=False,
+                max_new_tokens=max_new_tokens(len(samples)),
             )
             decoded = list(segments)  # decoding happens while the generator is consumed
         except (RuntimeError, ValueError) as exc:
@@ -233,6 +234,24 @@ def drop_reason(
     return None
 
 
+# Speech is at most about 5 tokens a second; a decode looping on one phrase (Whisper's way of hallucinating) is cut
+# here instead of running to its 224-token limit, which on two cores costs more than the whole real transcript.
+TOKENS_PER_SECOND = 8
+MIN_NEW_TOKENS = 16
+WHISPER_MAX_NEW_TOKENS = 223
+
+
+def max_new_tokens(samples: int) -> int:
+    """The decode's token budget for `samples` of 16 kHz audio."""
+    budget = MIN_NEW_TOKENS + math.ceil(samples / WHISPER_RATE * TOKENS_PER_SECOND)
+    return min(budget, WHISPER_MAX_NEW_TOKENS)
+
+
+def spoken_language(transcript: Transcript) -> str | None:
+    """English is what every NPC speaks by default (None); another language is passed on for the NPC to answer in."""
+    return transcript.language if transcript.language != "en" else None
+
+
 def player_said(utterance: PlayerUtterance, transcript: Transcript) -> PlayerSaid | None:
     """The `PlayerSaid` event for a transcribed utterance, or None when nothing was said."""
     if transcript.empty:
@@ -244,8 +263,7 @@ def player_said(utterance: PlayerUtterance, transcript: Transcript) -> PlayerSai
         source="voice",
         position=utterance.position,
         confidence=transcript.confidence,
-        # English is what every NPC speaks by default; another language is passed on for the NPC to answer in.
-        language=transcript.language if transcript.language != "en" else None,
+        language=spoken_language(transcript),
         utterance_id=utterance.id,
         speech_end_ts=utterance.speech_end_ts,
         endpoint_ts=utterance.ts,

@@ -1,6 +1,10 @@
 """The speech role's STT step on the hub: `PlayerPaused` starts a speculative transcription, `PlayerUtterance` ends
 in a `PlayerSaid` (nothing when no words were heard), from the speculation when the player said nothing more.
 
+A speculative transcript that is done while the utterance has not ended yet is published at once as a
+`PlayerSaidTentative` (with a held first part in front, as the line would be published), so the brain can start the
+answer during the rest of the endpoint wait (host/brain/speculation.py).
+
 A line that sounds unfinished (`hold_for` gives it a hold, host/speech/turn_taking.py) is kept that long after its
 utterance ended; if the player speaks again in that time (`spoke_since`), it waits for their next utterance and the
 two are published as one line, so the host never answers half a question. Otherwise it is published as it is.
@@ -18,10 +22,10 @@ from collections.abc import Callable, Sequence
 
 from host.bus import Bus
 from host.bus.streams import stream_for
-from host.events import Event, PlayerPaused, PlayerSaid, PlayerUtterance
+from host.events import MAX_PLAYER_TEXT_CHARS, Event, PlayerPaused, PlayerSaid, PlayerSaidTentative, PlayerUtterance
 from host.speech.audio import WHISPER_RATE, Int16Array, pcm16_to_int16, resample
 from host.speech.speculative import SpeculativeTranscriber
-from host.speech.stt import Transcriber, player_said
+from host.speech.stt import Transcriber, Transcript, player_said, spoken_language
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,7 @@ class TranscriptionHandler:
         self.spoke_since = spoke_since
         self._held: dict[tuple[str, str], PlayerSaid] = {}  # one line per speaker at most
         self._releases: set[asyncio.Task[None]] = set()
+        self._tentative: dict[tuple[str, str], asyncio.Task[None]] = {}  # one early transcript per speaker at most
 
     @property
     def holding(self) -> bool:
@@ -78,7 +83,12 @@ class TranscriptionHandler:
     async def __call__(self, event: Event) -> None:
         if isinstance(event, PlayerPaused):
             speaker = (event.server, event.player)
-            self.speculative.start(speaker, event.utterance_id, _samples(event), self.vocabulary(event))
+            run = self.speculative.start(speaker, event.utterance_id, _samples(event), self.vocabulary(event))
+            if (earlier := self._tentative.pop(speaker, None)) is not None:
+                earlier.cancel()
+            announce = asyncio.create_task(self._announce(event, run), name=f"tentative-{event.utterance_id[:8]}")
+            self._tentative[speaker] = announce
+            announce.add_done_callback(lambda done: self._forget_tentative(speaker, done))
             return
         if not isinstance(event, PlayerUtterance):
             return
@@ -100,6 +110,35 @@ class TranscriptionHandler:
         self._releases.add(release)
         release.add_done_callback(self._releases.discard)
 
+    async def _announce(self, paused: PlayerPaused, run: asyncio.Task[Transcript]) -> None:
+        """Publish the speculative transcript as a tentative line if it is in before the utterance ended."""
+        speaker = (paused.server, paused.player)
+        await asyncio.wait({run})
+        if run.cancelled() or run.exception() is not None or not self.speculative.pending(speaker, run):
+            return  # replaced, or the utterance ended first: its PlayerSaid carries the text
+        transcript = run.result()
+        if transcript.empty:
+            return
+        text = transcript.text
+        if (held := self._held.get(speaker)) is not None:
+            text = f"{held.text} {text}"
+        tentative = PlayerSaidTentative(
+            server=paused.server,
+            player=paused.player,
+            text=text[:MAX_PLAYER_TEXT_CHARS],  # as PlayerSaid cuts it, so the two compare equal
+            position=paused.position,
+            language=spoken_language(transcript),
+            utterance_id=paused.utterance_id,
+            speech_end_ts=paused.speech_end_ts,
+        )
+        await self.bus.publish(stream_for(tentative), tentative)
+
+    def _forget_tentative(self, speaker: tuple[str, str], task: asyncio.Task[None]) -> None:
+        if self._tentative.get(speaker) is task:
+            del self._tentative[speaker]
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning("tentative line of %s not published: %r", speaker[1], error)
+
     async def _release(self, speaker: tuple[str, str], said: PlayerSaid, at: float) -> None:
         """Publish a held line at `at` unless its player went on speaking (then the next utterance completes it)."""
         await asyncio.sleep(max(0.0, at - time.time()))
@@ -116,7 +155,8 @@ class TranscriptionHandler:
         await self.bus.publish(stream_for(said), said)
 
     async def aclose(self) -> None:
-        for release in list(self._releases):
-            release.cancel()
-        await asyncio.gather(*self._releases, return_exceptions=True)
+        pending = [*self._releases, *self._tentative.values()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         await self.speculative.aclose()

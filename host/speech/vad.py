@@ -31,12 +31,20 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-# Imported here, on the importing thread, never lazily inside a loader thread: the VAD and Whisper load in parallel
-# threads, and two threads importing faster_whisper at once deadlock on its module locks.
-from faster_whisper.vad import get_vad_model
-
 from host.config import VADSettings
+from host.extras import MissingExtraError, missing_extra
 from host.speech.audio import WHISPER_RATE, Float32Array, Framer, Int16Array, as_int16, int16_to_float32
+
+# Imported here, on the importing thread, never lazily inside a loader thread: the VAD and Whisper load in parallel
+# threads, and two threads importing faster_whisper at once deadlock on its module locks. Without the `voice` extra
+# this module still imports (the bridge serves text chat and NPC voices without it); the model itself cannot load.
+_import_error: ModuleNotFoundError | None = None
+try:
+    from faster_whisper.vad import get_vad_model
+except ModuleNotFoundError as exc:
+    if missing_extra(exc) is None:
+        raise
+    _import_error = exc
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -51,9 +59,18 @@ QUIET_PEAK = 0.001  # -60 dBFS, as float32 samples
 QUIET_WINDOWS_BEFORE_SKIP = 16
 
 
+def vad_missing() -> MissingExtraError | None:
+    """Why no VAD can run in this installation (the error naming the `voice` extra), or None when it can."""
+    return None if _import_error is None else missing_extra(_import_error)
+
+
 @functools.cache
 def silero_session() -> onnxruntime.InferenceSession:
-    """The process-wide Silero session (faster-whisper's asset, single-threaded; safe to share across threads)."""
+    """The process-wide Silero session (faster-whisper's asset, single-threaded; safe to share across threads).
+    Raises `MissingExtraError` (naming the `voice` extra) when faster-whisper is not installed."""
+    missing = vad_missing()
+    if missing is not None:
+        raise missing
     session: onnxruntime.InferenceSession = get_vad_model().session
     return session
 
@@ -67,7 +84,7 @@ class SileroStream:
     """
 
     def __init__(self, session: onnxruntime.InferenceSession | None = None) -> None:
-        self._session = session or silero_session()
+        self._session = session  # loaded at the first window the model hears: a microphone never fed needs no model
         self.windows_inferred = 0
         self.reset()
 
@@ -99,6 +116,8 @@ class SileroStream:
     def _infer(self, windows: Float32Array, context: Float32Array) -> Float32Array:
         contexts = np.concatenate((context[None, :], windows[:-1, -CONTEXT:]))
         batch = np.concatenate((contexts, windows), axis=1)
+        if self._session is None:
+            self._session = silero_session()
         probs, self._h, self._c = self._session.run(None, {"input": batch, "h": self._h, "c": self._c})
         self.windows_inferred += len(windows)
         result: Float32Array = np.asarray(probs, dtype=np.float32).reshape(-1)

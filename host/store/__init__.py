@@ -7,8 +7,10 @@ await store.close()
 
 from __future__ import annotations
 
+from host.store.admin_sessions import AdminSessionRepo, OpenSession
 from host.store.admin_users import AdminUserRepo
 from host.store.advisor_runs import AdvisorRunRepo
+from host.store.bridge_tokens import BridgeTokenRepo, StoredToken, TokenStatus
 from host.store.conversations import ConversationRepo
 from host.store.db import Database
 from host.store.errors import (
@@ -49,6 +51,8 @@ class Store:
         self.conversations = ConversationRepo(db)
         self.steering = SteeringRepo(db)
         self.admin_users = AdminUserRepo(db)
+        self.admin_sessions = AdminSessionRepo(db)
+        self.bridge_tokens = BridgeTokenRepo(db)
         self.advisor = AdvisorRunRepo(db)
 
     @classmethod
@@ -84,12 +88,15 @@ __all__ = [
     "NewRecommendation",
     "NotFoundError",
     "Note",
+    "OpenSession",
     "PassUsage",
     "Recommendation",
     "RecommendationStatus",
     "SchemaOutOfDateError",
     "Store",
     "StoreError",
+    "StoredToken",
+    "TokenStatus",
     "TurnRecord",
     "ensure_schema",
 ]

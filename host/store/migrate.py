@@ -7,17 +7,19 @@ upgraded on purpose with `npc-host db upgrade` and the host only checks that it 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
 from host.store.db import Database
 from host.store.errors import SchemaOutOfDateError
 from host.store.urls import describe
+
+# Alembic (with Mako and Pygments behind it) is imported by the functions that migrate or read a revision, not with the
+# store: a reader such as `npc-host status` never pays its ~150 ms import.
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 # Two processes upgrading one PostgreSQL at the same moment take turns on this advisory lock.
@@ -25,10 +27,14 @@ _MIGRATION_LOCK_KEY = 0x6E7063686F7374  # "npchost"
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     return Config(str(ALEMBIC_INI))
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise RuntimeError(f"no migrations found next to {ALEMBIC_INI}")
@@ -49,12 +55,16 @@ async def upgrade(db: Database, revision: str = "head") -> None:
 
 
 def _upgrade_on(connection: Connection, revision: str) -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
 
 
 async def current_revision(db: Database) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     async with db.engine.connect() as conn:
         return await conn.run_sync(lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision())
 

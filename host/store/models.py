@@ -86,6 +86,8 @@ class Npc(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     # Paused by an operator: every brain process reads it, so a pause holds however many there are.
     paused: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Muted by an operator (its voice stays off the bridge; its lines still reach chat), held across restarts.
+    muted: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Player(Base):
@@ -238,3 +240,32 @@ class AdminUser(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     last_login_at: Mapped[datetime | None]
+
+
+class AdminSession(Base):
+    """A signed-in admin page session. Only a SHA-256 of the cookie's random value is kept: a copy of the database
+    opens no session. Every admin process on this database honours it, and a restart keeps it."""
+
+    __tablename__ = "admin_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("admin_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class BridgeToken(Base):
+    """A voice bridge token an admin set for a server: only its salted hash. One row per token ever issued, so who
+    set and who revoked each is on record; the standing token of a server is its row without `revoked_at`."""
+
+    __tablename__ = "bridge_tokens"
+    __table_args__ = (Index(None, "server_id", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    salt: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    revoked_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    revoked_at: Mapped[datetime | None]

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from host.store import records
 from host.store.db import Database
@@ -52,9 +53,21 @@ class SteeringRepo:
 
     async def paused_npcs(self, server: str) -> set[str]:
         """The NPCs of `server` an operator paused."""
+        return await self._flagged(server, Npc.paused)
 
+    async def set_muted(self, server: str, npc: str, muted: bool) -> None:
+        async def op(session: AsyncSession) -> None:
+            await session.execute(update(Npc).where(Npc.id == await npc_id(session, server, npc)).values(muted=muted))
+
+        await self._db.run(op)
+
+    async def muted_npcs(self, server: str) -> set[str]:
+        """The NPCs of `server` an operator muted."""
+        return await self._flagged(server, Npc.muted)
+
+    async def _flagged(self, server: str, flag: InstrumentedAttribute[bool]) -> set[str]:
         async def op(session: AsyncSession) -> set[str]:
-            query = select(Npc.name).join(Server).where(Server.name == server, Npc.paused.is_(True))
+            query = select(Npc.name).join(Server).where(Server.name == server, flag.is_(True))
             return set((await session.scalars(query)).all())
 
         return await self._db.run(op)

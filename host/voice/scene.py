@@ -310,7 +310,10 @@ class VoiceScene:
             timings = VoiceTimings(
                 origin=origin, spoken=True, endpoint=utterance.ts, transcript=said.ts, stt_decode_ms=said.stt_ms
             )
-        if "first_token" in ended.timings_ms:
+        if "first_token_after_speech" in ended.timings_ms and said.speech_end_ts is not None:
+            # A speculative turn began before its NpcTurnStarted: its timings count from the end of the speech.
+            timings.first_token = said.speech_end_ts + ended.timings_ms["first_token_after_speech"] / 1000.0
+        elif "first_token" in ended.timings_ms:
             timings.first_token = started.ts + ended.timings_ms["first_token"] / 1000.0
         timings.first_sentence = sentence.ts if sentence is not None else None
         timings.first_chunk = chunk.ts if chunk is not None else None

@@ -44,7 +44,9 @@ class VoiceTimings:
         }
 
     def stages(self) -> dict[str, float | None]:
-        """How long each stage added, back to back: together they make up end of speech -> first audio."""
+        """How long each stage added, back to back: together they make up end of speech -> first audio. A
+        speculative turn writes before its line is final, so its `first_token` stage can be negative (hidden in the
+        endpoint wait) and its `first_sentence` stage then counts from that first token to the sentence going out."""
         marks = (
             self.origin,
             self.endpoint,

@@ -3,6 +3,7 @@ import { api, ApiError, notice, setCsrf } from "./api.js";
 import { startLive } from "./live.js";
 import { startProfiles } from "./profiles.js";
 import { startCharts } from "./charts.js";
+import { startTokens } from "./tokens.js";
 
 const signIn = document.getElementById("sign-in");
 const signInError = document.getElementById("sign-in-error");
@@ -21,6 +22,7 @@ function show(me) {
     started = true;
     startLive(me);
     startProfiles(me);
+    startTokens(me);
     startCharts();
   }
 }

@@ -16,7 +16,7 @@ function lineItem(line) {
   const who = line.addressee ? `${line.speaker} > ${line.addressee}` : line.speaker;
   const tags = Object.entries(line.tags).map(([k, v]) => (v ? `${k}=${v}` : k)).join(" ");
   const annotate = el("button", { type: "button", title: "annotate this line", onclick: () => annotateLine(line) }, "✎");
-  return el("li", { class: `line-${line.source}`, "data-ref": line.ref },
+  return el("li", { class: `line-${line.source}`, "data-ref": line.ref, "data-addressee": line.addressee || "" },
     el("span", { class: "ts" }, time(line.ts)),
     me.role === "viewer" ? null : annotate,
     el("span", { class: "src" }, `${line.source} ${who}`),
@@ -62,7 +62,9 @@ function connect() {
   socket.onmessage = (message) => {
     const { line } = JSON.parse(message.data);
     const atEnd = transcript.scrollTop + transcript.clientHeight >= transcript.scrollHeight - 20;
-    transcript.append(lineItem(line));
+    // A player's line comes again addressed to the NPC that answers it: it takes the place of its unaddressed self.
+    const unaddressed = line.addressee && [...transcript.querySelectorAll("li[data-addressee='']")].find((li) => li.dataset.ref === line.ref);
+    if (unaddressed) unaddressed.replaceWith(lineItem(line)); else transcript.append(lineItem(line));
     if (atEnd) transcript.scrollTop = transcript.scrollHeight;
   };
 }
