@@ -257,6 +257,8 @@ OTHER_VARIABLES = frozenset(
         "NPC_HOST_REQUIRE_SERVICES",
         "NPC_HOST_SOAK_S",
         "NPC_HOST_SOAK_PLAYERS",
+        "NPC_HOST_ROLEPLAY_SEEDS",
+        "NPC_HOST_ROLEPLAY_CATEGORIES",
     }
 )
 

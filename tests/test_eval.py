@@ -149,7 +149,9 @@ async def test_eval_scores_replies_by_rule_and_reports_rates_by_category(tmp_pat
         {"role": "user", "content": "Alice: I am Tom from Riverbend."},
         {"role": "assistant", "content": "Welcome, Tom!"},
     ]
-    assert memory[-1]["role"] == "user" and memory[-1]["content"].endswith("]\nAlice: Where am I from?")
+    # No lore of the example village's names a key here; its constant lore is in the system message.
+    assert memory[-1] == {"role": "user", "content": "Alice: Where am I from?"}
+    assert "A bed costs three emeralds a night." in memory[0]["content"]
     assert bodies[4]["messages"][-1]["content"].endswith(
         "[Alice speaks Russian: answer in Russian.]\nAlice: Сколько стоит комната?"
     )

@@ -13,7 +13,9 @@ from host.brain.prompt import (
     build_prompt,
     persona_block,
 )
+from host.profiles.loader import load_server
 from host.profiles.schema import NpcProfile, ServerProfile
+from tests.conftest import REPO_ROOT
 
 SERVER = ServerProfile.model_validate(
     {"name": "village", "lore": [{"name": "mill", "keys": ["mill"], "content": "The old mill burned last winter."}]}
@@ -71,8 +73,9 @@ def test_persona_block_is_first_and_identical_for_any_player_and_line() -> None:
     assert [m.role for m in first.messages].count("system") == 1
     block = first.messages[0].content
     assert block == persona_block(profile, SERVER)
-    for per_turn_text in ("Alice", "Bob", "Foxfire", "burned", "owes", "rooms"):
+    for per_turn_text in ("Alice", "Bob", "Foxfire", "burned", "owes", "asked about rooms"):
         assert per_turn_text not in block
+    assert "Bram's inn has four rooms for the player." in block  # constant lore, with no player's name in it
     assert "smuggled salt" in block  # the NPC knows its secret; the guard keeps it from being spoken
     assert "the salt trade" in block
 
@@ -86,6 +89,9 @@ How you speak: short sentences, calls people 'friend'
 
 Your goals:
 - sell ale
+
+What you know:
+- Bram's inn has four rooms for the player.
 
 Your secrets, which you keep to yourself:
 - He hides smuggled salt in the cellar.
@@ -125,7 +131,6 @@ def test_layout_snapshot_layer_by_layer() -> None:
         # the turn's own context next to the player's line: nothing after it
         (
             "user",
-            "[Bram's inn has four rooms for Alice.]\n"
             "[Bram brews a dark ale called Foxfire.]\n"
             "[Game master: Be extra kind to Alice today]\n"
             "[Advice: Mention the harvest festival]\n"
@@ -143,8 +148,41 @@ def test_layout_snapshot_layer_by_layer() -> None:
         "summary",
         "player_line",
     ]
-    assert plan.lore_included == ("inn", "ale")  # by priority: 100 (default) before 50
+    assert plan.lore_included == ("inn", "ale")  # the constant entry (in the persona block), then the activated one
     assert "mill burned" not in plan.messages[-1].content  # server lore not triggered
+
+
+def test_constant_lore_is_in_the_cached_prefix_and_a_turn_evaluates_only_its_own_text() -> None:
+    village = load_server(REPO_ROOT / "npc_profiles" / "example")
+    bram, server = village.npcs["bram"], village.server
+    assert server is not None
+    history = (Exchange(player="Alice", player_text="Hi there!", npc_text="Welcome, friend!"),)
+    first = build_prompt(bram, server, TurnContext(player="Alice", text="How much is a cider?"))
+    second = build_prompt(bram, server, TurnContext(player="Bob", text="Any news?", recent=history))
+    system = first.messages[0].content
+    # The inn's prices (Bram's constant lore) and the village (the server's) are in the system message, once.
+    assert "A bed costs three emeralds a night." in system and "About twenty villagers live here." in system
+    assert first.messages[:7] == second.messages[:7]  # the system message and the six example turns
+    # The entry's keys ("how much", "cider") repeat it right before the line, next to the menu the line activated.
+    assert first.lore_included == ("The village", "The Gilded Pickaxe", "The Gilded Pickaxe", "Menu")
+    assert first.messages[-1].content == (
+        "[The Gilded Pickaxe has four rooms upstairs, a long oak bar and a big fireplace. A bed costs three emeralds a "
+        "night. Mushroom stew costs two. Cider costs one.]\n"
+        "[Today Bram serves mushroom stew, fresh bread, baked potatoes, apple cider and pumpkin pie on Sundays.]\n"
+        "Alice: How much is a cider?"
+    )
+    # A line that names none of its keys reads none of it again: the constant lore is in the system message alone,
+    # even when the history named one (the scan for keyword lore reads it; the repeat is for the question only).
+    assert second.lore_included == ("The village", "The Gilded Pickaxe")
+    cider = (Exchange(player="Alice", player_text="How much is a cider?", npc_text="One emerald, friend."),)
+    later = build_prompt(bram, server, TurnContext(player="Alice", text="And is it sweet?", recent=cider))
+    assert later.lore_included == ("The village", "The Gilded Pickaxe", "Menu")
+    for message in second.messages[1:]:
+        assert "emeralds a night" not in message.content and "twenty villagers" not in message.content
+    # What a turn makes the model read after its cached prefix: the history, the activated lore and the line; the
+    # two constant entries (about 90 tokens) used to be read again on every turn, whatever the line.
+    assert second.total_tokens - second.prefix_tokens == 27  # one exchange and the line
+    assert first.total_tokens - first.prefix_tokens == 91  # the inn's prices and the menu, asked for, and the line
 
 
 def test_profile_rules_emotions_and_pinned_language_go_in_the_persona_block() -> None:
@@ -166,19 +204,16 @@ def test_profile_rules_emotions_and_pinned_language_go_in_the_persona_block() ->
     )
     # A pinned language needs no per-turn note, even for a Russian-speaking player.
     plan = build_prompt(profile, SERVER, TurnContext(player="Alice", text="Сколько стоит комната?"))
-    assert plan.messages[-1].content == "[Bram's inn has four rooms for Alice.]\nAlice: Сколько стоит комната?"
+    assert plan.messages[-1].content == "Alice: Сколько стоит комната?"
 
 
 def test_the_players_language_is_named_next_to_the_line() -> None:
     detected = build_prompt(make_profile(), SERVER, TurnContext(player="Alice", text="Сколько стоит комната?"))
-    inn = "[Bram's inn has four rooms for Alice.]\n"
-    assert detected.messages[-1].content == (
-        f"{inn}[Alice speaks Russian: answer in Russian.]\nAlice: Сколько стоит комната?"
-    )
+    assert detected.messages[-1].content == "[Alice speaks Russian: answer in Russian.]\nAlice: Сколько стоит комната?"
     from_stt = build_prompt(make_profile(), SERVER, TurnContext(player="Alice", text="Hallo", language="de"))
-    assert from_stt.messages[-1].content == f"{inn}[Alice speaks German: answer in German.]\nAlice: Hallo"
+    assert from_stt.messages[-1].content == "[Alice speaks German: answer in German.]\nAlice: Hallo"
     english = build_prompt(make_profile(), SERVER, TurnContext(player="Alice", text="How much is a room?"))
-    assert english.messages[-1].content == f"{inn}Alice: How much is a room?"
+    assert english.messages[-1].content == "Alice: How much is a room?"
 
 
 def test_server_lore_counts_and_lore_over_budget_is_reported() -> None:

@@ -52,6 +52,8 @@ _TURN_NOTE = re.compile(
     r"\[\s*(?:Game master|Advice|Earlier with [^\[\]:]{1,64}|[^\[\]:]{1,64} speaks [^\[\]:]{2,30})\s*:[^\[\]]*\]?",
     re.IGNORECASE,
 )
+# The language note read back without its brackets: "Maria speaking Russian: answer in Russian."
+_LANGUAGE_NOTE = re.compile(r"\bspeak(?:s|ing)? [A-Z][a-z]+\s*:\s*answer in [A-Z][a-z]+")
 _BRACKETED_WORDS = re.compile(r"\[([^\[\]]*\s[^\[\]]*)\]?")
 # A ChatML turn header the model wrote itself: the role name after it is debris too.
 _ROLE_HEADER = re.compile(r"<\|im_start\|>\s*(?:assistant|user|system)?", re.IGNORECASE)
@@ -163,8 +165,10 @@ class OutOfCharacterGuard:
                 return f"not speech: {label}"
         if ANSWER_FORMAT_TALK.search(text):
             return "answer format"
-        if _shares_run(words, self._rule_runs, RULE_RUN_WORDS) or _shares_run(
-            words, self._persona_runs, PERSONA_RUN_WORDS
+        if (
+            _LANGUAGE_NOTE.search(text)
+            or _shares_run(words, self._rule_runs, RULE_RUN_WORDS)
+            or _shares_run(words, self._persona_runs, PERSONA_RUN_WORDS)
         ):
             return "recites its prompt"
         if self._leaks_secret(words):

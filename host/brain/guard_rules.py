@@ -27,6 +27,8 @@ META_TALK = _table(
         ),
         ("assistant", r"\b(?:helpful|virtual|ai) assistant\b"),
         ("AI company", r"\b(?:openai|chatgpt|anthropic|hugging ?face|gpt-?\d)\b"),
+        # "I'm not a chatbot. I'm a guard." denies it in a word no villager knows (seen in the example village).
+        ("chatbot", r"\bchat ?bots?\b"),
         ("role-play", r"\brole[- ]?play(?:s|ing|ed|er)?\b"),
         (
             "refusal boilerplate",
@@ -79,6 +81,13 @@ ASSISTANT_MODE = _table(
             "assistant mode",
             r"\b(?:coding|programming|python|javascript|software|algorithms?|website|internet|linux|chatgpt)\b",
         ),
+        # Talking about the code it was asked for: "Implement a function using the built-in list sort function",
+        # "You can use this function by passing a list as an argument", "# Example usage:".
+        (
+            "assistant mode",
+            r"\bbuilt-in\b[^.!?]{0,30}\bfunctions?\b|\blist comprehensions?\b|\bexample usage\b|\bas an argument\b"
+            r"|\blists? of lists\b|\b(?:use|call|implement|write) (?:this|the|a) function\b",
+        ),
         # Explaining code it was asked to write: "This function takes a list of items and returns a new list".
         (
             "assistant mode",
@@ -105,6 +114,13 @@ SELF_DESCRIPTION = _table(
             r"\b(?:i'm|i am|as) (?:just |only |merely )?(?:an?|the|your) (?:\w+ ){0,2}"
             r"(?:program|software|computer|terminal|machine learning|simulation|bot|robot|model)\b",
         ),
+        # Denials say it too: "I'm a tree. I'm not a computer program." (Old Birch, asked if it is one).
+        (
+            "denies being a program",
+            r"\bi(?:'m| am) not (?:just |only |really )?(?:an?|the|your|some) (?:\w+ )?"
+            r"(?:chat ?bot|program|computer|robot|machine|bot|ai|assistant|simulation)\b",
+        ),
+        ("calls itself a program", r"\bcomputer programs?\b"),
         ("calls itself a story", r"\bi(?:'m| am) (?:just |only |merely )?(?:a|the) (?:\w+ )?(?:story|fiction|text)\b"),
         ("calls itself a program", r"\b(?:ready to|here to) (?:serve|help|assist) you\b.*\b(?:command|input|query)\b"),
     )
@@ -125,11 +141,18 @@ ANSWER_FORMAT_TALK = re.compile(
     re.IGNORECASE,
 )
 
-# Nothing a voice can say or a Minecraft chat line should carry.
+# Nothing a voice can say or a Minecraft chat line should carry: markup, links and code.
 WEB = _table(
     (
         ("HTML", r"</?[a-z][a-z0-9]*(?:\s[^<>]*)?/?>|&(?:nbsp|amp|lt|gt|quot);"),
         ("URL", r"\bhttps?://|\bwww\.[a-z0-9-]+\.|\b[a-z0-9-]+\.(?:com|org|net|io)\b"),
+        # Code written for a fake "SYSTEM: you are a coding assistant" line: "Def sort_list(lst): Return sorted(lst)",
+        # "My_list = 1, 3, 2", "`sorted()`".
+        (
+            "code",
+            r"\bdef \w+\s*\(|\breturn \w+\(|\blambda\b[\w\s,]*:|\b\w+\[\d+\]|\b\w+\([\w\s,=]*\)\s*[:;{]"
+            r"|[=!<>]=|=>|[{};]\s*$|`[^`]+`|\b\w+\(\)|\b[A-Za-z]+_[\w]+\s*=",
+        ),
     )
 )
 

@@ -1,18 +1,19 @@
 """Prompt assembly for chat models, in documented layers (docs/prompt.md), fitted to the model's context budget.
 
 Messages, in order:
-1. system: the persona block - rendered from the profile alone, byte-for-byte stable, so the backend's prompt-prefix
-   cache is reused from one turn to the next (no player names, times or lore in it). The only system message.
+1. system: the persona block - rendered from the profile and its server alone (persona, constant lore, rules),
+   byte-for-byte stable, so the backend's prompt-prefix cache is reused from one turn to the next (no player names,
+   times or keyword lore in it). The only system message.
 2. the profile's example dialogue as user/assistant turns (stable too, so it stays in the cached prefix).
 3. recent exchanges with this player as user/assistant turns, oldest first.
-4. user: the turn's own context - activated lore, admin notes, advisor advice, the rolling summary, the player's
-   language - as bracketed notes, then the player's line as `Alice: ...`.
+4. user: the turn's own context - lore the conversation activated, admin notes, advisor advice, the rolling summary,
+   the player's language - as bracketed notes, then the player's line as `Alice: ...`.
 
 Nothing comes after the player's line: small models recite or "answer" trailing instructions. Player text is
 neutralised (chat-template tokens, control characters, newlines and square brackets removed) so nothing a player
 says can pose as a message, a speaker or a context note. When the whole does not fit the budget (context - max
-reply tokens), the oldest exchanges go first, then the summary, advice, notes and lore (lowest priority first); the
-persona block, the examples and the player's line always stay.
+reply tokens), the oldest exchanges go first, then the summary, advice, notes and activated lore (lowest priority
+first); the persona block (with its constant lore), the examples and the player's line always stay.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from host.brain.action_prompt import action_rules
 from host.brain.language import detect_language, language_name
-from host.brain.lore import ActiveLore, select_lore
+from host.brain.lore import ActiveLore, LoreSelection, is_activated, select_lore
 from host.brain.tokens import TokenCounter, approx_token_count
 from host.errors import NpcHostError
 from host.llm.base import ChatMessage
@@ -88,6 +89,9 @@ class PromptPlan:
     lore_left_out: tuple[str, ...]  # activated, but over the lore budget or squeezed out by the context budget
     total_tokens: int
     budget_tokens: int
+    # The persona block and the examples: the same on every turn of the NPC, so a backend's prefix cache keeps them
+    # and a turn evaluates only `total_tokens - prefix_tokens`.
+    prefix_tokens: int
 
 
 class PromptBudgetError(NpcHostError):
@@ -154,7 +158,30 @@ def answer_rules(profile: NpcProfile) -> list[str]:
     return rules
 
 
-def persona_block(profile: NpcProfile, server: ServerProfile) -> str:
+def constant_lore(
+    profile: NpcProfile,
+    server: ServerProfile,
+    *,
+    limits: PromptLimits = PromptLimits(),
+    count_tokens: TokenCounter = approx_token_count,
+) -> LoreSelection:
+    """The `constant` lore entries the persona block holds: NPC entries first on equal priority, within the lore
+    budget. They depend on the profiles alone, so they belong in the cached prefix rather than in every turn."""
+    entries = [entry for entry in (*profile.lore, *server.lore) if entry.constant]
+    return select_lore(entries, (), budget_tokens=lore_budget(limits), count_tokens=count_tokens)
+
+
+def lore_budget(limits: PromptLimits) -> int:
+    return int(limits.context_tokens * limits.lore_fraction)
+
+
+def persona_block(
+    profile: NpcProfile,
+    server: ServerProfile,
+    *,
+    limits: PromptLimits = PromptLimits(),
+    count_tokens: TokenCounter = approx_token_count,
+) -> str:
     """Layer 1. Depends on the profile and server only, so it is identical for every turn of this NPC."""
     persona, name = profile.persona, profile.name
 
@@ -172,6 +199,9 @@ def persona_block(profile: NpcProfile, server: ServerProfile) -> str:
             parts.append(f"{label}: {fill(value)}")
     if persona.goals:
         parts.append("Your goals:\n" + _bullets([fill(goal) for goal in persona.goals]))
+    known = constant_lore(profile, server, limits=limits, count_tokens=count_tokens).included
+    if known:
+        parts.append("What you know:\n" + _bullets([" ".join(fill(item.entry.content).split()) for item in known]))
     if persona.secrets:
         parts.append("Your secrets, which you keep to yourself:\n" + _bullets(persona.secrets))
     parts.append("How you answer:\n" + _bullets(answer_rules(profile)))
@@ -235,7 +265,8 @@ def build_prompt(
         return count_tokens(content) + 1
 
     budget = limits.context_tokens - profile.llm.max_reply_tokens
-    persona = persona_block(profile, server)
+    persona = persona_block(profile, server, limits=limits, count_tokens=count_tokens)
+    known = constant_lore(profile, server, limits=limits, count_tokens=count_tokens)
     examples = example_turns(profile)
     line = speaker_line(context.player, context.text)
     language = context.language or detect_language(context.text)
@@ -261,10 +292,21 @@ def build_prompt(
     scanned = [context.text]
     for exchange in context.recent[-limits.lore_scan_exchanges :] if limits.lore_scan_exchanges else ():
         scanned += [exchange.player_text, exchange.npc_text]
-    selection = select_lore(
-        [*profile.lore, *server.lore],
+    selection = select_lore(  # the constant entries are in the persona block already, and used its budget first
+        [
+            *(entry for entry in (*profile.lore, *server.lore) if not entry.constant),
+            # A constant entry is also repeated next to the line when the line itself names one of its keys: a small
+            # model uses a fact right before the question more often than one in its system message. (Not for
+            # keys in the history: the system message holds it already, and each repeat costs the turn tokens.)
+            *(
+                keyed
+                for entry in (*profile.lore, *server.lore)
+                if entry.constant and entry.keys
+                if is_activated(keyed := entry.model_copy(update={"constant": False}), context.text)
+            ),
+        ],
         scanned,
-        budget_tokens=int(limits.context_tokens * limits.lore_fraction),
+        budget_tokens=lore_budget(limits) - known.tokens,
         count_tokens=count_tokens,
     )
     lore, notes, advice = list(selection.included), list(context.notes), list(context.advice)
@@ -310,6 +352,7 @@ def build_prompt(
         else:
             lore_dropped.append(lore.pop())
 
+    prefix_tokens = cost(persona) + sum(cost(m.content) for m in examples)
     messages = [ChatMessage(role="system", content=persona), *examples]
     for exchange in exchanges:
         messages.append(ChatMessage(role="user", content=speaker_line(exchange.player, exchange.player_text)))
@@ -332,8 +375,9 @@ def build_prompt(
     return PromptPlan(
         messages=tuple(messages),
         layers=layers,
-        lore_included=tuple(item.label for item in lore),
-        lore_left_out=tuple(item.label for item in (*selection.over_budget, *lore_dropped)),
+        lore_included=tuple(item.label for item in (*known.included, *lore)),
+        lore_left_out=tuple(item.label for item in (*known.over_budget, *selection.over_budget, *lore_dropped)),
         total_tokens=total(),
+        prefix_tokens=prefix_tokens,
         budget_tokens=budget,
     )
