@@ -74,6 +74,9 @@ class Pacer:
         self._end_after = end_after_idle_ticks
         self._abandon_after = max(end_after_idle_ticks, round(_ABANDONED_AFTER_S / _TICK_S))
         self._streams: dict[str, _NpcStream] = {}
+        # The marks a stream played to the end before it idled out: a reply heard in full is still heard in full
+        # when the player answers (a barge-in asks) after its stream is gone.
+        self._finished: dict[str, list[Hashable]] = {}
         self._stopped: list[str] = []
         self._wake = asyncio.Event()
 
@@ -110,12 +113,12 @@ class Pacer:
     def heard(self, npc: str) -> list[Hashable]:
         """The marks of `npc`'s sentences whose every frame has left (call before `stop`); the last `MARKS_KEPT`."""
         stream = self._streams.get(npc)
-        if stream is None:
-            return []
-        return [mark for mark, end in stream.marks if end <= stream.sequence]
+        played = [mark for mark, end in stream.marks if end <= stream.sequence] if stream is not None else []
+        return self._finished.get(npc, []) + played
 
     def stop(self, npc: str) -> bool:
         """Drop everything queued for `npc`; True if it was sounding or had audio queued."""
+        self._finished.pop(npc, None)
         stream = self._streams.pop(npc, None)
         if stream is None:
             return False
@@ -154,6 +157,7 @@ class Pacer:
             mid_sentence = stream.resampler is not None
             if stream.idle_ticks >= (self._abandon_after if mid_sentence else self._end_after):
                 del self._streams[npc]
+                self._finished[npc] = [mark for mark, _ in stream.marks][-MARKS_KEPT:]
                 if stream.active:
                     ended.append((npc, "finished"))
         return PacedTick(started, frames, ended, opened)

@@ -20,6 +20,7 @@ from host.events import (
     Event,
     NpcAudio,
     NpcControl,
+    NpcSentence,
     NpcTurnCut,
     NpcTurnEnded,
     NpcTurnStarted,
@@ -239,6 +240,43 @@ async def test_barge_in_cuts_each_turn_answering_the_speaker_that_began_before_o
         ("b1", "Bob", "", 0),
         ("a2", "Alice", "", 0),
     ]
+
+
+async def test_a_reply_heard_to_the_end_is_not_cut_when_the_player_answers_it(tmp_path: Path) -> None:
+    """Talking back to an NPC after its reply finished playing is conversation, not a barge-in: that reply keeps its
+    words (a cut would rewrite it as heard by nobody, in the transcript, the database and its memory)."""
+    _write_server(tmp_path / "profiles", "north", 0.0)
+    environ = {"NPC_HOST_TEST_BRIDGE_NORTH": TOKENS["north"]}
+    async with running_bridge(tmp_path, environ) as (services, url), asyncio.TaskGroup() as tasks:
+        control = Collector()
+
+        async def publish(*events: Event) -> None:
+            for event in events:
+                await services.bus.publish(stream_for(event), event)
+
+        def cut() -> list[NpcTurnCut]:
+            return [event for event in control.events if isinstance(event, NpcTurnCut)]
+
+        alice = Player(BridgeClient(url, server="north", token=TOKENS["north"]))
+        await alice.client.connect()
+        await alice.client.join(0, "Alice", at(4, 0))
+        tasks.create_task(alice.listen())
+        async with consuming(services.bus, stream_name("north", StreamKind.CONTROL), "observer", "o1", control):
+            await publish(
+                NpcTurnStarted(server="north", npc="bram", player="Alice", turn_id="t1", cause_id="c1"),
+                NpcSentence(server="north", npc="bram", player="Alice", turn_id="t1", index=0, text="Welcome!"),
+                audio("north", "t1", 0.2),
+                NpcTurnEnded(server="north", npc="bram", player="Alice", turn_id="t1", cause_id="c1", reply="Welcome!"),
+            )
+            # Played to the end, and its stream gone from the pacer (it idles out half a second after).
+            await until(lambda: [how for _, how in alice.streams()] == ["finished"], "Bram's reply heard")
+            await publish(PlayerSpeechStarted(server="north", player="Alice"))
+            # A later turn, cut by her next words: the hub has handled everything before it by then.
+            await publish(NpcTurnStarted(server="north", npc="bram", player="Alice", turn_id="t2", cause_id="c2"))
+            await publish(PlayerSpeechStarted(server="north", player="Alice"))
+            await until(lambda: bool(cut()), "the later turn was cut")
+        await alice.client.close()
+    assert [c.turn_id for c in cut()] == ["t2"]
 
 
 def first_audio_count(server: str, npc: str) -> float:

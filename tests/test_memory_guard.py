@@ -61,7 +61,9 @@ async def test_over_the_ceiling_healthz_says_degraded_not_down_and_recovers(tmp_
     board = HealthBoard("test-process")
     board.set("gateway", RoleState.RUNNING)
     guard = MemoryGuard(2**20, board=board)  # 1 MB: this process is far above it
-    app = create_app(AdminContext(services, board.report, SessionStore(3600)), page=False)
+    app = create_app(
+        AdminContext(services, board.report, SessionStore(services.store.admin_sessions, 3600)), page=False
+    )
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://health") as http:
             guard.check()
