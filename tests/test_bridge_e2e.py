@@ -214,7 +214,9 @@ async def _scene(url: str, seen: Hub, host: HostProcess) -> None:
     # Alice heard the start of the first answer until she spoke, then the whole second answer and nothing else.
     (heard_first, how_first), (heard_second, how_second) = alice.streams()
     assert (how_first, how_second) == ("stopped", "finished")
-    assert len(heard_first) * FRAME_MS / 1000 < seen.audio_s(first.turn_id) - 1.0
+    # Stopped with audio still queued: she heard less than was synthesised (how much less depends on how far the
+    # speech role got before the cut, which the machine's load decides).
+    assert len(heard_first) * FRAME_MS / 1000 < seen.audio_s(first.turn_id)
     padding = len(seen.chunks(second.turn_id))  # each sentence's last frame is padded
     assert len(heard_second) <= seen.audio_s(second.turn_id) * 1000 / FRAME_MS + padding
 

@@ -56,6 +56,15 @@ TABLE_REPLY = (
     "Welcome to the table, friend, pull up a chair by the fire and warm your hands while the stew is bubbling. "
     "The room upstairs is yours for two silver coins, and mind the third step because it creaks like an old door."
 )
+
+
+def _reply_for(body: dict[str, Any]) -> str:
+    """Bram answers Carol at the table, anyone else in the village: by the request, not the order of the calls
+    (a speculative turn the host discards makes a call of its own)."""
+    last = str(body["messages"][-1]["content"])
+    return TABLE_REPLY if "Carol" in last else VILLAGE_REPLY
+
+
 LINK = re.compile(r'"(?:value|url)":"(?P<url>https?://[^"]+)"')
 
 
@@ -145,7 +154,7 @@ async def scene(tmp_path: Path, repo_root: Path, redis_url: str, redis_prefix: s
     await bus.connect()
     async with (
         RconTestServer(PASSWORD, world) as rcon,
-        OllamaWireServer([VILLAGE_REPLY, TABLE_REPLY]) as llm,
+        OllamaWireServer(reply_for=_reply_for) as llm,
         async_playwright() as playwright,
     ):
         root = profiles(tmp_path, repo_root, rcon.port, server_log, web)

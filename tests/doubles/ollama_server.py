@@ -31,6 +31,8 @@ Scripting:
 - `replies`: each /api/chat call that is served consumes the next reply, in order. A reply is a string, streamed in
   word-sized pieces that carry their leading whitespace (joining the pieces gives the string back), or a sequence of
   strings, streamed as exactly those pieces. A call after the last reply gets HTTP 500 naming the problem.
+- `reply_for`: instead of the order of the calls, the request picks the reply: `reply_for(body)` returns it (for
+  scenes where the host may also make calls it later discards, e.g. a speculative turn).
 - Options are honoured as a model would: `num_predict` caps the number of pieces (`done_reason` "length"), `stop`
   cuts the reply before the first stop string.
 - `chunk_delay_s`: sleep before each piece (latency, cancellation and read-timeout tests).
@@ -50,7 +52,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -112,8 +114,10 @@ class OllamaWireServer(ScriptedHttpServer):
         chunk_delay_s: float = 0.0,
         faults: Sequence[Fault | None] = (),
         version: str = "0.12.6",
+        reply_for: Callable[[dict[str, Any]], str] | None = None,
     ) -> None:
         super().__init__()
+        self._reply_for = reply_for
         self._replies = [split_into_pieces(r) if isinstance(r, str) else list(r) for r in replies]
         self._models = list(models) if models is not None else None
         self._chunk_delay_s = chunk_delay_s
@@ -162,6 +166,8 @@ class OllamaWireServer(ScriptedHttpServer):
         if self._models is not None and model not in self._models and f"{model}:latest" not in self._models:
             await exchange.send_json(404, {"error": f'model "{model}" not found, try pulling it first'})
             return
+        if self._reply_for is not None:
+            self._replies.append(split_into_pieces(self._reply_for(body)))
         if not self._replies:
             error = f"OllamaWireServer: no scripted reply left for /api/chat call {call + 1}"
             await exchange.send_json(500, {"error": error})
