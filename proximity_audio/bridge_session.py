@@ -170,7 +170,8 @@ class BridgeSession:
         elif isinstance(message, Hello):
             raise ProtocolError("hello was already accepted on this connection")
 
-    def _join(self, join: PlayerJoin) -> None:
+    def _join(self, join: PlayerJoin, *, admitted: bool = False) -> None:
+        """`admitted`: the server already let this player in (a voice page, checked before it replaced another)."""
         if any(p.name == join.player and i != join.index for i, p in self._players.items()):
             raise ProtocolError(f"player {join.player!r} already joined under another index")
         if join.index in self._players:
@@ -180,7 +181,7 @@ class BridgeSession:
                 f"player {join.player!r} refused: {self._ctx.limits.max_players} players already joined",
                 code=ErrorCode.TOO_MANY_PLAYERS,
             )
-        elif (refusal := self._ctx.memory.refusal()) is not None:
+        elif not admitted and (refusal := self._ctx.memory.refusal()) is not None:
             self._ctx.memory.refused("player")
             raise ProtocolError(f"player {join.player!r} refused: {refusal}", code=ErrorCode.TRY_AGAIN_LATER)
         limits = self._ctx.limits

@@ -39,7 +39,7 @@ class BrowserSession(BridgeSession):
         self.player = player
         self._chat_budget = FrameRateLimiter(CHAT_PER_SECOND, CHAT_BURST)
         self._earshot: Earshot | None = None
-        self._join(PlayerJoin(index=BROWSER_INDEX, player=player))
+        self._join(PlayerJoin(index=BROWSER_INDEX, player=player), admitted=True)  # serve_page checked memory
 
     async def run(self) -> None:
         watcher = asyncio.create_task(self._watch_earshot(), name=f"earshot:{self.player}")

@@ -157,6 +157,9 @@ class NpcBrain:
         then the turn is recorded. `stop_turn` (barge-in) stops it; it is then recorded with what was said so far.
         None when the turn was stopped before it began."""
         speculation = self.speculations.claim(said, npc_id)
+        # A held speculation parks its model's worker after its first sentence (llama.cpp runs one generation at a
+        # time): a real answer must not queue behind another player's head start.
+        self.speculations.discard_others(said.server, said.player)
         speaking: asyncio.Task[None] | None = None
         if speculation is not None:
             # Started on the tentative line: the same turn, under the final line's id, goes public from here on.

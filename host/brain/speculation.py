@@ -4,7 +4,8 @@
                            `SentenceGate` (nothing is published, spoken, stored, remembered or written)
     PlayerSaid          -> `claim`: same player and same text: the turn is handed over (committed) and the gate
                            opens: what it wrote goes out at once, the rest as it is written; else it is discarded
-    PlayerSpeechStarted, PlayerLeft, a newer tentative line, `TTL_S` without a PlayerSaid -> discarded
+    PlayerSpeechStarted, PlayerLeft, a newer tentative line, `TTL_S` without a PlayerSaid, another player's line
+    being answered (a held turn parks its model's one worker) -> discarded
 
 A discarded turn's task is cancelled, which closes the LLM stream (generation stops at its next token) and leaves
 its `PersonaTurn.result` unread: it costs the tokens of its first sentence and nothing else. At most one speculation
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from host import metrics
 from host.brain.turn import TurnSentence
-from host.events import PlayerSaid, PlayerSaidTentative
+from host.events import PlayerSaid, PlayerSaidTentative, PlayerSpeechStarted
 from host.player_state import PlayerMemory
 
 if TYPE_CHECKING:
@@ -155,6 +156,19 @@ class SpeculativeTurns:
     def forget_player(self, server: str, player: str) -> None:
         self.discard(server, player, reason="the player left")
         self._said_at.forget((server, player))
+
+    def speaking_again(self, started: PlayerSpeechStarted) -> None:
+        """The player started speaking after their tentative line: what it was started on is not the whole line. A
+        speech start from before it (the control and said streams are not ordered with each other) changes nothing;
+        if they went on during the speculative STT, the final line differs and `claim` drops it."""
+        speculation = self._by_player.get((started.server, started.player))
+        if speculation is not None and started.ts > speculation.tentative.ts:
+            self.discard(started.server, started.player, reason="the player is speaking again")
+
+    def discard_others(self, server: str, player: str) -> None:
+        """Another answer starts: every speculation of another player is dropped, so none holds the model meanwhile."""
+        for other in [key for key in self._by_player if key != (server, player)]:
+            self.discard(*other, reason="another player's line is being answered")
 
     def discard_all(self) -> None:
         for server, player in list(self._by_player):

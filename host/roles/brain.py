@@ -240,7 +240,7 @@ class BrainRole:
         if isinstance(event, PlayerSpeechStarted):
             # Not a barge-in here (the bridge decides those, as NpcTurnCut): an answer started on what the player
             # said before is dropped, for they are speaking again.
-            self.brain.speculations.discard(event.server, event.player, reason="the player is speaking again")
+            self.brain.speculations.speaking_again(event)
         elif isinstance(event, PlayerLeft):
             self.brain.forget_player(event.server, event.player)
         elif isinstance(event, AdminNote):

@@ -14,8 +14,6 @@ import asyncio
 import logging
 import time
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from host.log_window import LogWindow
 from host.store import StoredToken, StoreError
 from host.store.bridge_tokens import BridgeTokenRepo
@@ -57,7 +55,7 @@ class StoredTokenCheck:
     async def _fetch(self) -> StoredToken | None:
         try:
             self._stored = await self._tokens.standing(self._server)
-        except (StoreError, SQLAlchemyError) as exc:
+        except Exception as exc:  # a driver's OSError as much as SQLAlchemy's own: none may end the role
             # The database is away or broken: the last token read keeps working (the configured token is unaffected).
             # Only our own message or the error's type is logged: driver text may quote the database URL.
             reason = exc.message if isinstance(exc, StoreError) else type(exc).__name__
