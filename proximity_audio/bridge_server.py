@@ -260,7 +260,7 @@ class BridgeServer:
             return
         if previous is None and (refusal := self.memory.refusal()) is not None:
             self.memory.refused("voice_page")  # a page reopened by its player replaces one: no more memory
-            await ws.close(CloseCode.TRY_AGAIN_LATER, refusal)
+            await ws.close(CloseCode.TRY_AGAIN_LATER, f"{refusal} with a new link")  # this one is used up
             return
         if previous is not None:
             await previous.close(CloseCode.REPLACED, "this player opened the voice page somewhere else")

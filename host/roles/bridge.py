@@ -387,11 +387,10 @@ class VoiceBridge:
             checks = [voice.stored_token for voice in self.voices.values() if voice.stored_token is not None]
             for check in checks:
                 if await check.read() is not None:
-                    try:
-                        await self._listen()
-                    except NpcHostError as exc:
-                        log.error("%s", exc.message)
-                        return
+                    # A port taken meanwhile fails the role as it would at start: never a gateway "running" deaf.
+                    await self._listen()
+                    host, port = self._address()
+                    self.services.progress.listening("bridge", f"ws://{host}:{port}/bridge")
                     break
 
     async def _listen(self) -> None:
