@@ -78,6 +78,12 @@ class _Turn:
     player: str
     started: float
     speech_end_ts: float | None = None  # the player's end of speech, for a spoken line
+
+    @property
+    def began(self) -> float:
+        """When the line it answers was over, on this side's clock when it was spoken (the brain's clock may differ),
+        else when the brain began it."""
+        return self.speech_end_ts if self.speech_end_ts is not None else self.started
     sounded: bool = False  # its first audio was queued
     first_audio: float | None = None  # when its first frame left for the players
     silenced: bool = False
@@ -162,7 +168,7 @@ class ServerVoice:
             while len(self._turns) > REMEMBERED_TURNS:
                 self._turns.popitem(last=False)
             spoke = self._spoke.get(event.player)
-            if spoke is not None and spoke >= event.ts:  # announced late: the player spoke after it began
+            if spoke is not None and spoke > self._turns[event.turn_id].began:  # announced late: they spoke since
                 await self._announce(*self._barge_in(event.player, spoke))
         elif isinstance(event, NpcSentence):
             if (turn := self._turns.get(event.turn_id)) is not None:
@@ -228,7 +234,7 @@ class ServerVoice:
         now = time.time()
         cuts: list[NpcTurnCut | None] = []
         for turn_id, turn in list(self._turns.items()):
-            if turn.player != player or turn.started > since or not self._live(turn_id, turn, now):
+            if turn.player != player or turn.began > since or not self._live(turn_id, turn, now):
                 continue
             sounding, heard = self._stop_voice(turn_id)
             if not sounding and turn.ended and turn.sounded and len(heard) >= len(turn.sentences):
