@@ -78,17 +78,17 @@ class _Turn:
     player: str
     started: float
     speech_end_ts: float | None = None  # the player's end of speech, for a spoken line
+    sounded: bool = False  # its first audio was queued
+    first_audio: float | None = None  # when its first frame left for the players
+    silenced: bool = False
+    ended: bool = False  # the brain wrote all of it (its sentences are all in `sentences`)
+    sentences: dict[int, str] = field(default_factory=dict)  # index -> text, to say what was heard if cut
 
     @property
     def began(self) -> float:
         """When the line it answers was over, on this side's clock when it was spoken (the brain's clock may differ),
         else when the brain began it."""
         return self.speech_end_ts if self.speech_end_ts is not None else self.started
-    sounded: bool = False  # its first audio was queued
-    first_audio: float | None = None  # when its first frame left for the players
-    silenced: bool = False
-    ended: bool = False  # the brain wrote all of it (its sentences are all in `sentences`)
-    sentences: dict[int, str] = field(default_factory=dict)  # index -> text, to say what was heard if cut
 
 
 class ServerVoice:
