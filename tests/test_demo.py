@@ -62,8 +62,8 @@ def test_the_demo_speaks_every_reply_and_reports_its_timings(
     for turn in turns[4:]:  # the two questions in a row: the first answer may have been cut off before any audio
         assert min(word_error_rate(line, turn["heard"]) for line in manifest.get("two_questions.wav").utterances) <= 0.2
     for turn in turns:
-        if turn is turns[4] and turn["audio"] is None:
-            continue
+        if turn is turns[4] and not turn["reply"]:
+            continue  # the first of two questions in a row: cut before its first sentence was heard to the end
         assert turn["reply"]
         wav = read_wav(workdir / turn["audio"])
         assert wav.rate == SAMPLE_RATE and wav.duration_s > 0.5  # the bridge's 48 kHz, as the plugin received it
