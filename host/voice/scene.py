@@ -275,7 +275,8 @@ class VoiceScene:
         for said in (e for e in recent if isinstance(e, PlayerSaid) and e.player == player):
             for started in (e for e in recent if isinstance(e, NpcTurnStarted) and e.cause_id == said.id):
                 utterance = utterances.get(said.utterance_id or "")
-                turns.append(self._turn(said, started, utterance, recent, last_sample))
+                if (turn := self._turn(said, started, utterance, recent, last_sample)) is not None:
+                    turns.append(turn)
         return turns
 
     def _turn(
@@ -285,9 +286,12 @@ class VoiceScene:
         utterance: PlayerUtterance | None,
         recent: list[Event],
         last_sample: float,
-    ) -> SceneTurn:
+    ) -> SceneTurn | None:
+        """None for a turn cut before it wrote a word: the brain records no end for it, and there is nothing to show."""
         of_turn = [e for e in recent if getattr(e, "turn_id", None) == started.turn_id]
-        ended = next(e for e in of_turn if isinstance(e, NpcTurnEnded))
+        ended = next((e for e in of_turn if isinstance(e, NpcTurnEnded)), None)
+        if ended is None:
+            return None
         cut = next((e for e in of_turn if isinstance(e, NpcTurnCut)), None)
         sentence = next((e for e in of_turn if isinstance(e, NpcSentence)), None)
         chunk = next((e for e in of_turn if isinstance(e, NpcAudio)), None)
