@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from host.admin.lines import ViewLine, addressed_player_line, event_view_line
 from host.bus import Bus, StreamKind, consumer_name, stream_name
-from host.events import Event, NpcTurnEnded, NpcTurnStarted, PlayerSaid
+from host.events import Event, NpcTurnCut, NpcTurnEnded, NpcTurnStarted, PlayerSaid
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,9 @@ class LiveFeed:
     def _track(self, event: Event) -> None:
         if isinstance(event, NpcTurnStarted):
             self.npc(event.server, event.npc).talking_to = event.player
+        elif isinstance(event, NpcTurnCut):
+            # Cut in the players' ears: it talks no more, and a turn cut before its first word never ends.
+            self.npc(event.server, event.npc).talking_to = None
         elif isinstance(event, NpcTurnEnded):
             state = self.npc(event.server, event.npc)
             state.talking_to = None
