@@ -394,6 +394,21 @@ async def test_a_tentative_line_that_arrives_after_its_final_line_starts_nothing
         assert village.role.brain.speculations.of(SERVER, "Alex") is None
 
 
+async def test_a_pause_after_the_npcs_name_starts_no_speculative_answer(open_village: OpenVillage) -> None:
+    """ "Bram," and a pause: the player nearly always goes on with the question, so nothing is written for it; a
+    tentative line that asks something does start an answer."""
+    async with open_village([REPLY]) as village:
+        speculations = village.role.brain.speculations
+        called = PlayerSaidTentative(server=SERVER, player="Alex", text="Bram.", utterance_id="u1", position=AT_THE_BAR)
+        await village.handled(await village.publish(called))
+        assert speculations.of(SERVER, "Alex") is None and village.ollama.chat_bodies == []
+        asking = PlayerSaidTentative(
+            server=SERVER, player="Alex", text="Bram, any rooms?", utterance_id="u1", position=AT_THE_BAR
+        )
+        await village.handled(await village.publish(asking))
+        assert speculations.of(SERVER, "Alex") is not None
+
+
 async def test_a_paused_npc_does_not_answer_until_resumed(open_village: OpenVillage) -> None:
     async with open_village([REPLY]) as village:
         brain = village.role.brain

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -211,6 +212,10 @@ class NpcBrain:
             self.speculations.discard(said.server, said.player, reason="a newer line nobody answers")
             return None
         npc_id = responders[0]
+        if _only_calls(said.text, self.registry.npc(said.server, npc_id)):
+            # "Bram," before the question itself: a player who paused after the name nearly always goes on, and an
+            # answer started now would cost its tokens while they speak. Said alone, it is answered at the endpoint.
+            return None
         turn = await self.start(said, npc_id)
         gate = SentenceGate()
 
@@ -376,3 +381,9 @@ def _first_emotion(turn: StartedTurn) -> str | None:
     if result is None:
         return None
     return next((sentence.emotion for sentence in result.sentences if sentence.emotion), None)
+
+
+def _only_calls(text: str, npc: NpcProfile) -> bool:
+    """The line is nothing but the NPC's name (or an alias or its id), as a player calls out before asking."""
+    words = " ".join(re.findall(r"[^\W_]+", text.casefold()))
+    return words in {" ".join(re.findall(r"[^\W_]+", name.casefold())) for name in (npc.name, npc.id, *npc.aliases)}
