@@ -11,8 +11,12 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.host_process import HostProcess
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
@@ -74,3 +78,12 @@ def postgres_url() -> str:
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture
+def hosts() -> Iterator[list[HostProcess]]:
+    """`npc-host` processes a test starts (append them): stopped at once when it ends, whatever happened."""
+    started: list[HostProcess] = []
+    yield started
+    for host in started:
+        host.stop_now()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -84,14 +83,6 @@ async def test_over_the_ceiling_healthz_says_degraded_not_down_and_recovers(tmp_
             assert guard.refusal() is None
     finally:
         await services.aclose()
-
-
-@pytest.fixture
-def hosts() -> Iterator[list[HostProcess]]:
-    started: list[HostProcess] = []
-    yield started
-    for host in started:
-        host.stop_now()
 
 
 async def test_a_host_over_its_ceiling_refuses_plugins_and_status_shows_it_degraded(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -38,14 +38,6 @@ async def bus(redis_url: str, redis_prefix: str) -> AsyncIterator[Bus]:
     await hub.connect()
     yield hub
     await hub.aclose()
-
-
-@pytest.fixture
-def hosts() -> Iterator[list[HostProcess]]:
-    started: list[HostProcess] = []
-    yield started
-    for host in started:
-        host.stop_now()
 
 
 def _one_error_line(result: Finished) -> str:

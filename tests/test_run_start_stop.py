@@ -8,7 +8,6 @@ import re
 import shutil
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +23,6 @@ LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNIN
 def workdir(tmp_path: Path, repo_root: Path) -> Path:
     shutil.copytree(repo_root / "npc_profiles" / "example", tmp_path / "profiles" / "example")
     return tmp_path
-
-
-@pytest.fixture
-def hosts() -> Iterator[list[HostProcess]]:
-    started: list[HostProcess] = []
-    yield started
-    for host in started:
-        host.stop_now()
 
 
 async def _time_to_exit(host: HostProcess) -> tuple[int, float]:
