@@ -60,6 +60,13 @@ class STTSettings(_Section):
     language: str = Field("en", description="the players' language; 'auto' detects it (needs a multilingual model)")
     beam_size: int = Field(1, ge=1, le=10)
     threads: int = Field(2, ge=1, le=64)
+    encoder_window_s: float = Field(
+        10.0,
+        ge=3.0,
+        le=30.0,
+        description="shortest audio window Whisper's encoder reads (longer speech gets more); 30 = Whisper's own "
+        "padding, which costs about 3x as much on a short question",
+    )
     no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0, description="above this (with low log-prob): no speech")
     log_prob_threshold: float = Field(-1.0, le=0.0, description="average token log-probability below this: unsure")
 

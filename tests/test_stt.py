@@ -22,10 +22,12 @@ from host.speech.stt import (
     drop_reason,
     normalise_words,
     player_said,
+    without_loops,
     word_error_rate,
 )
 from host.speech.stt_worker import TranscriptionHandler
 from host.speech.vad import SilenceStarted, StreamingVad, UtteranceEnded, VadEvent
+from host.speech.whisper_window import FULL_WINDOW_FRAMES, MARGIN_FRAMES, fitted_frames
 from tests.bus_support import TEST_BUS_SETTINGS, Collector, consuming, wait_until
 
 VILLAGE_NAMES = ("Bram", "Hilde", "Old Birch")
@@ -54,6 +56,60 @@ async def test_committed_recordings_are_transcribed(transcriber: WhisperTranscri
     assert transcript.confidence > 0.5 and transcript.no_speech_prob < 0.5
     assert transcript.dropped is None
     assert transcript.audio_ms == pytest.approx(len(recording(recording_file)) / 16)
+
+
+async def test_a_fitted_encoder_window_hears_what_the_whole_window_hears() -> None:
+    fitted = WhisperTranscriber(STTSettings(encoder_window_s=10.0))
+    whole = WhisperTranscriber(STTSettings(encoder_window_s=30.0))
+    for item in load_manifest().recordings:
+        samples = recording(item.file)
+        heard = await fitted.transcribe(samples, vocabulary=VILLAGE_NAMES)
+        assert word_error_rate((await whole.transcribe(samples, vocabulary=VILLAGE_NAMES)).text, heard.text) <= 0.1
+
+
+async def test_speech_longer_than_the_window_is_heard_to_its_last_word() -> None:
+    # 13 s of speech against a 5 s window: the window grows with the speech instead of cutting it off.
+    files = ("two_questions.wav", "bram_room.wav", "hilde_road.wav", "birch_age.wav")
+    gap = np.zeros(WHISPER_RATE // 2, dtype=np.int16)
+    samples = np.concatenate([part for file in files for part in (recording(file), gap)])
+    assert len(samples) / WHISPER_RATE > 10
+    transcript = await WhisperTranscriber(STTSettings(encoder_window_s=5.0)).transcribe(samples)
+    assert normalise_words(transcript.text).endswith("how old are you"), transcript.text
+
+
+@pytest.mark.parametrize(
+    ("decoded", "heard"),
+    [
+        ("Should we shut the gate? Should we shut the gate? Should we shut", "Should we shut the gate?"),
+        ("Should we shut the gate? Should we shut the gate?", "Should we shut the gate?"),
+        ("Help! Help! Help!", "Help! Help! Help!"),  # short cries are said twice
+        ("Is it safe? Is it safe? Tell me.", "Is it safe? Tell me."),
+        ("Bram, a room. Bram, a room for two.", "Bram, a room. Bram, a room for two."),
+        ("Do you have ale? Do you", "Do you have ale?"),
+    ],
+)
+def test_a_looping_decode_is_heard_once(decoded: str, heard: str) -> None:
+    assert without_loops(decoded) == heard
+
+
+async def test_a_short_question_after_a_pause_is_heard_once(transcriber: WhisperTranscriber) -> None:
+    # The second half of comma_pause.wav alone: a fitted encoder window made tiny.en loop on it.
+    samples = recording("comma_pause.wav")
+    level = np.abs(samples[: len(samples) // 320 * 320].astype(np.int32)).reshape(-1, 320).max(axis=1)
+    loud = np.flatnonzero(level >= 300)  # 20 ms frames with speech
+    pause_end = loud[np.argmax(np.diff(loud)) + 1]  # the first loud frame after the longest quiet run
+    transcript = await transcriber.transcribe(samples[int(pause_end) * 320 - 3072 :])
+    assert normalise_words(transcript.text) == "should we shut the gate", transcript.text
+
+
+def test_the_encoder_window_never_cuts_into_the_speech() -> None:
+    features = np.zeros((80, FULL_WINDOW_FRAMES), dtype=np.float32)
+    features[:, :250] = -0.5  # 2.5 s of speech, then Whisper's zero padding
+    assert fitted_frames(features, 1000) == 1000
+    assert fitted_frames(features, 100) == 250 + MARGIN_FRAMES
+    features[:, :2990] = -0.5
+    assert fitted_frames(features, 1000) == FULL_WINDOW_FRAMES
+    assert fitted_frames(features[np.newaxis], 1000) == FULL_WINDOW_FRAMES  # batched as the encoder gets them
 
 
 async def test_eight_khz_stereo_with_dc_offset_is_transcribed(transcriber: WhisperTranscriber, tmp_path: Path) -> None:

@@ -17,9 +17,6 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
-
-# Imported on the importing thread (see host/speech/vad.py): lazy imports in loader threads deadlock.
-from faster_whisper import WhisperModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from host import metrics
@@ -29,6 +26,9 @@ from host.events import PlayerSaid, PlayerUtterance
 from host.packaged_models import whisper_tiny_en_dir
 from host.speech.audio import WHISPER_RATE, Int16Array, as_int16, duration_ms, int16_to_float32, remove_dc, rms_dbfs
 from host.speech.vad import WINDOW, SileroStream
+
+# Imported on the importing thread (see host/speech/vad.py): lazy imports in loader threads deadlock.
+from host.speech.whisper_window import FRAMES_PER_SECOND, WindowedWhisperModel
 
 # Shorter or quieter audio cannot hold a word; Whisper is not even asked.
 MIN_AUDIO_MS = 100.0
@@ -56,6 +56,11 @@ HALLUCINATIONS = frozenset(
         "subtitles by the amara org community",
     }
 )
+# A looping decode repeats its last sentence until the token budget cuts it ("Should we shut the gate? Should we shut
+# the gate? Should we shut"), most often on a short utterance; a player does not say the same sentence of three words
+# or more twice in one breath.
+LOOP_MIN_WORDS = 3
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _NON_SPEECH_MARKUP = re.compile(r"\[[^\]]*\]|\([^)]*\)|♪+")
 _WORDS_ONLY = re.compile(r"[^a-z0-9' ]+")
 HALLUCINATION_SPEECH_PROBABILITY = 0.5
@@ -93,13 +98,13 @@ class Transcriber(Protocol):
         ...
 
 
-_models: dict[tuple[Path, int], WhisperModel] = {}
+_models: dict[tuple[Path, int, int], WindowedWhisperModel] = {}
 _models_lock = threading.Lock()
 
 
-def load_whisper(path: Path, threads: int) -> WhisperModel:
+def load_whisper(path: Path, threads: int, window_s: float) -> WindowedWhisperModel:
     """The faster-whisper model at `path`, loaded once per process (blocking). Never downloads."""
-    key = (path.resolve(), threads)
+    key = (path.resolve(), threads, round(window_s * FRAMES_PER_SECOND))
     with _models_lock:
         model = _models.get(key)
         if model is None:
@@ -109,8 +114,13 @@ def load_whisper(path: Path, threads: int) -> WhisperModel:
                 )
             started = time.perf_counter()
             try:
-                model = WhisperModel(
-                    str(path), device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True
+                model = WindowedWhisperModel(
+                    str(path),
+                    device="cpu",
+                    compute_type="int8",
+                    cpu_threads=threads,
+                    local_files_only=True,
+                    window_frames=key[2],
                 )
             except Exception as exc:  # CTranslate2 and tokenizers raise many types; the path is what matters
                 raise TranscriptionError(
@@ -140,6 +150,20 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     return previous[-1] / len(ref)
 
 
+def without_loops(text: str) -> str:
+    """`text` with a sentence that repeats the one before it dropped, and a cut-off repeat at the end."""
+    kept: list[str] = []
+    sentences = _SENTENCE_END.split(text)
+    for index, sentence in enumerate(sentences):
+        words = normalise_words(sentence).split()
+        before = normalise_words(kept[-1]).split() if kept else []
+        repeated = len(words) >= LOOP_MIN_WORDS and words == before
+        cut_off_repeat = index == len(sentences) - 1 and 2 <= len(words) < len(before) and before[: len(words)] == words
+        if not (repeated or cut_off_repeat):
+            kept.append(sentence)
+    return " ".join(kept)
+
+
 def vocabulary_prompt(vocabulary: Sequence[str]) -> str | None:
     """Names the speaker is likely to say, as a prompt that biases Whisper toward their spelling."""
     names = [name.strip() for name in vocabulary if name.strip()]
@@ -167,7 +191,7 @@ class WhisperTranscriber:
 
     async def load(self) -> None:
         """Load the model in a thread; call at start-up so the first utterance does not pay for it."""
-        await asyncio.to_thread(load_whisper, self.model_path, self.settings.threads)
+        await asyncio.to_thread(load_whisper, self.model_path, self.settings.threads, self.settings.encoder_window_s)
 
     async def transcribe(self, pcm16_16k: bytes | Int16Array, *, vocabulary: Sequence[str] = ()) -> Transcript:
         samples = remove_dc(as_int16(pcm16_16k))
@@ -178,7 +202,7 @@ class WhisperTranscriber:
 
     def _decode(self, model_path: Path, samples: Int16Array, prompt: str | None) -> Transcript:
         settings = self.settings
-        model = load_whisper(model_path, settings.threads)  # cached after the first call
+        model = load_whisper(model_path, settings.threads, settings.encoder_window_s)  # cached after the first call
         started = time.perf_counter()
         try:
             segments, info = model.transcribe(
@@ -198,7 +222,7 @@ class WhisperTranscriber:
         except (RuntimeError, ValueError) as exc:
             raise TranscriptionError(f"transcription failed: {exc}") from exc
         text = " ".join(_NON_SPEECH_MARKUP.sub(" ", s.text).strip() for s in decoded).strip()
-        text = " ".join(text.split())
+        text = without_loops(" ".join(text.split()))
         no_speech = max((s.no_speech_prob for s in decoded), default=1.0)
         avg_logprob = sum(s.avg_logprob for s in decoded) / len(decoded) if decoded else 0.0
         dropped = drop_reason(text, no_speech, avg_logprob, samples, self.settings)
