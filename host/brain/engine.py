@@ -36,6 +36,9 @@ from host.transcript.from_events import player_said_line, turn_ended_line
 log = logging.getLogger(__name__)
 
 _TURN_NAMESPACE = uuid.UUID("5d4c7d2e-0f61-4a0e-9f0e-2b1f4c7a9e10")
+# A tentative line shorter than this starts no speculative answer (see `NpcBrain.speculate`).
+MIN_SPECULATIVE_WORDS = 3
+_WORD = re.compile(r"[^\W_]+")
 
 LlmFor = Callable[[NpcProfile], LLM]
 
@@ -212,9 +215,10 @@ class NpcBrain:
             self.speculations.discard(said.server, said.player, reason="a newer line nobody answers")
             return None
         npc_id = responders[0]
-        if _only_calls(said.text, self.registry.npc(said.server, npc_id)):
-            # "Bram," before the question itself: a player who paused after the name nearly always goes on, and an
-            # answer started now would cost its tokens while they speak. Said alone, it is answered at the endpoint.
+        if len(_WORD.findall(said.text)) < MIN_SPECULATIVE_WORDS:
+            # "Bram," (or "Brand." as Whisper may hear it) before the question itself: a player who paused after a
+            # word or two nearly always goes on, and an answer started now would cost its tokens (and hold the model)
+            # while they speak. Said alone, such a line is answered at the endpoint.
             return None
         turn = await self.start(said, npc_id)
         gate = SentenceGate()
@@ -381,9 +385,3 @@ def _first_emotion(turn: StartedTurn) -> str | None:
     if result is None:
         return None
     return next((sentence.emotion for sentence in result.sentences if sentence.emotion), None)
-
-
-def _only_calls(text: str, npc: NpcProfile) -> bool:
-    """The line is nothing but the NPC's name (or an alias or its id), as a player calls out before asking."""
-    words = " ".join(re.findall(r"[^\W_]+", text.casefold()))
-    return words in {" ".join(re.findall(r"[^\W_]+", name.casefold())) for name in (npc.name, npc.id, *npc.aliases)}
