@@ -172,9 +172,12 @@ async def test_a_pause_that_ends_the_question_gets_the_answer_written_during_the
         (tentative,) = village.of(PlayerSaidTentative)
         assert village.of(NpcTurnStarted) == [] and village.of(NpcSentence) == []
         assert await village.stored_replies() == [] and village.transcript_text() == ""
+        ahead = village.brain.services.speech_ahead
+        await wait_until(lambda: ahead.prepared == 1, "the held first sentence's speech is being made")
 
         await village.publish(ended_utterance("u-room", audio))
         ended = await village.turn_ended()
+        assert ahead.prepared == 0  # the speech made ahead is what was spoken
 
         (said,) = village.of(PlayerSaid)
         assert isinstance(said, PlayerSaid) and isinstance(tentative, PlayerSaidTentative)
@@ -229,7 +232,7 @@ async def test_a_player_speaking_again_discards_the_answer_started_on_their_paus
     """The speculative answer writes its first sentence and waits there: discarded, it cost that sentence only."""
     discarded = outcomes("discarded")
     async with open_village([UNSAID + " Mind the third step."]) as village:
-        tentative = PlayerSaidTentative(server=SERVER, player="Alice", text="Any rooms?", utterance_id="u1")
+        tentative = PlayerSaidTentative(server=SERVER, player="Alice", text="Any rooms free tonight?", utterance_id="u1")
         await village.publish(tentative.model_copy(update={"position": AT_THE_BAR}))
         await wait_until(lambda: village.brain.brain.speculations.of(SERVER, "Alice") is not None, "Bram speculates")
         speculation = village.brain.brain.speculations.of(SERVER, "Alice")

@@ -1,7 +1,8 @@
 """Speculative persona turns: the answer starts on the speculative transcript, during the rest of the endpoint wait.
 
     PlayerSaidTentative -> `NpcBrain.speculate`: the persona turn runs until its first sentence, held in a
-                           `SentenceGate` (nothing is published, spoken, stored, remembered or written)
+                           `SentenceGate` (nothing is published, spoken, stored, remembered or written; the
+                           speech role in this process synthesises it ahead: host/voice/speech_ahead.py)
     PlayerSaid          -> `claim`: same player and same text: the turn is handed over (committed) and the gate
                            opens: what it wrote goes out at once, the rest as it is written; else it is discarded
     PlayerSpeechStarted, PlayerLeft, a newer tentative line, `TTL_S` without a PlayerSaid, another player's line
@@ -42,7 +43,8 @@ class SentenceGate:
     order. Until then the turn waits after its first sentence: a speculative answer writes no more than what the
     first audio needs, and a discarded one costs that much (the LLM runs only a few pieces ahead of its reader)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_hold: Callable[[TurnSentence], None] | None = None) -> None:
+        self._on_hold = on_hold  # told of each sentence as it is held (to have its speech made ahead)
         self._held: list[TurnSentence] = []
         self._deliver: Callable[[TurnSentence], Awaitable[None]] | None = None
         self._lock = asyncio.Lock()  # a sentence arriving while the held ones go out waits its turn
@@ -54,6 +56,8 @@ class SentenceGate:
                 await self._deliver(sentence)
                 return
             self._held.append(sentence)
+            if self._on_hold is not None:
+                self._on_hold(sentence)
         await self._opened.wait()  # delivered by `open`
 
     async def open(self, deliver: Callable[[TurnSentence], Awaitable[None]]) -> None:

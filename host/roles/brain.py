@@ -11,6 +11,7 @@ turn is recorded as interrupted with what was already said, then cut to what the
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 
@@ -138,7 +139,9 @@ class BrainRole:
             metrics.EVENTS_HANDLED.labels(type=event.type).inc()
             try:
                 await self.brain.sync_paused(event.server)
-                await self.brain.speculate(event)  # returns at once: the turn runs held back until the line is final
+                # Returns at once: the turn runs held back until the line is final, its first sentence's speech
+                # made meanwhile by the speech role of this process (if one runs here).
+                await self.brain.speculate(event, on_hold=functools.partial(self._speak_ahead, event))
             except NpcHostError as exc:  # only a head start: the final line is answered all the same
                 log.warning("no speculative answer for %s: %s", event.player, exc.message)
             return
@@ -149,6 +152,10 @@ class BrainRole:
             await self._answer_line(event)
         finally:
             self.brain.speculations.settle_line(event)  # one started on this line that no answer took is dropped
+
+    def _speak_ahead(self, said: PlayerSaidTentative, npc_id: str, sentence: TurnSentence) -> None:
+        voice = self.services.registry.npc(said.server, npc_id).voice
+        self.services.speech_ahead.prepare(voice, sentence.text, sentence.emotion)
 
     async def _answer_line(self, event: PlayerSaid) -> None:
         await self.brain.sync_paused(event.server)

@@ -21,6 +21,7 @@ from host.roles.startup import StartupProgress
 from host.store import Store
 from host.transcript.book import TranscriptBook
 from host.voice.first_audio import FirstAudioSignal
+from host.voice.speech_ahead import SpeechAhead
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class HostServices:
     # Above its ceiling the bridge refuses new connections, players and voice pages; `npc-host run` keeps it read.
     memory: MemoryGuard = field(default_factory=lambda: MemoryGuard(None))
     first_audio: FirstAudioSignal = field(default_factory=FirstAudioSignal)  # speech -> brain, within this process
+    speech_ahead: SpeechAhead = field(default_factory=SpeechAhead)  # brain -> speech, within this process
 
     @classmethod
     async def open(cls, settings: Settings, *, watch_profiles: bool = True) -> HostServices:

@@ -7,7 +7,9 @@ Streams (per server), each read through the group "speech":
   range contains the speaker as Whisper's vocabulary; a line that sounds unfinished waits the server's
   `[turn_taking] unfinished_hold_ms` for the player to go on (then the two utterances are one line);
 - `turns`: `NpcSentence` -> that turn's `SentenceSpeaker` (the NPC's voice, the sentence's emotion), which publishes
-  `NpcAudio` chunks as they are synthesised; `NpcTurnEnded` -> the speaker finishes its queue and is dropped;
+  `NpcAudio` chunks as they are synthesised (a sentence the brain in this process had made ahead for a speculative
+  answer, host/voice/speech_ahead.py, is taken as made); `NpcTurnEnded` -> the speaker finishes its queue and is
+  dropped;
 - `control`: `NpcTurnCut` -> that turn's speaker stops (barge-in, decided by the voice bridge, or an operator's
   stop): its pending sentences are dropped and nothing more is published for it, late sentences included;
   `PlayerSpeechStarted` -> remembered, so a held unfinished line waits for the rest (not a barge-in here).
@@ -117,6 +119,7 @@ class SpeechRole:
             await transcribe(event)
 
         self.services.first_audio.speech_here = True  # the brain in this process waits for first audio (see there)
+        self.services.speech_ahead.synthesizer = self.synthesizer  # and has held sentences synthesised ahead
         try:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
@@ -136,6 +139,8 @@ class SpeechRole:
                     self._stop(turn_id)
         finally:
             self.services.first_audio.speech_here = False
+            self.services.speech_ahead.synthesizer = None
+            self.services.speech_ahead.clear()
             self._tasks = None
             await transcribe.aclose()
 
@@ -206,7 +211,8 @@ class SpeechRole:
                 log.warning("turn %s: %s; its sentences are not spoken", sentence.turn_id, exc.message)
                 self._stop(sentence.turn_id)
                 return
-            turn.speaker = SentenceSpeaker(self.synthesizer, npc.voice, functools.partial(self._publish, turn))
+            speech = self.services.speech_ahead  # a speculative turn's first sentence may be made already
+            turn.speaker = SentenceSpeaker(speech, npc.voice, functools.partial(self._publish, turn))
         turn.sentence_index.append(sentence.index)
         turn.speaker.say(sentence.text, sentence.emotion)
 

@@ -25,10 +25,10 @@ def fitted_frames(features: np.ndarray, min_frames: int) -> int:
     """How many frames of `features` (padded with all-zero columns after the speech) the encoder reads."""
     spoken = np.flatnonzero(np.any(features.reshape(-1, features.shape[-1]) != 0.0, axis=0))
     content = int(spoken[-1]) + 1 if spoken.size else 0
-    return min(features.shape[-1], max(min_frames, content + MARGIN_FRAMES))
+    return min(int(features.shape[-1]), max(min_frames, content + MARGIN_FRAMES))
 
 
-class WindowedWhisperModel(WhisperModel):
+class WindowedWhisperModel(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no type hints
     """A `WhisperModel` whose encoder reads at least `window_frames` frames, more only when the speech needs them."""
 
     def __init__(self, *args: Any, window_frames: int = FULL_WINDOW_FRAMES, **kwargs: Any) -> None:
