@@ -46,12 +46,12 @@ class LLMSettings(_Section):
     openai_api_key: SecretStr | None = None
     timeout_s: float = Field(60.0, gt=0)
     retries: int = Field(2, ge=0, le=10)
-    first_clause_min_chars: int | None = Field(
-        None,
-        ge=1,
+    first_clause_min_chars: int = Field(
+        24,
+        ge=0,
         le=500,
         description="hand a reply's first clause to TTS once it holds this many characters (cut at , ; :), so the "
-        "first audio does not wait for the whole first sentence; unset: whole sentences",
+        "first audio does not wait for the whole first sentence; 0: whole sentences",
     )
 
 

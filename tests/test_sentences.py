@@ -85,7 +85,7 @@ CLAUSE_CASES: list[tuple[str, int, list[Sentence]]] = [
         "Well now, traveler, the road north is long and full of wolves, so rest here. Go on, then, friend.",
         30,
         [
-            S("Well now, traveler, the road north is long and full of wolves,"),
+            S("Well now, traveler, the road north is long and full of wolves,", clause=True),
             S("so rest here."),
             S("Go on, then, friend."),
         ],
@@ -94,7 +94,7 @@ CLAUSE_CASES: list[tuple[str, int, list[Sentence]]] = [
     (
         "Ale costs 3,5 coins here; or so they say. Ok.",
         10,
-        [S("Ale costs 3,5 coins here;"), S("or so they say."), S("Ok.")],
+        [S("Ale costs 3,5 coins here;", clause=True), S("or so they say."), S("Ok.")],
     ),
 ]
 
@@ -121,9 +121,16 @@ def test_a_sentence_comes_out_while_the_reply_is_still_streaming() -> None:
 
 def test_flush_resets_for_the_next_reply() -> None:
     splitter = SentenceSplitter(first_clause_min_chars=5)
-    assert splitter.feed("[sad] Alas, ") == [S("Alas,", "sad")]
+    assert splitter.feed("[sad] Alas, ") == [S("Alas,", "sad", clause=True)]
     splitter.flush()
-    assert splitter.feed("Again, ") == [S("Again,")]
+    assert splitter.feed("Again, ") == [S("Again,", clause=True)]
+
+
+def test_the_rest_of_a_sentence_cut_after_its_clause_keeps_its_emotion() -> None:
+    splitter = SentenceSplitter(first_clause_min_chars=5)
+    assert splitter.feed("[sad] Alas, the road is gone. ") == [S("Alas,", "sad", clause=True)]
+    assert splitter.feed("[happy] Still, ale!") == [S("the road is gone.", "sad")]
+    assert splitter.flush() == [S("Still, ale!", "happy")]
 
 
 def test_rejects_a_nonsense_clause_length() -> None:

@@ -232,7 +232,8 @@ async def test_a_player_speaking_again_discards_the_answer_started_on_their_paus
     """The speculative answer writes its first sentence and waits there: discarded, it cost that sentence only."""
     discarded = outcomes("discarded")
     async with open_village([UNSAID + " Mind the third step."]) as village:
-        tentative = PlayerSaidTentative(server=SERVER, player="Alice", text="Any rooms free tonight?", utterance_id="u1")
+        line = "Any rooms free tonight?"
+        tentative = PlayerSaidTentative(server=SERVER, player="Alice", text=line, utterance_id="u1")
         await village.publish(tentative.model_copy(update={"position": AT_THE_BAR}))
         await wait_until(lambda: village.brain.brain.speculations.of(SERVER, "Alice") is not None, "Bram speculates")
         speculation = village.brain.brain.speculations.of(SERVER, "Alice")

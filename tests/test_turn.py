@@ -120,6 +120,17 @@ async def test_generation_stops_after_the_maximum_number_of_sentences() -> None:
     assert len(log) - 1 < len(split_into_pieces(reply)) / 2
 
 
+async def test_a_first_clause_handed_over_early_leaves_the_reply_its_sentences() -> None:
+    reply = "Well now, traveler, the road north is long, so rest here. Two for me. Three for the road."
+    async with ollama([reply]) as (_, llm):
+        options = TurnOptions(first_clause_min_chars=20)
+        sentences, result = await collect(run_turn(llm, make_profile(2), SERVER, CONTEXT, options))
+    first_clause = "Well now, traveler, the road north is long,"
+    assert [s.text for s in sentences] == [first_clause, "so rest here.", "Two for me."]
+    assert result.outcome == "max_sentences"
+    assert result.reply == "Well now, traveler, the road north is long, so rest here. Two for me."
+
+
 async def test_out_of_character_sentences_are_never_yielded() -> None:
     reply = "Bram: Welcome in! As an AI, I do not drink ale. The ale is cold, though."
     async with ollama([reply]) as (_, llm):

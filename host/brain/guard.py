@@ -128,6 +128,7 @@ class OutOfCharacterGuard:
         text = EMOJI_PATTERN.sub(" ", text).replace("*", " ")
         text = _BRACKETED_WORDS.sub(r"\1", _TURN_NOTE.sub(" ", text))
         text = _SPACES.sub(" ", text).strip()
+        said = text
         while prefix := (
             self._speaker_prefix.match(text)
             or _BULLET.match(text)
@@ -139,6 +140,8 @@ class OutOfCharacterGuard:
         text = _strip_stray_quotes(text.strip())
         if vocative := self._own_vocative.match(text):
             text = text[vocative.end() :]
+        if text == said:  # as written: the rest of a sentence cut after its first clause starts in lowercase
+            return text
         return text[:1].upper() + text[1:]
 
     def check(self, sentence: Sentence) -> Sentence | DroppedSentence:

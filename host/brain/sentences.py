@@ -15,8 +15,9 @@ Emotion tags `[happy]` and stage directions `*whispers*` are removed from the te
 (or before it) becomes that sentence's `emotion`, lowercased. Action tags (`[follow]`, `[give bread]`; see
 host/npc_actions.py) are removed too and never become an emotion; the turn reads them from the whole reply.
 
-`first_clause_min_chars` (off by default): the first sentence of a reply may be cut early at `,` `;` `:` once it holds
-that many characters, so the first clause reaches TTS sooner (a latency lever). About 40 sounds natural.
+`first_clause_min_chars` (off unless given): the first sentence of a reply may be cut early at `,` `;` `:` once it holds
+that many characters, so the first clause reaches TTS sooner (a latency lever); such a `Sentence` has `clause` set,
+and the rest of the sentence follows in the same emotion.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ _SPACES = re.compile(r"\s+")
 class Sentence:
     text: str
     emotion: str | None = None
+    clause: bool = False  # the first clause of a sentence, cut early (`first_clause_min_chars`); the rest follows
 
 
 def is_emoji(char: str) -> bool:
@@ -80,7 +82,9 @@ class SentenceSplitter:
         sentences: list[Sentence] = []
         while (cut := self._find_cut()) is not None:
             end, resume = cut
-            sentence = self._make_sentence(self._buffer[:end])
+            # Only a clause cut resumes right at its end (a sentence's end skips whitespace or a newline).
+            clause = end == resume and self._buffer[end - 1] in CLAUSE_MARKS
+            sentence = self._make_sentence(self._buffer[:end], clause=clause)
             self._buffer = self._buffer[resume:]
             if sentence is not None:
                 sentences.append(sentence)
@@ -94,16 +98,17 @@ class SentenceSplitter:
         self._pending_emotion = None
         return [sentence] if sentence is not None else []
 
-    def _make_sentence(self, raw: str) -> Sentence | None:
+    def _make_sentence(self, raw: str, *, clause: bool = False) -> Sentence | None:
         text, emotion = strip_tags(raw)
         emotion = self._pending_emotion or emotion
         if not text:
             # A tag on a line of its own belongs to the sentence that follows it.
             self._pending_emotion = emotion
             return None
-        self._pending_emotion = None
+        # The rest of a sentence cut after its first clause is said in the same voice.
+        self._pending_emotion = emotion if clause else None
         self._emitted += 1
-        return Sentence(text, emotion)
+        return Sentence(text, emotion, clause)
 
     def _find_cut(self) -> tuple[int, int] | None:
         """(end of the sentence, where the next one starts), or None while no end is certain yet."""

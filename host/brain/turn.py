@@ -121,6 +121,7 @@ class PersonaTurn:
         )
         self._kept: list[TurnSentence] = []
         self._dropped: list[DroppedSentence] = []
+        self._clauses = 0  # kept sentences that are a first clause cut early
         self._marks: dict[str, float] = {}
         self._started = 0.0
         self.started_at: float | None = None  # wall time the turn began (a speculative turn: before its line was final)
@@ -208,13 +209,15 @@ class PersonaTurn:
                 self._dropped.append(verdict)
                 continue
             event = TurnSentence(len(self._kept), verdict.text, verdict.emotion)
+            self._clauses += sentence.clause
             self._kept.append(event)  # before yielding: once yielded, it counts as said even if the consumer leaves
             if "first_sentence" not in self._marks:
                 self._mark("first_sentence")
             yield event
 
     def _full(self) -> bool:
-        return len(self._kept) >= self._profile.llm.max_reply_sentences
+        # A first clause cut early is part of a sentence, not one of the reply's sentences.
+        return len(self._kept) - self._clauses >= self._profile.llm.max_reply_sentences
 
     def _mark(self, stage: str) -> None:
         self._marks[stage] = (time.perf_counter() - self._started) * 1000.0

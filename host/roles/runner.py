@@ -66,7 +66,7 @@ def make_brain(services: HostServices) -> NpcBrain:
         services.transcripts,
         lambda npc: make_llm(settings, npc.llm),  # shared per backend: the embedded model loads once
         context_tokens=settings.llm.context_tokens,
-        first_clause_min_chars=settings.llm.first_clause_min_chars,
+        first_clause_min_chars=settings.llm.first_clause_min_chars or None,  # 0: whole sentences
     )
 
 
