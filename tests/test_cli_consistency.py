@@ -111,7 +111,7 @@ def test_a_mistyped_command_gets_the_closest_one(workdir: Path) -> None:
     assert "Did you mean 'status'" in typed.output
 
 
-@pytest.mark.parametrize("typed", ["hilde", "HILDE", "Hilde", "captain", "Captain Hilde"])
+@pytest.mark.parametrize("typed", ["hilde", "HILDE", "Hilde", "captain", "Captain Hilde", " captain  HILDE "])
 def test_an_npc_is_found_by_id_name_or_alias_in_any_case(repo_root: Path, typed: str) -> None:
     npcs = load_server(repo_root / "npc_profiles" / "example").npcs
     assert find_npc(npcs, "example", typed).id == "hilde"

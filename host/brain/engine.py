@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from host.events import NpcTurnEnded, PlayerSaid, PlayerSaidTentative, Position,
 from host.llm.base import LLM
 from host.memory import MemoryStore, RememberedExchange
 from host.player_state import PlayerMemory
+from host.profiles.lookup import is_named
 from host.profiles.registry import ProfileRegistry
 from host.profiles.schema import NpcProfile, Vec3
 from host.store import ConversationKey, Store, TurnRecord
@@ -212,7 +212,7 @@ class NpcBrain:
             self.speculations.discard(said.server, said.player, reason="a newer line nobody answers")
             return None
         npc_id = responders[0]
-        if _only_calls(said.text, self.registry.npc(said.server, npc_id)):
+        if is_named(said.text, self.registry.npc(said.server, npc_id)):
             # "Bram," before the question itself: a player who paused after the name nearly always goes on, and an
             # answer started now would cost its tokens while they speak. Said alone, it is answered at the endpoint.
             return None
@@ -381,9 +381,3 @@ def _first_emotion(turn: StartedTurn) -> str | None:
     if result is None:
         return None
     return next((sentence.emotion for sentence in result.sentences if sentence.emotion), None)
-
-
-def _only_calls(text: str, npc: NpcProfile) -> bool:
-    """The line is nothing but the NPC's name (or an alias or its id), as a player calls out before asking."""
-    words = " ".join(re.findall(r"[^\W_]+", text.casefold()))
-    return words in {" ".join(re.findall(r"[^\W_]+", name.casefold())) for name in (npc.name, npc.id, *npc.aliases)}
