@@ -141,6 +141,7 @@ async def test_an_event_that_always_fails_is_dead_lettered_and_the_rest_go_on(bu
     assert dead[0].fields["id"] == poison.id.encode()
     assert await bus.pending(STREAM, "brain") == []
     assert (await bus.stream_info(STREAM)).dead_letters == 1
+    assert await bus.streams() == [STREAM]  # its dead letters are counted there, not listed as a stream
 
 
 async def test_entries_of_a_stopped_consumer_go_to_another(bus: Bus) -> None:
@@ -164,6 +165,20 @@ async def test_entries_of_a_stopped_consumer_go_to_another(bus: Bus) -> None:
         await wait_until(lambda: len(got.events) == 1, "the survivor claimed the idle entry")
     assert got.events == [event]
     assert await bus.pending(STREAM, "brain") == []
+
+
+async def test_the_hub_lists_the_streams_published_to_or_consumed_from(bus: Bus) -> None:
+    turns, audio = stream_name("test", StreamKind.TURNS), stream_name("test", StreamKind.AUDIO)
+    assert await bus.streams() == []
+    await bus.publish(STREAM, said("hello"))
+    await bus.stream_info(audio)  # looking at a stream does not make one
+    async with consuming(bus, turns, "speech", "s1", Collector()):
+        await poll_until(lambda: _lists(bus, turns), "the consumed stream listed")
+    assert await bus.streams() == sorted([STREAM, turns])
+
+
+async def _lists(bus: Bus, stream: str) -> bool:
+    return stream in await bus.streams()
 
 
 async def test_stream_info_shows_groups_consumers_pending_and_lag(bus: Bus) -> None:

@@ -206,6 +206,20 @@ async def kill_connections(raw: redis.Redis, name: str) -> int:
     return len(ours)
 
 
+async def test_hosts_sharing_redis_list_only_their_own_streams(redis_url: str, redis_prefix: str) -> None:
+    # The prefixes are glob patterns' special characters: each must match only itself.
+    starred, plain = await open_bus(redis_url, redis_prefix + "[a]*"), await open_bus(redis_url, redis_prefix + "a")
+    try:
+        await plain.publish(STREAM, said("hello"))
+        assert await starred.streams() == []
+        await starred.publish(stream_name("other", StreamKind.TURNS), said("hi", server="other"))
+        assert await starred.streams() == [stream_name("other", StreamKind.TURNS)]
+        assert await plain.streams() == [STREAM]
+    finally:
+        await starred.aclose()
+        await plain.aclose()
+
+
 async def test_a_wrong_redis_url_fails_fast_in_one_line_without_the_password() -> None:
     settings = Settings(redis_url="redis://:hunter2@127.0.0.1:1/0")
     with pytest.raises(BusConnectionError) as caught:

@@ -132,6 +132,17 @@ async def test_status_lists_streams_groups_consumers_pending_and_lag(
     assert (quiet.code, quiet.stdout) == (0, "")
 
 
+async def test_status_before_any_host_ran_says_there_are_no_streams_yet(
+    workdir: Path, redis_url: str, redis_prefix: str
+) -> None:
+    env = host_env(workdir, NPC_HOST_REDIS_URL=redis_url, NPC_HOST_BUS__KEY_PREFIX=redis_prefix)
+    result = await run_host(["status"], env, workdir)
+    assert result.code == 0, result
+    rows = _table_rows(result.stdout)
+    assert ["-", "-", "no process reported in the last 15 s", "-", ""] in rows
+    assert ["no streams yet", "-", "-", "-", "-", "-", "-"] in rows
+
+
 async def test_status_without_redis_says_what_to_set(workdir: Path) -> None:
     line = _one_error_line(await run_host(["status"], host_env(workdir), workdir))
     assert "NPC_HOST_REDIS_URL" in line

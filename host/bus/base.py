@@ -82,6 +82,10 @@ class Bus(ABC):
         """The oldest `count` entries delivered to the group but not acked."""
 
     @abstractmethod
+    async def streams(self) -> list[str]:
+        """The names of the streams the hub holds (published to or consumed from; not dead letters), sorted."""
+
+    @abstractmethod
     async def stream_info(self, stream: str) -> StreamInfo:
         """Length, groups, consumers, pending counts and lag, for `npc-host status`."""
 

@@ -146,6 +146,10 @@ class MemoryBus(Bus):
             for index, state in entries
         ]
 
+    async def streams(self) -> list[str]:
+        # As Redis holds them: a stream exists once something was published to it or a group created on it.
+        return sorted(name for name, target in self._streams.items() if target.next or target.groups)
+
     async def stream_info(self, stream: str) -> StreamInfo:
         target = self._stream(stream)
         now = time.monotonic()

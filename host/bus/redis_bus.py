@@ -8,15 +8,11 @@ loops retry forever with backoff and re-read their own pending entries when the 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -26,11 +22,13 @@ from host.bus.codec import encode
 from host.bus.dead_letters import parse_dead_letter
 from host.bus.dedupe import RedisDeduper
 from host.bus.delivery import GroupReader
-from host.bus.errors import BusConnectionError, BusUnavailableError
-from host.bus.redis_reader import RedisGroupReader, redis_unavailable_as_bus_error, wire_fields
+from host.bus.errors import BusUnavailableError
+from host.bus.health import HealthHash
+from host.bus.redis_connection import check_connection, redis_address, redis_client, redis_unavailable_as_bus_error
+from host.bus.redis_reader import RedisGroupReader, wire_fields
 from host.bus.reports import ConsumerInfo, DeadLetter, GroupInfo, PendingEntry, StreamInfo
-from host.bus.streams import carries_audio, dead_letter_stream
-from host.config import BusSettings, mask_url
+from host.bus.streams import DEAD_LETTER_SUFFIX, carries_audio, dead_letter_stream
+from host.config import BusSettings
 
 if TYPE_CHECKING:
     from host.events import Event
@@ -46,32 +44,17 @@ _RETRY_MAX_S = 2.0
 class RedisBus(Bus):
     def __init__(self, url: str, settings: BusSettings | None = None, *, client_name: str | None = None) -> None:
         settings = settings or BusSettings()
-        try:
-            # No retries inside redis-py: a retried XREADGROUP would hide entries it left pending; we retry ourselves.
-            client: Redis = Redis.from_url(
-                url,
-                decode_responses=False,
-                socket_connect_timeout=settings.connect_timeout_s,
-                socket_timeout=settings.socket_timeout_s,
-                retry=Retry(NoBackoff(), 0),
-                client_name=client_name,
-            )
-        except ValueError as exc:
-            raise BusConnectionError(f"invalid Redis URL {mask_url(url)!r}: {exc}") from None
+        client = redis_client(url, settings, client_name=client_name)
         self._deduper = RedisDeduper(client, settings.key_prefix, settings.dedupe_ttl_s)
         super().__init__(settings, self._deduper)
-        kwargs = client.connection_pool.connection_kwargs
-        self.address = str(kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}")
+        self.address = redis_address(client)
         self._client = client
+        self._health = HealthHash(client, settings.key_prefix, self.address)
         self._unsent_trim: dict[str, int] = {}
 
     async def connect(self) -> None:
         """Fail fast, in one line naming host:port, when Redis cannot be used."""
-        try:
-            await self._client.ping()
-        except (RedisConnectionError, RedisTimeoutError, ResponseError) as exc:
-            await self._client.aclose()
-            raise BusConnectionError(f"cannot use Redis at {self.address}: {exc}") from None
+        await check_connection(self._client)
 
     def _key(self, stream: str) -> str:
         return self.settings.key_prefix + stream
@@ -197,6 +180,15 @@ class RedisBus(Bus):
             groups = [await self._group_info(key, raw) for raw in raw_groups]
         return StreamInfo(stream=stream, length=length, groups=groups, dead_letters=dead)
 
+    async def streams(self) -> list[str]:
+        # SCAN walks the whole database, a few hundred keys per round trip: fine for a command a person runs, which
+        # is why the health reports (read by a health check every few seconds) live in one hash instead.
+        pattern = _glob_escape(self.settings.key_prefix) + "npc:*"
+        with redis_unavailable_as_bus_error(self.address):
+            keys = [key async for key in self._client.scan_iter(match=pattern, count=1000, _type="stream")]
+        names = {key.decode().removeprefix(self.settings.key_prefix) for key in keys}
+        return sorted(name for name in names if not name.endswith(DEAD_LETTER_SUFFIX))
+
     async def _group_info(self, key: str, raw: dict[str, Any]) -> GroupInfo:
         consumers: list[dict[str, Any]] = await self._client.xinfo_consumers(key, raw["name"])
         return GroupInfo(
@@ -219,28 +211,10 @@ class RedisBus(Bus):
         ]
 
     async def put_health(self, process: str, report: str, ttl_s: float) -> None:
-        # One hash for every process (no key scan, which walks the whole database); each field carries its deadline.
-        value = json.dumps({"expires_at": time.time() + ttl_s, "report": report})
-        with redis_unavailable_as_bus_error(self.address):
-            await self._client.hset(self._health_key, process, value)
+        await self._health.put(process, report, ttl_s)
 
     async def health_reports(self) -> list[str]:
-        with redis_unavailable_as_bus_error(self.address):
-            fields: dict[Any, Any] = await self._client.hgetall(self._health_key)
-            now, reports, expired = time.time(), [], []
-            for process, raw in fields.items():
-                kept = json.loads(raw)
-                if kept["expires_at"] > now:
-                    reports.append(str(kept["report"]))
-                else:
-                    expired.append(process)
-            if expired:
-                await self._client.hdel(self._health_key, *expired)
-        return reports
-
-    @property
-    def _health_key(self) -> str:
-        return f"{self.settings.key_prefix}npc-host:health"
+        return await self._health.reports()
 
     async def _close(self) -> None:
         await self._client.aclose()
@@ -264,3 +238,8 @@ class RedisBus(Bus):
 def _parse_id(entry_id: bytes) -> tuple[int, int]:
     ms, _, seq = entry_id.decode().partition("-")
     return int(ms), int(seq or 0)
+
+
+def _glob_escape(text: str) -> str:
+    """`text` matched literally in a Redis glob pattern (a key prefix may hold `*`, `?`, `[`)."""
+    return "".join(f"\\{char}" if char in "*?[]\\" else char for char in text)

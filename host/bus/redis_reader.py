@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, FieldT
 
 from host.bus.codec import decode
 from host.bus.dead_letters import dead_letter_fields
 from host.bus.dedupe import RedisDeduper
 from host.bus.delivery import Delivery, GroupReader, Rejection
-from host.bus.errors import BusUnavailableError
+from host.bus.redis_connection import redis_unavailable_as_bus_error
 from host.errors import EventValidationError
 
 RawEntry = tuple[bytes, Mapping[bytes, bytes] | None]
 # How Redis says the stream or the group is gone: NOGROUP from reads and claims, UNBLOCKED to a read blocked on a key
 # that was deleted, "no such key" from XINFO.
 _STREAM_GONE = ("NOGROUP", "UNBLOCKED", "no such key")
-
-
-@contextmanager
-def redis_unavailable_as_bus_error(address: str) -> Iterator[None]:
-    try:
-        yield
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        raise BusUnavailableError(f"Redis at {address}: {type(exc).__name__}: {exc}") from exc
 
 
 def wire_fields(fields: Mapping[bytes, bytes]) -> dict[FieldT, EncodableT]:

@@ -90,6 +90,14 @@ def stream_name(server: str, kind: StreamKind) -> str:
     return f"npc:{server}:{kind.value}"
 
 
+def stream_server(stream: str) -> str | None:
+    """The server of a stream named by `stream_name`; None for any other name (a dead-letter stream, say)."""
+    parts = stream.split(":")
+    if len(parts) == 3 and parts[0] == "npc" and parts[2] in {kind.value for kind in StreamKind}:
+        return parts[1] if _SERVER_NAME.fullmatch(parts[1]) else None
+    return None
+
+
 def carries_audio(stream: str) -> bool:
     """Whether `stream` (as named by `stream_name`; not its dead letters) is one of the audio-carrying kinds."""
     return stream.rsplit(":", 1)[-1] in audio_kinds()

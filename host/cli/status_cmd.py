@@ -1,21 +1,20 @@
 """`npc-host status`: each process's roles and their health, then consumers, pending entries and lag of every stream
 on the Redis hub.
 
-Its own module so it imports only the hub and the health model: `--quiet` (a health check) reads the hub's health
-reports and nothing else; rich and the profiles load only for the full tables, and the database is never opened: the
-advisor's latest passes come from the summaries it leaves on Redis (bench/cli.py measures both; docs/benchmarks.md has
-the figures).
+Its own module so it imports only what it reads: `--quiet` (a health check) reads the hub's health reports through
+`host.bus.health` (redis-py and nothing else of the hub); the full tables add the hub and rich. The streams listed are
+the ones Redis holds (no profile is parsed), and the database is never opened: the advisor's latest passes come from
+the summaries it leaves on Redis (bench/cli.py measures both; docs/benchmarks.md has the figures).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING
 
 import typer
 
-from host.bus import Bus, StreamKind, make_bus, stream_name
+from host.bus.health import read_health_reports
 from host.cli import app
 from host.cli.common import fail, run_or_exit, settings_or_exit
 from host.config import Settings
@@ -23,6 +22,8 @@ from host.roles.health import ProcessHealth, RoleState
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+    from host.bus import Bus
 
 
 @app.command("status")
@@ -34,7 +35,8 @@ def status(
     settings = settings_or_exit()
     if settings.redis_url is None:
         fail("status reads the shared hub: set NPC_HOST_REDIS_URL (the in-process hub lives inside `npc-host run`)")
-    reports, table = run_or_exit(_status(settings, tables=not quiet))
+    url = settings.redis_url.get_secret_value()
+    reports, table = run_or_exit(_status(url, settings, tables=not quiet))
     failed = [(report.process, role) for report in reports for role in report.roles if role.state is RoleState.FAILED]
     if table is not None:
         from rich.console import Console
@@ -42,7 +44,7 @@ def status(
         console = Console()
         console.print(_roles_table(reports))
         console.print(table)
-        passes = run_or_exit(_advisor_passes(settings.redis_url.get_secret_value(), settings.bus.key_prefix))
+        passes = run_or_exit(_advisor_passes(url, settings.bus.key_prefix))
         if passes is not None:
             console.print(passes)
     if failed:
@@ -82,26 +84,31 @@ def _roles_table(reports: list[ProcessHealth]) -> Table:
     return table
 
 
-async def _status(settings: Settings, *, tables: bool) -> tuple[list[ProcessHealth], Table | None]:
+async def _status(url: str, settings: Settings, *, tables: bool) -> tuple[list[ProcessHealth], Table | None]:
+    texts = await read_health_reports(url, settings.bus, client_name="npc-host-status")
+    reports = [ProcessHealth.model_validate_json(text) for text in texts]
+    if not tables:
+        return reports, None
+    from host.bus import make_bus
+
     bus = await make_bus(settings, client_name="npc-host-status")
     try:
-        reports = [ProcessHealth.model_validate_json(text) for text in await bus.health_reports()]
-        return reports, (await _status_table(bus, settings) if tables else None)
+        return reports, await _status_table(bus)
     finally:
         await bus.aclose()
 
 
-async def _status_table(bus: Bus, settings: Settings) -> Table:
+async def _status_table(bus: Bus) -> Table:
+    """Every stream of each server that has any on the hub, in the order events flow through them."""
     from rich.table import Table
 
-    from host.profiles.loader import load_all
+    from host.bus.streams import StreamKind, stream_name, stream_server
 
     table = Table("stream", "length", "group", "consumers", "pending", "lag", "dead letters")
-    for load in await asyncio.to_thread(load_all, settings.profiles_dir):  # parsing files: off the event loop
-        if load.server is None:
-            continue
+    servers = sorted({server for stream in await bus.streams() if (server := stream_server(stream))})
+    for server in servers:
         for kind in StreamKind:
-            info = await bus.stream_info(stream_name(load.server.name, kind))
+            info = await bus.stream_info(stream_name(server, kind))
             if not info.groups:
                 table.add_row(info.stream, str(info.length), "-", "-", "-", "-", str(info.dead_letters))
             for group in info.groups:
@@ -116,4 +123,6 @@ async def _status_table(bus: Bus, settings: Settings) -> Table:
                     lag,
                     str(info.dead_letters),
                 )
+    if not servers:
+        table.add_row("no streams yet", "-", "-", "-", "-", "-", "-")
     return table

@@ -1,8 +1,10 @@
 """Finding a server or an NPC by what a user typed: NPCs by id, name or alias, case-insensitively; a miss lists the
-choices and the closest one. Every command that takes an NPC resolves it here."""
+choices and the closest one. Every command that takes an NPC resolves it here, and the brain tells here whether a
+player only called an NPC by name."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -15,10 +17,20 @@ class UnknownNpcError(ProfileError):
     code = "unknown_npc"
 
 
+def _is_only_the_name(text: str, npc: NpcProfile) -> bool:
+    """Whether `text` is nothing but the NPC's id, name or an alias, case, punctuation and spacing aside: `Hilde`,
+    `captain hilde` and `hilde,` all name theirs."""
+    words = _words(text)
+    return bool(words) and words in {_words(name) for name in (npc.id, npc.name, *npc.aliases)}
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[^\W_]+", text.casefold()))
+
+
 def find_npc(npcs: Mapping[str, NpcProfile], server: str, wanted: str) -> NpcProfile:
-    key = wanted.strip().casefold()
     for npc in npcs.values():
-        if key in {npc.id.casefold(), npc.name.casefold(), *(alias.casefold() for alias in npc.aliases)}:
+        if _is_only_the_name(wanted, npc):
             return npc
     names = [name for npc in npcs.values() for name in (npc.id, npc.name, *npc.aliases)]
     listed = ", ".join(f"{npc.id} ({npc.name})" for npc in sorted(npcs.values(), key=lambda npc: npc.id)) or "none"
