@@ -1,14 +1,14 @@
 """The out-of-character guard: what a sentence must lose, or why it must not be spoken at all.
 
 Small models break character ("As an AI language model...", "I'm ready to help you with your coding challenges",
-"As a Linux terminal, I'm ready to serve you", "I'm Mira, a character from a story"), recite their instructions
-("I'm Bram, in at most 2 short spoken sentences."), parrot the player's line or their own earlier reply, write
-letters ("Dear Alice, ..."), leak what they were told to keep secret, and wrap their words in debris: the NPC's own
-name as a prefix (`Bram: ...`), an answer-format prefix (`You answer: ...`, `Here's a possible response: ...`),
-chat-template tokens, emoji a voice cannot say, stray quotes. The guard cleans each sentence, then drops it with a
-reason when it is empty, breaks character (the tables in `guard_rules`), holds HTML or a URL, recites the persona
-block, repeats a secret (any run of `SECRET_RUN_WORDS` consecutive words of one, or the whole secret if shorter), or
-repeats the player's line or what the NPC already said.
+"As a Linux terminal, I'm ready to serve you", "I'm Mira, a character from a story", "Computer - I'm so sorry.",
+"Print(sorted_list)"), recite their instructions ("I'm Bram, in at most 2 short spoken sentences."), parrot the
+player's line or their own earlier reply, write letters ("Dear Alice, ..."), leak what they were told to keep
+secret, and wrap their words in debris: the NPC's own name as a prefix (`Bram: ...`), an answer-format prefix (`You
+answer: ...`, `Here's a possible response: ...`), chat-template tokens, emoji a voice cannot say, stray quotes. The
+guard cleans each sentence, then drops it with a reason when it is empty, breaks character (the tables in
+`guard_rules`), holds HTML or a URL, recites the persona block, repeats a secret (any run of `SECRET_RUN_WORDS`
+consecutive words of one, or the whole secret if shorter), or repeats the player's line or what the NPC already said.
 """
 
 from __future__ import annotations
