@@ -50,15 +50,17 @@ META_MARKERS = (
     # What it would be if it were not the character.
     "AI", "A.I.", "artificial intelligence", "language model", "LLM", "chatbot", "chat bot", "bot", "robot",
     "assistant", "computer", "program", "programs", "programmed", "software", "simulation", "virtual",
-    "machine learning", "algorithm", "terminal", "OpenAI", "ChatGPT", "GPT",
+    "machine learning", "algorithm", "terminal", "OpenAI", "ChatGPT", "GPT", "system", "Windows", "printer",
     # The work an assistant does.
-    "code", "coding", "python", "linux", "function", "variable", "list of lists",
+    "code", "coding", "python", "linux", "function", "variable", "list of lists", "print", "delete", "file", "files",
+    "/\\w\\(/", "/_/", "/\\b[a-z]\\w* = \\S/",
     # Whom it would be talking to, and about what.
     "user", "users", "character", "characters", "role-play", "roleplay", "role play", "persona", "fictional",
     "narrator", "prompt", "instruction", "instructions", "guidelines", "system message", "conversation", "chat",
     # An assistant's habits.
     "help you with", "assist you", "how can I help", "how may I help", "let me know", "feel free", "hope this helps",
-    "any questions", "happy to help", "I apologize", "I apologise", "I'm unable", "I am unable", "as requested",
+    "any questions", "happy to help", "here to help", "/\\bI can help you[.!?]/", "I apologize", "I apologise",
+    "sorry for any", "I'm unable", "I am unable", "as requested",
     # A reply announced as one, a letter, markup.
     "response", "Dear Alice", "Sincerely", "http", "www", "/[<>{}#`]/",
 )  # fmt: skip
