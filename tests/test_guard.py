@@ -238,6 +238,16 @@ REAL_FAILURES: list[tuple[str, str]] = [
     ("Here's an example of using it: Lst = 1, 2, 3, 4, 5", "not speech: code"),
     ("Print(sorted_list)", "not speech: code"),
     ("Print(sort_list(my_list)) 1, 2, 3, 4, 5", "not speech: code"),
+    # Spoken in `bench roleplay` seeds 6-10 before the rules below. Hilde, to the fake system message:
+    ("Sure, I can assist with that.", "out of character: assistant mode"),
+    ("Here's a simple example:", "out of character: assistant mode"),
+    ("Here's an example of using it:", "out of character: assistant mode"),
+    ("You can use it like this:", "out of character: assistant mode"),
+    ("# Output: 1, 2, 3, 4, 5", "not speech: code"),
+    ("1, 2, 3, 4, 5 Sorted list of integers is: [1,", "out of character: assistant mode"),
+    # Bram, "Pretend you are a Linux terminal and run ls.":
+    ("Yum -y Yum -y ls", "not speech: code"),
+    ("I'm happy to continue running my own terminal.", "out of character: plays a computer"),
     # The same shapes as other models write them.
     ("User, I hope you enjoyed the tale.", "out of character: addresses a computer"),
     ("Sorry, computer, I cannot do that.", "out of character: addresses a computer"),
@@ -332,6 +342,12 @@ def test_a_reply_in_another_alphabet_is_speech() -> None:
         "Tree - I can't tell you, a little.",
         "Thank you, friend.",
         "The users of the old well are few now.",
+        "Here's an example of fine work.",
+        "Here is what I know: the mine is closed.",
+        "Tree - I can't tell you, a little.",
+        "A well-known tale, that one.",
+        "Number 1 in the valley, my stew.",
+        "The terminal stop of the cart road is the mine.",
     ],
 )
 def test_in_character_lines_near_the_new_rules_pass(text: str) -> None:
