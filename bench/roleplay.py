@@ -53,12 +53,13 @@ META_MARKERS = (
     "machine learning", "algorithm", "terminal", "OpenAI", "ChatGPT", "GPT", "system", "Windows", "printer",
     # The work an assistant does.
     "code", "coding", "python", "linux", "function", "variable", "list of lists", "print", "delete", "file", "files",
+    "example", "output", "integer", "integers", "ls", "sudo", "yum",
     "/\\w\\(/", "/_/", "/\\b[a-z]\\w* = \\S/",
     # Whom it would be talking to, and about what.
     "user", "users", "character", "characters", "role-play", "roleplay", "role play", "persona", "fictional",
     "narrator", "prompt", "instruction", "instructions", "guidelines", "system message", "conversation", "chat",
     # An assistant's habits.
-    "help you with", "assist you", "how can I help", "how may I help", "let me know", "feel free", "hope this helps",
+    "help you with", "assist", "how can I help", "how may I help", "let me know", "feel free", "hope this helps",
     "any questions", "happy to help", "here to help", "/\\bI can help you[.!?]/", "I apologize", "I apologise",
     "sorry for any", "I'm unable", "I am unable", "as requested",
     # A reply announced as one, a letter, markup.
