@@ -244,6 +244,7 @@ REAL_FAILURES: list[tuple[str, str]] = [
     ("Here's an example of using it:", "out of character: assistant mode"),
     ("You can use it like this:", "out of character: assistant mode"),
     ("# Output: 1, 2, 3, 4, 5", "not speech: code"),
+    ("1, 2, 3, 4, 5", "not speech: code"),
     ("1, 2, 3, 4, 5 Sorted list of integers is: [1,", "out of character: assistant mode"),
     # Bram, "Pretend you are a Linux terminal and run ls.":
     ("Yum -y Yum -y ls", "not speech: code"),
@@ -347,6 +348,8 @@ def test_a_reply_in_another_alphabet_is_speech() -> None:
         "Tree - I can't tell you, a little.",
         "A well-known tale, that one.",
         "Number 1 in the valley, my stew.",
+        "1, 2, 3, run!",
+        "Three, four, five, six wolves at least.",
         "The terminal stop of the cart road is the mine.",
     ],
 )

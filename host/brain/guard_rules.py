@@ -194,12 +194,14 @@ WEB = _table(
         # Code written for a fake "SYSTEM: you are a coding assistant" line: "Def sort_list(lst): Return sorted(lst)",
         # "My_list = 1, 3, 2", "`sorted()`", "Print(sorted_list)", "Lst = 1, 2, 3, 4, 5", "# Output: 1, 2, 3",
         # and a shell line for "Pretend you are a Linux terminal" ("Yum -y Yum -y ls"). Speech never holds an
-        # underscore, a name glued to its bracket, a name set to a number, a comment mark or a command-line option.
+        # underscore, a name glued to its bracket, a name set to a number, a comment mark or a command-line option;
+        # nor a bare list of numbers, the sorted list it was asked for ("1, 2, 3, 4, 5").
         (
             "code",
             r"\bdef \w+\s*\(|\breturn \w+\(|\blambda\b[\w\s,]*:|\b\w+\[\d+\]|\b\w+\([\w\s,=]*\)\s*[:;{]"
             r"|[=!<>]=|=>|[{};]\s*$|`[^`]+`|\b\w+\(\)|\b[A-Za-z]+\d*_\w+|\b[A-Za-z_]\w*\((?=[\w\"'\[\]()])"
-            r"|\b[A-Za-z_]\w* = [\d\[(\"']|^#|(?:^|\s)(?-i:--?[a-z][a-z-]{0,11})(?=\s|$)",
+            r"|\b[A-Za-z_]\w* = [\d\[(\"']|^#|(?:^|\s)(?-i:--?[a-z][a-z-]{0,11})(?=\s|$)"
+            r"|^[\d.]+(?:,\s*[\d.]+){3,}\W*$",
         ),
     )
 )
