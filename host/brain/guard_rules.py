@@ -161,7 +161,10 @@ SELF_DESCRIPTION = _table(
         (
             "plays a computer",
             r"\b(?:i'm|i am|now) running (?:windows|linux|ubuntu|mac ?os|unix|dos)\b|\b(?:ms-dos|macos|ubuntu)\b"
-            r"|\brunning (?:my|your|the|a) (?:own )?(?:terminal|computer|program|script|code)\b",
+            r"|\brunning (?:my|your|the|a) (?:own )?(?:terminal|computer|program|script|code)\b"
+            # Doing what the terminal or the printer was told, as the machine: "I'll just delete it." (Bram, told to
+            # run ls), "I'll print a different one for you." (told to print its system prompt).
+            r"|\bi(?:'ll| will| can| shall)(?: just)? (?:print|delete|compile|reboot|install|download|upload)\b",
         ),
         (
             "talks of a computer",
