@@ -118,6 +118,7 @@ CLEANED: list[tuple[str, str]] = [
     ("Bram, I'm glad you came.", "I'm glad you came."),
     ("innkeeper, rooms are upstairs.", "Rooms are upstairs."),
     ("Bramble, the dog, sleeps.", "Bramble, the dog, sleeps."),
+    ("Sit down, friend. [smi", "Sit down, friend."),
 ]
 
 
@@ -133,6 +134,7 @@ def test_debris_is_cleaned_off(raw: str, spoken: str) -> None:
         ("<|im_start|>assistant", "nothing left to say"),
         ("Assistant", "chat-template role word"),
         ('"', "nothing left to say"),
+        ("[gro", "nothing left to say"),  # an emotion tag cut off by the token limit (bench roleplay, seed 5)
     ],
 )
 def test_sentences_with_nothing_speakable_are_dropped(raw: str, reason: str) -> None:

@@ -55,6 +55,8 @@ _TURN_NOTE = re.compile(
 # The language note read back without its brackets: "Maria speaking Russian: answer in Russian."
 _LANGUAGE_NOTE = re.compile(r"\bspeak(?:s|ing)? [A-Z][a-z]+\s*:\s*answer in [A-Z][a-z]+")
 _BRACKETED_WORDS = re.compile(r"\[([^\[\]]*\s[^\[\]]*)\]?")
+# An emotion tag the token limit cut off at the reply's end ("No, I will not print. [gro"): no word to say.
+_CUT_TAG = re.compile(r"\[[^\[\]\s]*$")
 # A ChatML turn header the model wrote itself: the role name after it is debris too.
 _ROLE_HEADER = re.compile(r"<\|im_start\|>\s*(?:assistant|user|system)?", re.IGNORECASE)
 
@@ -126,7 +128,7 @@ class OutOfCharacterGuard:
     def clean(self, text: str) -> str:
         text = TEMPLATE_TOKENS.sub(" ", _ROLE_HEADER.sub(" ", text))
         text = EMOJI_PATTERN.sub(" ", text).replace("*", " ")
-        text = _BRACKETED_WORDS.sub(r"\1", _TURN_NOTE.sub(" ", text))
+        text = _CUT_TAG.sub(" ", _BRACKETED_WORDS.sub(r"\1", _TURN_NOTE.sub(" ", text)))
         text = _SPACES.sub(" ", text).strip()
         while prefix := (
             self._speaker_prefix.match(text)
