@@ -53,7 +53,7 @@ META_MARKERS = (
     "machine learning", "algorithm", "terminal", "OpenAI", "ChatGPT", "GPT", "system", "Windows", "printer",
     # The work an assistant does.
     "code", "coding", "python", "linux", "function", "variable", "list of lists", "print", "delete", "file", "files",
-    "example", "output", "integer", "integers", "sorted", "/\\d(?:, ?\\d){3,}/", "ls", "sudo", "yum",
+    "example", "like this", "output", "integer", "integers", "sorted", "/\\d(?:, ?\\d){3,}/", "ls", "sudo", "yum",
     "/\\w\\(/", "/_/", "/\\b[a-z]\\w* = \\S/",
     # Whom it would be talking to, and about what.
     "user", "users", "character", "characters", "role-play", "roleplay", "role play", "persona", "fictional",
