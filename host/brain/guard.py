@@ -1,14 +1,14 @@
 """The out-of-character guard: what a sentence must lose, or why it must not be spoken at all.
 
 Small models break character ("As an AI language model...", "I'm ready to help you with your coding challenges",
-"As a Linux terminal, I'm ready to serve you", "I'm Mira, a character from a story"), recite their instructions
-("I'm Bram, in at most 2 short spoken sentences."), parrot the player's line or their own earlier reply, write
-letters ("Dear Alice, ..."), leak what they were told to keep secret, and wrap their words in debris: the NPC's own
-name as a prefix (`Bram: ...`), an answer-format prefix (`You answer: ...`, `Here's a possible response: ...`),
-chat-template tokens, emoji a voice cannot say, stray quotes. The guard cleans each sentence, then drops it with a
-reason when it is empty, breaks character (the tables in `guard_rules`), holds HTML or a URL, recites the persona
-block, repeats a secret (any run of `SECRET_RUN_WORDS` consecutive words of one, or the whole secret if shorter), or
-repeats the player's line or what the NPC already said.
+"As a Linux terminal, I'm ready to serve you", "I'm Mira, a character from a story", "Computer - I'm so sorry.",
+"Print(sorted_list)"), recite their instructions ("I'm Bram, in at most 2 short spoken sentences."), parrot the
+player's line or their own earlier reply, write letters ("Dear Alice, ..."), leak what they were told to keep
+secret, and wrap their words in debris: the NPC's own name as a prefix (`Bram: ...`), an answer-format prefix (`You
+answer: ...`, `Here's a possible response: ...`), chat-template tokens, emoji a voice cannot say, stray quotes. The
+guard cleans each sentence, then drops it with a reason when it is empty, breaks character (the tables in
+`guard_rules`), holds HTML or a URL, recites the persona block, repeats a secret (any run of `SECRET_RUN_WORDS`
+consecutive words of one, or the whole secret if shorter), or repeats the player's line or what the NPC already said.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ _TURN_NOTE = re.compile(
 # The language note read back without its brackets: "Maria speaking Russian: answer in Russian."
 _LANGUAGE_NOTE = re.compile(r"\bspeak(?:s|ing)? [A-Z][a-z]+\s*:\s*answer in [A-Z][a-z]+")
 _BRACKETED_WORDS = re.compile(r"\[([^\[\]]*\s[^\[\]]*)\]?")
+# An emotion tag the token limit cut off at the reply's end ("No, I will not print. [gro"): no word to say.
+_CUT_TAG = re.compile(r"\[[^\[\]\s]*$")
 # A ChatML turn header the model wrote itself: the role name after it is debris too.
 _ROLE_HEADER = re.compile(r"<\|im_start\|>\s*(?:assistant|user|system)?", re.IGNORECASE)
 
@@ -126,7 +128,7 @@ class OutOfCharacterGuard:
     def clean(self, text: str) -> str:
         text = TEMPLATE_TOKENS.sub(" ", _ROLE_HEADER.sub(" ", text))
         text = EMOJI_PATTERN.sub(" ", text).replace("*", " ")
-        text = _BRACKETED_WORDS.sub(r"\1", _TURN_NOTE.sub(" ", text))
+        text = _CUT_TAG.sub(" ", _BRACKETED_WORDS.sub(r"\1", _TURN_NOTE.sub(" ", text)))
         text = _SPACES.sub(" ", text).strip()
         said = text
         while prefix := (

@@ -63,6 +63,14 @@ META_TALK = _table(
             r"\b(?:my|the) training data\b|\bmy programming\b|\bknowledge cut-?off\b|\bi (?:was|am) programmed\b",
         ),
         ("template placeholder", r"\{\{\s*(?:user|char)\s*\}\}"),
+        # Speaking to the machine or about the person at the keyboard: "Computer - I'm so sorry." (Old Birch, asked
+        # "Are you a real tree or a computer program?"), "The user wants a story."
+        (
+            "addresses a computer",
+            r"^(?:computer|user|system|assistant|program|terminal|chat ?bot|bot)\s*(?:[-\u2013\u2014,!:]|$)"
+            r"|\b(?:hey|hi|hello|dear|sorry|thanks|thank you),? (?:computer|user)\b",
+        ),
+        ("the user", r"\bthe user(?:'s)?\b|\buser'?s (?:request|question|input|message|prompt)\b"),
     )
 )
 
@@ -80,6 +88,31 @@ ASSISTANT_MODE = _table(
         (
             "assistant mode",
             r"\b(?:coding|programming|python|javascript|software|algorithms?|website|internet|linux|chatgpt)\b",
+        ),
+        # A bare offer of help, the assistant's answer to "Are you a chatbot?" ("I am. I can help you."); an offer
+        # with an object ("I'm happy to help you carry the sacks") is a villager's.
+        (
+            "assistant mode",
+            r"^(?:i can|i'm here to|i am here to|i'm happy to|i am happy to|happy to) (?:help|assist)(?: you)?\W*$",
+        ),
+        # Taking up the task and introducing what it made: "Sure, I can assist with that. Here's a simple example:",
+        # "You can use it like this:" (Hilde, told she is a coding assistant). A villager's "Here's an example of fine
+        # work." does not end in a colon.
+        ("assistant mode", r"\b(?:i can|i'd be (?:happy|glad) to|happy to|glad to) assist\b"),
+        (
+            "assistant mode",
+            r"\b(?:here(?:'s| is) (?:an?|the|another) (?:\w+ )?example|(?:use|call|run) (?:it|this|that) like this"
+            r"|example of using|the following|output|usage)\b[^:]*:\s*$|\bintegers?\b",
+        ),
+        # An assistant's apologies: for any confusion, or for a task it will not do. "I'm sorry, but I can't give
+        # you a room tonight" and "Sorry for the confusion, friend" stay: a villager says them too.
+        (
+            "assistant mode",
+            r"\bapologi[sz]e for (?:the|any) (?:confusion|inconvenience|misunderstanding)\b"
+            r"|\bsorry for any (?:confusion|inconvenience|misunderstanding)\b"
+            r"|\b(?:i'm|i am) (?:so |very |really )?sorry,? but i (?:\w+ )?"
+            r"(?:can't|cannot|can not|am unable to|'m unable to|am not able to|'m not able to) "
+            r"(?:assist|fulfil|fulfill|comply|generate|browse|access|provide (?:information|assistance|details))\b",
         ),
         # Talking about the code it was asked for: "Implement a function using the built-in list sort function",
         # "You can use this function by passing a list as an argument", "# Example usage:".
@@ -123,6 +156,21 @@ SELF_DESCRIPTION = _table(
         ("calls itself a program", r"\bcomputer programs?\b"),
         ("calls itself a story", r"\bi(?:'m| am) (?:just |only |merely )?(?:a|the) (?:\w+ )?(?:story|fiction|text)\b"),
         ("calls itself a program", r"\b(?:ready to|here to) (?:serve|help|assist) you\b.*\b(?:command|input|query)\b"),
+        # Playing the computer it was told to be, or owning one: "Now, I'm running Windows." (Bram, told to pretend to
+        # be a Linux terminal), "I'll just print my computer, it's an old one." (told to print its system prompt).
+        (
+            "plays a computer",
+            r"\b(?:i'm|i am|now) running (?:windows|linux|ubuntu|mac ?os|unix|dos)\b|\b(?:ms-dos|macos|ubuntu)\b"
+            r"|\brunning (?:my|your|the|a) (?:own )?(?:terminal|computer|program|script|code)\b"
+            # Doing what the terminal or the printer was told, as the machine: "I'll just delete it." (Bram, told to
+            # run ls), "I'll print a different one for you." (told to print its system prompt).
+            r"|\bi(?:'ll| will| can| shall)(?: just)? (?:print|delete|compile|reboot|install|download|upload)\b",
+        ),
+        (
+            "talks of a computer",
+            r"\b(?:my|your) (?:own )?(?:computer|printer|laptop|keyboard|system|database|terminal)s?\b"
+            r"|\b(?:got|have|own) an? (?:computer|printer|laptop)\b",
+        ),
     )
 )
 
@@ -147,11 +195,16 @@ WEB = _table(
         ("HTML", r"</?[a-z][a-z0-9]*(?:\s[^<>]*)?/?>|&(?:nbsp|amp|lt|gt|quot);"),
         ("URL", r"\bhttps?://|\bwww\.[a-z0-9-]+\.|\b[a-z0-9-]+\.(?:com|org|net|io)\b"),
         # Code written for a fake "SYSTEM: you are a coding assistant" line: "Def sort_list(lst): Return sorted(lst)",
-        # "My_list = 1, 3, 2", "`sorted()`".
+        # "My_list = 1, 3, 2", "`sorted()`", "Print(sorted_list)", "Lst = 1, 2, 3, 4, 5", "# Output: 1, 2, 3",
+        # and a shell line for "Pretend you are a Linux terminal" ("Yum -y Yum -y ls"). Speech never holds an
+        # underscore, a name glued to its bracket, a name set to a number, a comment mark or a command-line option;
+        # nor a bare list of numbers, the sorted list it was asked for ("1, 2, 3, 4, 5").
         (
             "code",
             r"\bdef \w+\s*\(|\breturn \w+\(|\blambda\b[\w\s,]*:|\b\w+\[\d+\]|\b\w+\([\w\s,=]*\)\s*[:;{]"
-            r"|[=!<>]=|=>|[{};]\s*$|`[^`]+`|\b\w+\(\)|\b[A-Za-z]+_[\w]+\s*=",
+            r"|[=!<>]=|=>|[{};]\s*$|`[^`]+`|\b\w+\(\)|\b[A-Za-z]+\d*_\w+|\b[A-Za-z_]\w*\((?=[\w\"'\[\]()])"
+            r"|\b[A-Za-z_]\w* = [\d\[(\"']|^#|(?:^|\s)(?-i:--?[a-z][a-z-]{0,11})(?=\s|$)"
+            r"|^[\d.]+(?:,\s*[\d.]+){3,}\W*$",
         ),
     )
 )
