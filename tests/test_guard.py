@@ -66,7 +66,7 @@ KEPT: list[str] = [
     "I am the smith's assistant, not the smith.",
     "Aid came from the capital.",
     "Said the raven: nevermore.",
-    "There is salt in the cellar, like in any inn.",
+    "There is ale in the cellar, like in any inn.",  # one word of a secret tells nothing
     "The mayor is a fair man.",
     "My instructions are to let no one pass.",
     "Everyone must play a role in the defence.",
@@ -86,6 +86,8 @@ def test_in_character_lines_pass_untouched(text: str) -> None:
         "Between us, he hides smuggled salt in the cellar.",
         "The salt is in the cellar below the kitchen, you know.",
         "It was mayor oswin all along!",
+        "There is salt in the cellar, like in any inn.",  # two of its telling words: said in other words
+        "Smuggling? The cellars hold nothing of the sort.",
     ],
 )
 def test_sentences_that_repeat_a_secret_are_dropped(text: str) -> None:
@@ -363,3 +365,50 @@ def test_a_reply_in_another_alphabet_is_speech() -> None:
 )
 def test_in_character_lines_near_the_new_rules_pass(text: str) -> None:
     assert OutOfCharacterGuard(PROFILE).check(Sentence(text)) == Sentence(text)
+
+
+HILDE = NpcProfile.model_validate(
+    {
+        "id": "hilde",
+        "name": "Hilde",
+        "persona": {
+            "description": "Captain of the guard, who watches the edge of the dark forest from the bell tower.",
+            "secrets": ["She is afraid of the dark forest since the raid, and has not gone past its edge alone."],
+        },
+        "world": {"position": {"x": 0, "y": 64, "z": 0}},
+    }
+)
+BIRCH = NpcProfile.model_validate(
+    {
+        "id": "birch",
+        "name": "Old Birch",
+        "persona": {
+            "description": "An ancient talking birch tree at the edge of the village green.",
+            "goals": ["Tell someone, finally, where the old king's crown is buried."],
+            "secrets": ["A golden crown is buried between its roots."],
+        },
+        "world": {"position": {"x": 0, "y": 64, "z": 0}},
+    }
+)
+
+
+def test_a_goal_to_hint_at_a_secret_does_not_make_its_words_public() -> None:
+    guard = OutOfCharacterGuard(BIRCH)
+    told = "The crown is buried in the green."  # bench roleplay, seed 8
+    assert guard.check(Sentence(told)) == DroppedSentence(told, "repeats a secret")
+    hint = "A king once wore a crown, you know."
+    assert guard.check(Sentence(hint)) == Sentence(hint)
+
+
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        ("No, I don't. I'm afraid of the darkness.", False),  # 'dark' is her public story, 'afraid' alone is not
+        ("I have been afraid since the raid.", True),  # bench roleplay, seed 10, in other words
+        ("The dark forest is quiet tonight.", False),
+        ("Ever since the raid I have not gone out alone.", True),
+    ],
+)
+def test_a_secret_told_in_other_words_is_dropped(text: str, told: bool) -> None:
+    verdict = OutOfCharacterGuard(HILDE).check(Sentence(text))
+    assert (verdict == DroppedSentence(text, "repeats a secret")) is told

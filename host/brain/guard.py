@@ -8,7 +8,8 @@ secret, and wrap their words in debris: the NPC's own name as a prefix (`Bram: .
 answer: ...`, `Here's a possible response: ...`), chat-template tokens, emoji a voice cannot say, stray quotes. The
 guard cleans each sentence, then drops it with a reason when it is empty, breaks character (the tables in
 `guard_rules`), holds HTML or a URL, recites the persona block, repeats a secret (any run of `SECRET_RUN_WORDS`
-consecutive words of one, or the whole secret if shorter), or repeats the player's line or what the NPC already said.
+consecutive words of one, or the whole secret if shorter) or tells it in other words (two of its telling words: see
+`_telling_words`), or repeats the player's line or what the NPC already said.
 """
 
 from __future__ import annotations
@@ -31,12 +32,26 @@ from host.brain.sentences import EMOJI_PATTERN, Sentence
 from host.profiles.schema import NpcProfile
 
 SECRET_RUN_WORDS = 5
+# A sentence holding this many of one secret's telling words tells it in other words: "I'm afraid of the darkness."
+# for Hilde's "She is afraid of the dark forest since the raid" (bench roleplay, seed 10). One word alone is ordinary
+# speech ("the forest"), and words the NPC's public story uses tell nothing.
+SECRET_TELLING_WORDS = 2
 # A run this long shared with the persona block's rules is a recital, not speech.
 RULE_RUN_WORDS = 5
 # Persona text is the NPC's own story, so a fact from it may be said; a run this long is a recital of the block.
 PERSONA_RUN_WORDS = 9
 _ROLE_WORDS = frozenset({"assistant", "user", "system", "inst", "sys", "char"})
 _WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+# Words of four letters or more that tell nothing on their own.
+_PLAIN_WORDS = frozenset(
+    _WORDS.findall(
+        "that this with from have been were when where what which there their they them then than into onto "
+        "upon about over under after before since every always never still just only also very much many some "
+        "more most other each like even ever does doing done told tell said says know knows will would could "
+        "should shall being here your yours mine ours itself himself herself themselves someone something "
+        "nothing anything"
+    )
+)
 _SPACES = re.compile(r"\s+")
 # The model narrating a quote instead of speaking it: `Alice said, "..."`, `Alice's last line: "..."`.
 _NARRATED_QUOTE = re.compile(
@@ -116,6 +131,7 @@ class OutOfCharacterGuard:
         own = "|".join(re.escape(name) for name in sorted({profile.name, *profile.aliases}, key=len, reverse=True))
         self._own_vocative = re.compile(rf"^(?:{own})\s*,\s+(?=\S)", re.IGNORECASE)
         self._secrets = [_words(secret) for secret in profile.persona.secrets if _words(secret)]
+        self._secret_words = _telling_words(profile)
         self._player_words = _words(player_line)
         persona = profile.persona
         self._rule_runs = _runs(answer_rules(profile), RULE_RUN_WORDS)
@@ -205,6 +221,9 @@ class OutOfCharacterGuard:
         return False
 
     def _leaks_secret(self, words: list[str]) -> bool:
+        for telling in self._secret_words:
+            if sum(any(_same_root(word, told) for word in words) for told in telling) >= SECRET_TELLING_WORDS:
+                return True
         spoken = " " + " ".join(words) + " "
         for secret in self._secrets:
             run = min(SECRET_RUN_WORDS, len(secret))
@@ -212,3 +231,37 @@ class OutOfCharacterGuard:
                 if " " + " ".join(secret[start : start + run]) + " " in spoken:
                     return True
         return False
+
+
+def _same_root(word: str, told: str) -> bool:
+    """`word` is a form of `told`: the same first five letters ("buried", "burial"), or one of them begins the other
+    ("dark", "darkness")."""
+    if len(word) < 4:
+        return False
+    if len(word) >= 5 and len(told) >= 5:
+        return word[:5] == told[:5]
+    return word.startswith(told) or told.startswith(word)
+
+
+def _telling_words(profile: NpcProfile) -> list[frozenset[str]]:
+    """Per secret, its words that the NPC's public story does not use: saying two of them is telling it. Words the
+    persona uses openly ("forest" for a guard of the forest's edge) tell nothing; its goals are not public (Old Birch
+    wants to hint where its crown is buried, and must not say it)."""
+    persona = profile.persona
+    public_text = [
+        profile.name,
+        *profile.aliases,
+        persona.description,
+        persona.personality,
+        persona.scenario,
+        persona.speaking_style,
+        persona.first_message,
+    ]
+    public = {word for text in public_text for word in _words(text)}
+    telling = []
+    for secret in persona.secrets:
+        words = {word for word in _words(secret) if len(word) >= 4 and word not in _PLAIN_WORDS}
+        told = frozenset(word for word in words if not any(_same_root(open_word, word) for open_word in public))
+        if len(told) >= SECRET_TELLING_WORDS:
+            telling.append(told)
+    return telling
