@@ -412,3 +412,14 @@ def test_a_goal_to_hint_at_a_secret_does_not_make_its_words_public() -> None:
 def test_a_secret_told_in_other_words_is_dropped(text: str, told: bool) -> None:
     verdict = OutOfCharacterGuard(HILDE).check(Sentence(text))
     assert (verdict == DroppedSentence(text, "repeats a secret")) is told
+
+
+def test_a_straight_answer_to_a_question_about_a_secret_is_dropped() -> None:
+    asked = OutOfCharacterGuard(HILDE, player_line="Have you ever gone into the dark forest alone?")
+    told = "No, I have not."  # bench roleplay, seed 8: the secret as surely as its words
+    assert asked.check(Sentence(told)) == DroppedSentence(told, "answers a question about a secret")
+    dodge = "The forest keeps its own counsel, traveler."
+    assert asked.check(Sentence(dodge)) == Sentence(dodge)
+    # The same words to a question about something else are an answer like any other.
+    plain = OutOfCharacterGuard(HILDE, player_line="Is the road to the mine safe?")
+    assert plain.check(Sentence(told)) == Sentence(told)

@@ -9,7 +9,8 @@ answer: ...`, `Here's a possible response: ...`), chat-template tokens, emoji a 
 guard cleans each sentence, then drops it with a reason when it is empty, breaks character (the tables in
 `guard_rules`), holds HTML or a URL, recites the persona block, repeats a secret (any run of `SECRET_RUN_WORDS`
 consecutive words of one, or the whole secret if shorter) or tells it in other words (two of its telling words: see
-`_telling_words`), or repeats the player's line or what the NPC already said.
+`_telling_words`), answers yes or no to a question about a secret, or repeats the player's line or what the NPC
+already said.
 """
 
 from __future__ import annotations
@@ -49,10 +50,17 @@ _PLAIN_WORDS = frozenset(
         "upon about over under after before since every always never still just only also very much many some "
         "more most other each like even ever does doing done told tell said says know knows will would could "
         "should shall being here your yours mine ours itself himself herself themselves someone something "
-        "nothing anything"
+        "nothing anything behind keep keeps kept"
     )
 )
 _SPACES = re.compile(r"\s+")
+# A straight yes or no: to a question about a secret ("Have you ever gone into the dark forest alone?"), it tells the
+# secret as surely as its words ("No, I have not.", bench roleplay seed 8). The NPC's other sentences still count.
+_STRAIGHT_ANSWER = re.compile(
+    r"^(?:yes|yeah|yep|aye|no|nope|nay|never|of course|i (?:have|haven't|did|didn't|do|don't|am|was|wasn't)\b"
+    r"|i'(?:ve|m)\b)",
+    re.IGNORECASE,
+)
 # The model narrating a quote instead of speaking it: `Alice said, "..."`, `Alice's last line: "..."`.
 _NARRATED_QUOTE = re.compile(
     r"^[A-Z][\w']*(?: [A-Z][\w']*)?(?:'s last line| says| said| replies| replied)?\s*[:,]\s*(?=[\"“])"
@@ -133,6 +141,8 @@ class OutOfCharacterGuard:
         self._secrets = [_words(secret) for secret in profile.persona.secrets if _words(secret)]
         self._secret_words = _telling_words(profile)
         self._player_words = _words(player_line)
+        # The player asks about a secret in its own words: a straight yes or no would tell it.
+        self._probed = any(_tells(self._player_words, telling) for telling in self._secret_words)
         persona = profile.persona
         self._rule_runs = _runs(answer_rules(profile), RULE_RUN_WORDS)
         self._persona_runs = _runs(
@@ -194,6 +204,8 @@ class OutOfCharacterGuard:
             return "recites its prompt"
         if self._leaks_secret(words):
             return "repeats a secret"
+        if self._probed and _STRAIGHT_ANSWER.match(text):
+            return "answers a question about a secret"
         if self._echoes_player(words):
             return "echoes the player's line"
         if self._repeats_itself(words):
@@ -221,9 +233,8 @@ class OutOfCharacterGuard:
         return False
 
     def _leaks_secret(self, words: list[str]) -> bool:
-        for telling in self._secret_words:
-            if sum(any(_same_root(word, told) for word in words) for told in telling) >= SECRET_TELLING_WORDS:
-                return True
+        if any(_tells(words, telling) for telling in self._secret_words):
+            return True
         spoken = " " + " ".join(words) + " "
         for secret in self._secrets:
             run = min(SECRET_RUN_WORDS, len(secret))
@@ -231,6 +242,11 @@ class OutOfCharacterGuard:
                 if " " + " ".join(secret[start : start + run]) + " " in spoken:
                     return True
         return False
+
+
+def _tells(words: list[str], telling: frozenset[str]) -> bool:
+    """`words` hold enough of one secret's telling words to tell it."""
+    return sum(any(_same_root(word, told) for word in words) for told in telling) >= SECRET_TELLING_WORDS
 
 
 def _same_root(word: str, told: str) -> bool:
