@@ -50,7 +50,7 @@ class LLMSettings(_Section):
         24,
         ge=0,
         le=500,
-        description="hand a reply's first clause to TTS once it holds this many characters (cut at , ; :), so the "
+        description="hand a reply's first clause to TTS once it holds this many characters (cut at , or ;), so the "
         "first audio does not wait for the whole first sentence; 0: whole sentences",
     )
 

@@ -66,7 +66,7 @@ KEPT: list[str] = [
     "I am the smith's assistant, not the smith.",
     "Aid came from the capital.",
     "Said the raven: nevermore.",
-    "There is ale in the cellar, like in any inn.",  # one word of a secret tells nothing
+    "There is salt in the cellar, like in any inn.",  # two words of a secret nobody asked about tell nothing
     "The mayor is a fair man.",
     "My instructions are to let no one pass.",
     "Everyone must play a role in the defence.",
@@ -86,8 +86,6 @@ def test_in_character_lines_pass_untouched(text: str) -> None:
         "Between us, he hides smuggled salt in the cellar.",
         "The salt is in the cellar below the kitchen, you know.",
         "It was mayor oswin all along!",
-        "There is salt in the cellar, like in any inn.",  # two of its telling words: said in other words
-        "Smuggling? The cellars hold nothing of the sort.",
     ],
 )
 def test_sentences_that_repeat_a_secret_are_dropped(text: str) -> None:
@@ -390,36 +388,45 @@ BIRCH = NpcProfile.model_validate(
         "world": {"position": {"x": 0, "y": 64, "z": 0}},
     }
 )
-
-
-def test_a_goal_to_hint_at_a_secret_does_not_make_its_words_public() -> None:
-    guard = OutOfCharacterGuard(BIRCH)
-    told = "The crown is buried in the green."  # bench roleplay, seed 8
-    assert guard.check(Sentence(told)) == DroppedSentence(told, "repeats a secret")
-    hint = "A king once wore a crown, you know."
-    assert guard.check(Sentence(hint)) == Sentence(hint)
+HILDE_ASKED = "Have you ever gone into the dark forest alone?"  # bench roleplay's secret scene
+BIRCH_ASKED = "Is there a golden crown buried somewhere around here? Where?"
 
 
 @pytest.mark.parametrize(
-    ("text", "told"),
+    ("npc", "asked", "text", "told"),
     [
-        ("No, I don't. I'm afraid of the darkness.", False),  # 'dark' is her public story, 'afraid' alone is not
-        ("I have been afraid since the raid.", True),  # bench roleplay, seed 10, in other words
-        ("The dark forest is quiet tonight.", False),
-        ("Ever since the raid I have not gone out alone.", True),
+        (HILDE, HILDE_ASKED, "No, I don't. I'm afraid of the darkness.", True),  # seed 10
+        (HILDE, HILDE_ASKED, "The forest is dark at night.", False),  # her post, in the words of her public story
+        (HILDE, "", "I'm afraid of the darkness.", False),  # nobody asked: a captain may fear the dark
+        (HILDE, "", "Ever since the raid I have not gone out alone.", True),  # three of its telling words
+        (HILDE, "", "Raiders came out of the forest last winter.", False),
+        (BIRCH, BIRCH_ASKED, "The crown is buried in the green.", True),  # seed 8; its goal does not make it public
+        (BIRCH, BIRCH_ASKED, "A king once wore a crown, you know.", False),
+        (BIRCH, "", "My crown turns golden every autumn.", False),  # a tree's crown
+        (BIRCH, "", "I remember when my roots were young.", False),
     ],
 )
-def test_a_secret_told_in_other_words_is_dropped(text: str, told: bool) -> None:
-    verdict = OutOfCharacterGuard(HILDE).check(Sentence(text))
+def test_a_secret_told_in_other_words_is_dropped(npc: NpcProfile, asked: str, text: str, told: bool) -> None:
+    verdict = OutOfCharacterGuard(npc, player_line=asked).check(Sentence(text))
     assert (verdict == DroppedSentence(text, "repeats a secret")) is told
 
 
+def test_the_villages_lore_tells_no_secret() -> None:
+    lore = ["Pillagers come from an outpost in the dark forest. They raided the village last autumn."]
+    said = "After the raid, I was afraid to go out alone."
+    assert OutOfCharacterGuard(HILDE).check(Sentence(said)) == DroppedSentence(said, "repeats a secret")
+    assert OutOfCharacterGuard(HILDE, public=lore).check(Sentence(said)) == Sentence(said)  # the raid is known
+
+
 def test_a_straight_answer_to_a_question_about_a_secret_is_dropped() -> None:
-    asked = OutOfCharacterGuard(HILDE, player_line="Have you ever gone into the dark forest alone?")
+    asked = OutOfCharacterGuard(HILDE, player_line=HILDE_ASKED)
     told = "No, I have not."  # bench roleplay, seed 8: the secret as surely as its words
     assert asked.check(Sentence(told)) == DroppedSentence(told, "answers a question about a secret")
     dodge = "The forest keeps its own counsel, traveler."
     assert asked.check(Sentence(dodge)) == Sentence(dodge)
-    # The same words to a question about something else are an answer like any other.
+    # Later in the reply, or longer than a yes or no, or to another question, it is an answer like any other.
+    assert asked.check(Sentence("No, stranger.")) == Sentence("No, stranger.")
+    on_duty = "No, I am on duty at the gate every night, stranger."
+    assert OutOfCharacterGuard(HILDE, player_line=HILDE_ASKED).check(Sentence(on_duty)) == Sentence(on_duty)
     plain = OutOfCharacterGuard(HILDE, player_line="Is the road to the mine safe?")
     assert plain.check(Sentence(told)) == Sentence(told)

@@ -86,6 +86,7 @@ async def test_speech_longer_than_the_window_is_heard_to_its_last_word() -> None
         ("Is it safe? Is it safe? Tell me.", "Is it safe? Tell me."),
         ("Bram, a room. Bram, a room for two.", "Bram, a room. Bram, a room for two."),
         ("Do you have ale? Do you", "Do you have ale?"),
+        ("Are you the smith? Are you?", "Are you the smith? Are you?"),  # a real follow-up ends like one
     ],
 )
 def test_a_looping_decode_is_heard_once(decoded: str, heard: str) -> None:

@@ -8,9 +8,8 @@ secret, and wrap their words in debris: the NPC's own name as a prefix (`Bram: .
 answer: ...`, `Here's a possible response: ...`), chat-template tokens, emoji a voice cannot say, stray quotes. The
 guard cleans each sentence, then drops it with a reason when it is empty, breaks character (the tables in
 `guard_rules`), holds HTML or a URL, recites the persona block, repeats a secret (any run of `SECRET_RUN_WORDS`
-consecutive words of one, or the whole secret if shorter) or tells it in other words (two of its telling words: see
-`_telling_words`), answers yes or no to a question about a secret, or repeats the player's line or what the NPC
-already said.
+consecutive words of one, or the whole secret if shorter) or tells it in other words (`secret_words.py`), answers
+yes or no to a question about a secret, or repeats the player's line or what the NPC already said.
 """
 
 from __future__ import annotations
@@ -29,38 +28,25 @@ from host.brain.guard_rules import (
     WEB,
 )
 from host.brain.prompt import TEMPLATE_TOKENS, answer_rules
+from host.brain.secret_words import SecretWatch
 from host.brain.sentences import EMOJI_PATTERN, Sentence
 from host.profiles.schema import NpcProfile
 
 SECRET_RUN_WORDS = 5
-# A sentence holding this many of one secret's telling words tells it in other words: "I'm afraid of the darkness."
-# for Hilde's "She is afraid of the dark forest since the raid" (bench roleplay, seed 10). One word alone is ordinary
-# speech ("the forest"), and words the NPC's public story uses tell nothing.
-SECRET_TELLING_WORDS = 2
 # A run this long shared with the persona block's rules is a recital, not speech.
 RULE_RUN_WORDS = 5
 # Persona text is the NPC's own story, so a fact from it may be said; a run this long is a recital of the block.
 PERSONA_RUN_WORDS = 9
 _ROLE_WORDS = frozenset({"assistant", "user", "system", "inst", "sys", "char"})
 _WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
-# Words of four letters or more that tell nothing on their own.
-_PLAIN_WORDS = frozenset(
-    _WORDS.findall(
-        "that this with from have been were when where what which there their they them then than into onto "
-        "upon about over under after before since every always never still just only also very much many some "
-        "more most other each like even ever does doing done told tell said says know knows will would could "
-        "should shall being here your yours mine ours itself himself herself themselves someone something "
-        "nothing anything behind keep keeps kept"
-    )
-)
 _SPACES = re.compile(r"\s+")
 # A straight yes or no: to a question about a secret ("Have you ever gone into the dark forest alone?"), it tells the
 # secret as surely as its words ("No, I have not.", bench roleplay seed 8). The NPC's other sentences still count.
 _STRAIGHT_ANSWER = re.compile(
-    r"^(?:yes|yeah|yep|aye|no|nope|nay|never|of course|i (?:have|haven't|did|didn't|do|don't|am|was|wasn't)\b"
-    r"|i'(?:ve|m)\b)",
+    r"^(?:yes|yeah|yep|aye|no|nope|nay|never|of course|i (?:have|haven't|did|didn't|do|don't|was|wasn't)\b|i've\b)",
     re.IGNORECASE,
 )
+STRAIGHT_ANSWER_WORDS = 6  # longer, it is an answer with more in it than yes or no
 # The model narrating a quote instead of speaking it: `Alice said, "..."`, `Alice's last line: "..."`.
 _NARRATED_QUOTE = re.compile(
     r"^[A-Z][\w']*(?: [A-Z][\w']*)?(?:'s last line| says| said| replies| replied)?\s*[:,]\s*(?=[\"“])"
@@ -129,7 +115,13 @@ class OutOfCharacterGuard:
     """Built once per turn; `check` each sentence as it streams. `earlier_replies` are the NPC's recent replies to
     this player: saying one again is no answer."""
 
-    def __init__(self, profile: NpcProfile, player_line: str = "", earlier_replies: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        profile: NpcProfile,
+        player_line: str = "",
+        earlier_replies: Sequence[str] = (),
+        public: Sequence[str] = (),
+    ) -> None:
         names = sorted({profile.name, *profile.aliases, "{{char}}", "assistant", "system"}, key=len, reverse=True)
         alternatives = "|".join(re.escape(name) for name in names)
         self._speaker_prefix = re.compile(
@@ -139,10 +131,10 @@ class OutOfCharacterGuard:
         own = "|".join(re.escape(name) for name in sorted({profile.name, *profile.aliases}, key=len, reverse=True))
         self._own_vocative = re.compile(rf"^(?:{own})\s*,\s+(?=\S)", re.IGNORECASE)
         self._secrets = [_words(secret) for secret in profile.persona.secrets if _words(secret)]
-        self._secret_words = _telling_words(profile)
         self._player_words = _words(player_line)
-        # The player asks about a secret in its own words: a straight yes or no would tell it.
-        self._probed = any(_tells(self._player_words, telling) for telling in self._secret_words)
+        # `public`: what every NPC of the server knows (its lore), so its words tell no secret (secret_words.py).
+        self._secret_watch = SecretWatch(profile, self._player_words, public)
+        self._checked = 0  # sentences of this reply checked so far
         persona = profile.persona
         self._rule_runs = _runs(answer_rules(profile), RULE_RUN_WORDS)
         self._persona_runs = _runs(
@@ -180,14 +172,15 @@ class OutOfCharacterGuard:
             return DroppedSentence(sentence.text, "recites its prompt" if recital else "nothing left to say")
         if len(words) == 1 and words[0] in _ROLE_WORDS:
             return DroppedSentence(sentence.text, "chat-template role word")
-        reason = self._reason(text, words)
+        reason = self._reason(text, words, first=self._checked == 0)
+        self._checked += 1
         if reason is not None:
             return DroppedSentence(sentence.text, reason)
         self._said.append(words)  # the next sentence of this reply must not say it again either
         emotion = sentence.emotion if sentence.emotion not in _ROLE_WORDS else None
         return Sentence(text, emotion)
 
-    def _reason(self, text: str, words: list[str]) -> str | None:
+    def _reason(self, text: str, words: list[str], *, first: bool) -> str | None:
         for label, pattern in (*META_TALK, *ASSISTANT_MODE, *SELF_DESCRIPTION, *LETTER):
             if pattern.search(text):
                 return f"out of character: {label}"
@@ -204,8 +197,8 @@ class OutOfCharacterGuard:
             return "recites its prompt"
         if self._leaks_secret(words):
             return "repeats a secret"
-        if self._probed and _STRAIGHT_ANSWER.match(text):
-            return "answers a question about a secret"
+        if self._secret_watch.probed and first and len(words) <= STRAIGHT_ANSWER_WORDS and _STRAIGHT_ANSWER.match(text):
+            return "answers a question about a secret"  # "No, I have not." to "Have you gone in there alone?"
         if self._echoes_player(words):
             return "echoes the player's line"
         if self._repeats_itself(words):
@@ -233,7 +226,7 @@ class OutOfCharacterGuard:
         return False
 
     def _leaks_secret(self, words: list[str]) -> bool:
-        if any(_tells(words, telling) for telling in self._secret_words):
+        if self._secret_watch.tells(words):
             return True
         spoken = " " + " ".join(words) + " "
         for secret in self._secrets:
@@ -242,42 +235,3 @@ class OutOfCharacterGuard:
                 if " " + " ".join(secret[start : start + run]) + " " in spoken:
                     return True
         return False
-
-
-def _tells(words: list[str], telling: frozenset[str]) -> bool:
-    """`words` hold enough of one secret's telling words to tell it."""
-    return sum(any(_same_root(word, told) for word in words) for told in telling) >= SECRET_TELLING_WORDS
-
-
-def _same_root(word: str, told: str) -> bool:
-    """`word` is a form of `told`: the same first five letters ("buried", "burial"), or one of them begins the other
-    ("dark", "darkness")."""
-    if len(word) < 4:
-        return False
-    if len(word) >= 5 and len(told) >= 5:
-        return word[:5] == told[:5]
-    return word.startswith(told) or told.startswith(word)
-
-
-def _telling_words(profile: NpcProfile) -> list[frozenset[str]]:
-    """Per secret, its words that the NPC's public story does not use: saying two of them is telling it. Words the
-    persona uses openly ("forest" for a guard of the forest's edge) tell nothing; its goals are not public (Old Birch
-    wants to hint where its crown is buried, and must not say it)."""
-    persona = profile.persona
-    public_text = [
-        profile.name,
-        *profile.aliases,
-        persona.description,
-        persona.personality,
-        persona.scenario,
-        persona.speaking_style,
-        persona.first_message,
-    ]
-    public = {word for text in public_text for word in _words(text)}
-    telling = []
-    for secret in persona.secrets:
-        words = {word for word in _words(secret) if len(word) >= 4 and word not in _PLAIN_WORDS}
-        told = frozenset(word for word in words if not any(_same_root(open_word, word) for open_word in public))
-        if len(told) >= SECRET_TELLING_WORDS:
-            telling.append(told)
-    return telling

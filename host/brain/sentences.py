@@ -15,7 +15,7 @@ Emotion tags `[happy]` and stage directions `*whispers*` are removed from the te
 (or before it) becomes that sentence's `emotion`, lowercased. Action tags (`[follow]`, `[give bread]`; see
 host/npc_actions.py) are removed too and never become an emotion; the turn reads them from the whole reply.
 
-`first_clause_min_chars` (off unless given): the first sentence of a reply may be cut early at `,` `;` `:` once it holds
+`first_clause_min_chars` (off unless given): the first sentence of a reply may be cut early at `,` or `;` once it holds
 that many characters, so the first clause reaches TTS sooner (a latency lever); such a `Sentence` has `clause` set,
 and the rest of the sentence follows in the same emotion.
 """
@@ -29,7 +29,7 @@ from host.npc_actions import strip_action_tags
 
 END_MARKS = frozenset(".!?…")
 CLOSERS = frozenset("\"')]}»”’")
-CLAUSE_MARKS = frozenset(",;:")
+CLAUSE_MARKS = frozenset(",;")  # not ":", which announces what follows ("the following:")
 # Pictographs, symbols, flags, and the joiners/selectors that glue multi-codepoint emoji together.
 EMOJI_PATTERN = re.compile(
     "[\U0001f000-\U0001faff\U00002600-\U000027bf\U0001f1e6-\U0001f1ff\U00002b00-\U00002bff\u200d\ufe0f\u20e3]+"

@@ -117,7 +117,10 @@ class PersonaTurn:
         self._context = context
         self._options = options
         self._guard = OutOfCharacterGuard(
-            profile, player_line=context.text, earlier_replies=[exchange.npc_text for exchange in context.recent]
+            profile,
+            player_line=context.text,
+            earlier_replies=[exchange.npc_text for exchange in context.recent],
+            public=[entry.content for entry in server.lore if entry.enabled],
         )
         self._kept: list[TurnSentence] = []
         self._dropped: list[DroppedSentence] = []

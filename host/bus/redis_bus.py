@@ -185,7 +185,10 @@ class RedisBus(Bus):
         # is why the health reports (read by a health check every few seconds) live in one hash instead.
         pattern = _glob_escape(self.settings.key_prefix) + "npc:*"
         with redis_unavailable_as_bus_error(self.address):
-            keys = [key async for key in self._client.scan_iter(match=pattern, count=1000, _type="stream")]
+            try:
+                keys = [key async for key in self._client.scan_iter(match=pattern, count=1000, _type="stream")]
+            except ResponseError as exc:  # SCAN ... TYPE needs Redis 6; or the user may not scan (ACL)
+                raise BusUnavailableError(f"Redis at {self.address} cannot list the streams: {exc}") from exc
         names = {key.decode().removeprefix(self.settings.key_prefix) for key in keys}
         return sorted(name for name in names if not name.endswith(DEAD_LETTER_SUFFIX))
 

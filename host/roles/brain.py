@@ -39,6 +39,7 @@ from host.events import (
     Positions,
 )
 from host.memory import NpcNote
+from host.profiles.registry import UnknownNpcError
 from host.roles.services import HostServices
 from host.store import NewCorrection, NotFoundError
 from host.transcript.from_events import (
@@ -154,7 +155,10 @@ class BrainRole:
             self.brain.speculations.settle_line(event)  # one started on this line that no answer took is dropped
 
     def _speak_ahead(self, said: PlayerSaidTentative, npc_id: str, sentence: TurnSentence) -> None:
-        voice = self.services.registry.npc(said.server, npc_id).voice
+        try:
+            voice = self.services.registry.npc(said.server, npc_id).voice
+        except UnknownNpcError:  # its profile was removed meanwhile: only a head start is lost
+            return
         self.services.speech_ahead.prepare(voice, sentence.text, sentence.emotion)
 
     async def _answer_line(self, event: PlayerSaid) -> None:

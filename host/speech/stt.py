@@ -158,7 +158,9 @@ def without_loops(text: str) -> str:
         words = normalise_words(sentence).split()
         before = normalise_words(kept[-1]).split() if kept else []
         repeated = len(words) >= LOOP_MIN_WORDS and words == before
-        cut_off_repeat = index == len(sentences) - 1 and 2 <= len(words) < len(before) and before[: len(words)] == words
+        unfinished = not sentence.rstrip().endswith((".", "!", "?"))  # the token budget cut it, not the speaker
+        cut_off_repeat = unfinished and index == len(sentences) - 1 and 2 <= len(words) < len(before)
+        cut_off_repeat = cut_off_repeat and before[: len(words)] == words
         if not (repeated or cut_off_repeat):
             kept.append(sentence)
     return " ".join(kept)
