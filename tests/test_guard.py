@@ -357,6 +357,7 @@ def test_a_reply_in_another_alphabet_is_speech() -> None:
         "No, I will not print.",
         "I'll write it in the ledger.",
         "I will execute the traitor at dawn.",
+        "My system is simple: nobody passes the gate at night.",
         "Three, four, five, six wolves at least.",
         "The terminal stop of the cart road is the mine.",
     ],

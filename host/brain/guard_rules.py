@@ -168,7 +168,8 @@ SELF_DESCRIPTION = _table(
         ),
         (
             "talks of a computer",
-            r"\b(?:my|your) (?:own )?(?:computer|printer|laptop|keyboard|system|database|terminal)s?\b"
+            # "your system" is the prompt's; "my system" may be a captain's way of keeping watch.
+            r"\b(?:my|your) (?:own )?(?:computer|printer|laptop|keyboard|database|terminal)s?\b|\byour system\b"
             r"|\b(?:got|have|own) an? (?:computer|printer|laptop)\b",
         ),
     )
