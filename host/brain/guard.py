@@ -28,7 +28,7 @@ from host.brain.guard_rules import (
     WEB,
 )
 from host.brain.prompt import TEMPLATE_TOKENS, answer_rules
-from host.brain.secret_words import SecretWatch
+from host.brain.secret_words import SecretWatch, words_of
 from host.brain.sentences import EMOJI_PATTERN, Sentence
 from host.profiles.schema import NpcProfile
 
@@ -38,7 +38,6 @@ RULE_RUN_WORDS = 5
 # Persona text is the NPC's own story, so a fact from it may be said; a run this long is a recital of the block.
 PERSONA_RUN_WORDS = 9
 _ROLE_WORDS = frozenset({"assistant", "user", "system", "inst", "sys", "char"})
-_WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _SPACES = re.compile(r"\s+")
 # A straight yes or no: to a question about a secret ("Have you ever gone into the dark forest alone?"), it tells the
 # secret as surely as its words ("No, I have not.", bench roleplay seed 8). The NPC's other sentences still count.
@@ -76,15 +75,11 @@ class DroppedSentence:
     reason: str
 
 
-def _words(text: str) -> list[str]:
-    return _WORDS.findall(text.lower().replace("’", "'"))
-
-
 def _runs(texts: Iterable[str], length: int) -> set[str]:
     """Every run of `length` consecutive words in `texts`, as space-joined strings."""
     runs: set[str] = set()
     for text in texts:
-        words = _words(text)
+        words = words_of(text)
         runs.update(" ".join(words[start : start + length]) for start in range(len(words) - length + 1))
     return runs
 
@@ -130,8 +125,8 @@ class OutOfCharacterGuard:
         # Small models open with the NPC's own name as if addressing it ("Bram, I'm glad..."): nobody talks so.
         own = "|".join(re.escape(name) for name in sorted({profile.name, *profile.aliases}, key=len, reverse=True))
         self._own_vocative = re.compile(rf"^(?:{own})\s*,\s+(?=\S)", re.IGNORECASE)
-        self._secrets = [_words(secret) for secret in profile.persona.secrets if _words(secret)]
-        self._player_words = _words(player_line)
+        self._secrets = [words_of(secret) for secret in profile.persona.secrets if words_of(secret)]
+        self._player_words = words_of(player_line)
         # `public`: what every NPC of the server knows (its lore), so its words tell no secret (secret_words.py).
         self._secret_watch = SecretWatch(profile, self._player_words, public)
         self._checked = 0  # sentences of this reply checked so far
@@ -141,7 +136,7 @@ class OutOfCharacterGuard:
             [persona.description, persona.personality, persona.scenario, persona.speaking_style, *persona.goals],
             PERSONA_RUN_WORDS,
         )
-        self._said = [_words(reply) for reply in earlier_replies if len(_words(reply)) >= 3]
+        self._said = [words_of(reply) for reply in earlier_replies if len(words_of(reply)) >= 3]
 
     def clean(self, text: str) -> str:
         text = TEMPLATE_TOKENS.sub(" ", _ROLE_HEADER.sub(" ", text))
@@ -166,7 +161,7 @@ class OutOfCharacterGuard:
 
     def check(self, sentence: Sentence) -> Sentence | DroppedSentence:
         text = self.clean(sentence.text)
-        words = _words(text)
+        words = words_of(text)
         if not words:
             recital = _TURN_NOTE.search(sentence.text) is not None
             return DroppedSentence(sentence.text, "recites its prompt" if recital else "nothing left to say")
