@@ -131,6 +131,15 @@ async def test_a_first_clause_handed_over_early_leaves_the_reply_its_sentences()
     assert result.reply == "Well now, traveler, the road north is long, so rest here. Two for me."
 
 
+async def test_a_first_clause_whose_rest_is_dropped_counts_as_a_sentence() -> None:
+    reply = "Well now, traveler, the road north is long, as an AI I cannot walk it. Two for me. Three for the road."
+    async with ollama([reply]) as (_, llm):
+        options = TurnOptions(first_clause_min_chars=20)
+        sentences, result = await collect(run_turn(llm, make_profile(2), SERVER, CONTEXT, options))
+    assert [s.text for s in sentences] == ["Well now, traveler, the road north is long,", "Two for me."]
+    assert result.outcome == "max_sentences"
+
+
 async def test_out_of_character_sentences_are_never_yielded() -> None:
     reply = "Bram: Welcome in! As an AI, I do not drink ale. The ale is cold, though."
     async with ollama([reply]) as (_, llm):

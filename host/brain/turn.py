@@ -125,6 +125,7 @@ class PersonaTurn:
         self._kept: list[TurnSentence] = []
         self._dropped: list[DroppedSentence] = []
         self._clauses = 0  # kept sentences that are a first clause cut early
+        self._open_clause = False  # the last kept sentence is such a clause: the next one is the rest of it
         self._marks: dict[str, float] = {}
         self._started = 0.0
         self.started_at: float | None = None  # wall time the turn began (a speculative turn: before its line was final)
@@ -206,13 +207,16 @@ class PersonaTurn:
             if self._full():
                 return
             verdict = self._guard.check(sentence)
+            continues_clause, self._open_clause = self._open_clause, False
             if isinstance(verdict, DroppedSentence):
                 # The reason only: the text may hold the very secret the guard kept from being spoken.
                 log.info("NPC %s: dropped a sentence (%s)", self._profile.id, verdict.reason)
                 self._dropped.append(verdict)
+                self._clauses -= continues_clause  # the clause said alone is a sentence of the reply after all
                 continue
             event = TurnSentence(len(self._kept), verdict.text, verdict.emotion)
             self._clauses += sentence.clause
+            self._open_clause = sentence.clause
             self._kept.append(event)  # before yielding: once yielded, it counts as said even if the consumer leaves
             if "first_sentence" not in self._marks:
                 self._mark("first_sentence")
