@@ -1,6 +1,5 @@
 """Finding a server or an NPC by what a user typed: NPCs by id, name or alias, case-insensitively; a miss lists the
-choices and the closest one. Every command that takes an NPC resolves it here, and the brain tells here whether a
-player only called an NPC by name."""
+choices and the closest one. Every command that takes an NPC resolves it here."""
 
 from __future__ import annotations
 
