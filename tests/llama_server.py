@@ -25,6 +25,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# llama_cpp.server loads its model with llama.cpp's default parameters, which crash on a CPU with AMX
+# (host/llm/cpu_buffers.py): the server's process gets the host's safe parameters before it starts.
+_SERVER_WITHOUT_AMX = (
+    "import runpy, llama_cpp.llama_cpp as c; from host.llm.cpu_buffers import without_amx; "
+    "d = c.llama_model_default_params; c.llama_model_default_params = lambda: without_amx(d()); "
+    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)"
+)
+
+
 @dataclass(frozen=True)
 class LlamaServer:
     base_url: str
@@ -33,7 +42,7 @@ class LlamaServer:
 @pytest.fixture(scope="session")
 def llama_server() -> Iterator[LlamaServer]:
     port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path())]
+    command = [sys.executable, "-c", _SERVER_WITHOUT_AMX, "--model", str(smollm2_path())]
     command += ["--host", "127.0.0.1", "--port", str(port), "--api_key", API_KEY, "--n_threads", "1"]
     # Room for the advisor's prompt (its schema alone is ~600 tokens) and its answer.
     command += ["--n_ctx", "4096"]

@@ -21,11 +21,24 @@ import numpy as np
 from llama_cpp import Llama, LlamaState
 from llama_cpp.llama_cache import BaseLlamaCache
 
+from host.llm.cpu_buffers import without_amx
+
 _SEQ = 0  # llama-cpp-python keeps its one conversation in sequence 0
 
 
 class KvSnapshotLlama(Llama):
-    """A `Llama` whose state snapshots hold only the KV cells and token ids (see the module docstring)."""
+    """A `Llama` whose state snapshots hold only the KV cells and token ids (see the module docstring), and whose
+    weights never go to llama.cpp's crashing AMX kernels (host/llm/cpu_buffers.py)."""
+
+    # `Llama.__init__` builds its model parameters and loads the model in one call; this setter is the one place
+    # between the two where the parameters can be changed.
+    @property
+    def model_params(self) -> llama_cpp.llama_model_params:
+        return self._model_params
+
+    @model_params.setter
+    def model_params(self, params: llama_cpp.llama_model_params) -> None:
+        self._model_params = without_amx(params)
 
     def save_state(self) -> LlamaState:
         size = llama_cpp.llama_state_seq_get_size(self.ctx, _SEQ)
