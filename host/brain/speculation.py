@@ -41,7 +41,7 @@ Key = tuple[str, str]  # (server, player)
 class SentenceGate:
     """Holds a turn's first sentence until `open`, then hands it, and every later one, to the real consumer in
     order. Until then the turn waits after its first sentence: a speculative answer writes no more than what the
-    first audio needs, and a discarded one costs that much (the LLM runs only a few pieces ahead of its reader)."""
+    first audio needs, and a discarded one costs that much (the LLM computes a token only when its reader asks)."""
 
     def __init__(self, on_hold: Callable[[TurnSentence], None] | None = None) -> None:
         self._on_hold = on_hold  # told of each sentence as it is held (to have its speech made ahead)

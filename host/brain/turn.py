@@ -36,7 +36,7 @@ from host.brain.prompt import (
 )
 from host.brain.sentences import Sentence, SentenceSplitter
 from host.brain.tokens import TokenCounter, approx_token_count
-from host.llm.base import LLM, GenerationOptions, LLMError, close_stream
+from host.llm.base import LLM, ChatMessage, GenerationOptions, LLMError, close_stream
 from host.npc_actions import action_tags
 from host.profiles.schema import NpcProfile, ServerProfile
 
@@ -153,16 +153,28 @@ class PersonaTurn:
             cache_key=f"{self._server.name}/{self._profile.id}",
         )
 
-    async def stream(self) -> AsyncGenerator[TurnEvent, None]:
-        self._started = time.perf_counter()
-        self.started_at = time.time()
-        plan = build_prompt(
+    def prompt(self) -> tuple[ChatMessage, ...]:
+        """The messages this turn sends its model."""
+        return self._plan().messages
+
+    def prompt_start(self) -> tuple[ChatMessage, ...]:
+        """This turn's prompt up to its last message (the line with its notes): what any later line of the same
+        player to the same NPC begins with, once this turn's exchange is recorded."""
+        return self.prompt()[:-1]
+
+    def _plan(self) -> PromptPlan:
+        return build_prompt(
             self._profile,
             self._server,
             self._context,
             limits=self._options.limits,
             count_tokens=self._options.count_tokens,
         )
+
+    async def stream(self) -> AsyncGenerator[TurnEvent, None]:
+        self._started = time.perf_counter()
+        self.started_at = time.time()
+        plan = self._plan()
         self._mark("prompt")
         splitter = SentenceSplitter(first_clause_min_chars=self._options.first_clause_min_chars)
         pieces = self._llm.stream(plan.messages, self.generation_options())

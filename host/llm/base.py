@@ -60,6 +60,17 @@ class LLM(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class PrefixReader(Protocol):
+    """A backend that keeps prompt prefixes in this process (per `GenerationOptions.cache_key`) and can read one ahead
+    of the prompt that will start with it. Remote servers are not sent such extra requests."""
+
+    async def prefill(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> int:
+        """Read `messages`, the start of a prompt still to come, into the prefix kept for `options.cache_key`;
+        returns the prompt tokens evaluated."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Completion:
     """A whole reply, and how many pieces (about one token each) the backend streamed for it."""

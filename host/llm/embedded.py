@@ -3,16 +3,18 @@
 A model loads once per process (per file, context size and thread count) and is shared by every `EmbeddedLLM` on
 it. Its llama.cpp context is not thread-safe, so each model owns one worker thread: generations queue there, one
 at a time, and never block the event loop. Pieces cross to the event loop through an asyncio queue; closing or
-cancelling the async iteration stops the worker at its next token. The worker runs at most `LOOKAHEAD_PIECES` pieces
-ahead of the reader: a reader that stops pulling (the voice path, while the first sentence's audio is made on the same
-cores) pauses generation instead of competing with it. Each NPC's prompt prefix stays warm across
-turns through `NpcPrefixCache`, keyed by `GenerationOptions.cache_key`.
+cancelling the async iteration stops the worker at its next token. The worker writes a piece only when the reader
+asks for one: a reader that stops pulling (the voice path, while the first sentence's audio is made on the same
+cores) stops generation at once instead of competing with it. Even one token written ahead costs Piper dearly there:
+llama.cpp's threads meet at a barrier per layer, and beside Piper's a token took 140 ms instead of 14. Each NPC's
+prompt prefix stays warm across turns through `NpcPrefixCache`, keyed by `GenerationOptions.cache_key`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -32,10 +34,7 @@ from host.packaged_models import smollm2_path
 CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
 # The NPCs' KV snapshots together, per model; the cache is shared, so one size for every user of the model.
 PREFIX_CACHE_BYTES = 512 << 20
-# Pieces the worker may write before the reader takes them: enough to keep a reading loop busy, few enough that a
-# paused reader costs no more than a handful of tokens of compute.
-LOOKAHEAD_PIECES = 4
-_LOOKAHEAD_POLL_S = 0.05  # how often a worker waiting for the reader checks whether it was stopped
+_ASKED_POLL_S = 0.05  # how often a worker waiting for the reader to ask checks whether it was stopped
 
 
 @dataclass(frozen=True)
@@ -140,10 +139,9 @@ class EmbeddedLLM:
         self._context_tokens = context_tokens
         self._chat_format = chat_format
         cores = os.cpu_count() or 1
-        # Token by token, llama.cpp's threads meet at a barrier per layer: one descheduled thread stalls them all, so
-        # on a busy host (STT and TTS run beside it) half the cores measured steadier and faster than all of them.
-        # Reading the prompt is one big batch that does use every core.
-        self._threads = threads or max(1, cores // 2)
+        # Every core, token by token too: generation never runs beside Piper (the reader asks for no piece while
+        # the first audio is made), and two threads write a token in 12 ms where one takes 21 on a 2-core machine.
+        self._threads = threads or cores
         self._batch_threads = threads or cores
         self._workers: set[asyncio.Future[GenerationStats]] = set()
         self._loaded: LoadedModel | None = None
@@ -178,26 +176,29 @@ class EmbeddedLLM:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | _Finished] = asyncio.Queue()
         stop = threading.Event()
-        room = threading.Semaphore(LOOKAHEAD_PIECES)  # taken per piece written, given back per piece read
+        asked = threading.Semaphore(0)  # one permit per piece the reader waits for
+
+        def wait_until_asked() -> bool:
+            while not asked.acquire(timeout=_ASKED_POLL_S):
+                if stop.is_set():
+                    return False
+            return True
 
         def emit(item: str | _Finished) -> None:
-            if isinstance(item, str):
-                while not room.acquire(timeout=_LOOKAHEAD_POLL_S):
-                    if stop.is_set():
-                        return  # the reader left; the worker sees `stop` before its next token
             try:
                 loop.call_soon_threadsafe(queue.put_nowait, item)
             except RuntimeError:  # the event loop is gone: nobody is listening any more
                 stop.set()
 
-        worker = loop.run_in_executor(model.worker, _generate, model, messages, options, emit, stop)
+        generate = functools.partial(_generate, wait_until_asked=wait_until_asked, emit=emit, stop=stop)
+        worker = loop.run_in_executor(model.worker, generate, model, messages, options)
         self._workers.add(worker)
         worker.add_done_callback(self._workers.discard)
         try:
             while True:
+                asked.release()
                 item = await queue.get()
                 if isinstance(item, str):
-                    room.release()
                     yield item
                     continue
                 if item.error is not None:
@@ -211,6 +212,14 @@ class EmbeddedLLM:
             if not worker.cancelled() and worker.exception() is None:
                 self.last_stats = worker.result()
 
+    async def prefill(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> int:
+        """Read `messages` into the prefix snapshot of `options.cache_key` with a one-token completion (llama.cpp
+        keeps what it read; the token is thrown away); returns the prompt tokens evaluated. It queues behind any
+        generation on the model's worker and does not change `last_stats`."""
+        model = await self.warm()
+        reading = options.model_copy(update={"max_tokens": 1, "stop": (), "json_schema": None})
+        return await asyncio.get_running_loop().run_in_executor(model.worker, _prefill, model, messages, reading)
+
     async def aclose(self) -> None:
         """Wait for replies still being stopped; the model stays loaded for the other users of the process."""
         if self._workers:
@@ -221,22 +230,30 @@ def _generate(
     model: LoadedModel,
     messages: Sequence[ChatMessage],
     options: GenerationOptions,
+    *,
+    wait_until_asked: Callable[[], bool],
     emit: Callable[[str | _Finished], None],
     stop: threading.Event,
 ) -> GenerationStats:
-    """Run one completion on the model's worker thread, emitting pieces until done or `stop` is set."""
+    """Run one completion on the model's worker thread, writing each piece when the reader asks for it (the next
+    token is not computed before), until done or `stop` is set (`wait_until_asked` is then False)."""
     llama, cache = model.llama, model.prefix_cache
     if stop.is_set():
         emit(_Finished())
         return GenerationStats(0, 0, 0, cancelled=True)
-    cache.active_key = options.cache_key
-    cache.last_prompt_tokens = 0
-    evaluated_before = llama_cpp.llama_perf_context(llama.ctx).n_p_eval
+    evaluated_before = _evaluated(llama)
     pieces = 0
     cancelled = False
     try:
+        cache.begin(options.cache_key)
         with contextlib.closing(_completion_pieces(llama, messages, options)) as texts:
-            for text in texts:
+            while True:
+                if not wait_until_asked():
+                    cancelled = True
+                    break
+                text = next(texts, None)
+                if text is None:
+                    break
                 if stop.is_set():
                     cancelled = True
                     break
@@ -250,8 +267,25 @@ def _generate(
         emit(_Finished(error=exc))
     finally:
         cache.active_key = None
-    evaluated = llama_cpp.llama_perf_context(llama.ctx).n_p_eval - evaluated_before
-    return GenerationStats(cache.last_prompt_tokens, evaluated, pieces, cancelled)
+    return GenerationStats(cache.last_prompt_tokens, _evaluated(llama) - evaluated_before, pieces, cancelled)
+
+
+def _prefill(model: LoadedModel, messages: Sequence[ChatMessage], options: GenerationOptions) -> int:
+    llama, cache = model.llama, model.prefix_cache
+    evaluated_before = _evaluated(llama)
+    try:
+        cache.begin(options.cache_key)
+        with contextlib.closing(_completion_pieces(llama, messages, options)) as texts:
+            for _ in texts:
+                pass
+    finally:
+        cache.active_key = None
+    return _evaluated(llama) - evaluated_before
+
+
+def _evaluated(llama: KvSnapshotLlama) -> int:
+    """Prompt tokens llama.cpp has evaluated in this context so far."""
+    return int(llama_cpp.llama_perf_context(llama.ctx).n_p_eval)
 
 
 def _completion_pieces(

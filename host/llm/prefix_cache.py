@@ -79,6 +79,11 @@ class NpcPrefixCache(BaseLlamaCache):
         self.last_prompt_tokens = 0
         self._states: OrderedDict[str, LlamaState] = OrderedDict()
 
+    def begin(self, key: str | None) -> None:
+        """A completion for `key`'s NPC starts (reset `active_key` to None when it ends)."""
+        self.active_key = key
+        self.last_prompt_tokens = 0
+
     @property
     def cache_size(self) -> int:
         return sum(state.llama_state_size for state in self._states.values())

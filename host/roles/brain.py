@@ -17,6 +17,7 @@ import time
 
 from host import metrics
 from host.brain.engine import NpcBrain, StartedTurn
+from host.brain.read_ahead import NextPromptReader
 from host.brain.scripted import perform_say
 from host.brain.turn import TurnSentence
 from host.bus.streams import StreamKind, consumer_name, stream_for, stream_name
@@ -74,6 +75,7 @@ class BrainRole:
         self.services = services
         self.brain = brain
         self.warmed = asyncio.Event()  # every server's persona prefixes were warmed (or could not be)
+        self.read_ahead = NextPromptReader(brain)
 
     async def run(self, stop: asyncio.Event) -> None:
         bus = self.services.bus
@@ -98,6 +100,7 @@ class BrainRole:
             tasks.create_task(self._warm_all(stop))
             await stop.wait()
             self.brain.speculations.discard_all()
+            await self.read_ahead.aclose()
             for watcher in watchers:
                 watcher.stop()
 
@@ -214,6 +217,7 @@ class BrainRole:
         if ended is None:
             return
         await self.publish(ended)
+        self.read_ahead.after(said, npc_id)
         metrics.observe_turn(ended.timings_ms, server=said.server, npc=npc_id)
         for stage, key in _VOICE_STAGES.items():
             if (ms := ended.timings_ms.get(key)) is not None:

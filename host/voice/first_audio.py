@@ -2,8 +2,8 @@
 first sentence until the speech role has that sentence's first audio out.
 
 llama.cpp and Piper share the same cores; an LLM writing sentences 2-3 while Piper makes sentence 1 doubles the time
-to the first audio the player hears. The embedded LLM runs only a few pieces ahead of its reader
-(host/llm/embedded.py), so a brain that stops reading pauses generation.
+to the first audio the player hears. The embedded LLM computes a token only when its reader asks for one
+(host/llm/embedded.py), so a brain that stops reading stops generation.
 
     async with signal.first_sentence(turn_id) as first_audio:   # the brain, around publishing sentence 0
         await publish(NpcSentence(...))
