@@ -120,6 +120,17 @@ async def test_generation_stops_after_the_maximum_number_of_sentences() -> None:
     assert len(log) - 1 < len(split_into_pieces(reply)) / 2
 
 
+async def test_a_reply_caught_in_a_loop_stops_at_once_with_the_fallback_line() -> None:
+    reply = ", no" * 45  # what the packaged model once wrote to a room question, until its 90-token limit
+    log: list[tuple[str, str]] = []
+    async with ollama([reply], chunk_delay_s=0.005) as (_, backend):
+        sentences, result = await collect(run_turn(RecordingLLM(backend, log), make_profile(2), SERVER, CONTEXT))
+    assert result.outcome == "looped" and result.fallback
+    assert [s.text for s in sentences] == [make_profile().safety.refusal_line]
+    assert log[-1] == ("closed", "")
+    assert len(log) - 1 < len(split_into_pieces(reply)) / 4
+
+
 async def test_a_first_clause_handed_over_early_leaves_the_reply_its_sentences() -> None:
     reply = "Well now, traveler, the road north is long, so rest here. Two for me. Three for the road."
     async with ollama([reply]) as (_, llm):

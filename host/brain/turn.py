@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from host.brain.guard import DroppedSentence, OutOfCharacterGuard
+from host.brain.loops import looping
 from host.brain.prompt import (
     EXAMPLE_PLAYER,
     Exchange,
@@ -53,8 +54,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_LOOP_PIECES = 40  # the last pieces a loop is looked for in (five copies of a unit fit in far fewer)
 
-TurnOutcome = Literal["completed", "max_sentences", "interrupted", "failed"]
+TurnOutcome = Literal["completed", "max_sentences", "looped", "interrupted", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +181,7 @@ class PersonaTurn:
         splitter = SentenceSplitter(first_clause_min_chars=self._options.first_clause_min_chars)
         pieces = self._llm.stream(plan.messages, self.generation_options())
         error: str | None = None
-        cut_short = False
+        cut_short = looped = False
         try:
             async for piece in pieces:
                 if piece and "first_token" not in self._marks:
@@ -189,6 +191,9 @@ class PersonaTurn:
                     yield event
                 if self._full():
                     cut_short = True
+                    break
+                if looping("".join(self._raw[-_LOOP_PIECES:])):
+                    looped = True
                     break
             else:
                 for event in self._keep(splitter.flush()):
@@ -208,7 +213,9 @@ class PersonaTurn:
         fallback = not self._kept
         if fallback:
             self._kept.append(TurnSentence(0, self._profile.safety.refusal_line))
-        outcome: TurnOutcome = "failed" if error else "max_sentences" if cut_short else "completed"
+        outcome: TurnOutcome = (
+            "failed" if error else "max_sentences" if cut_short else "looped" if looped else "completed"
+        )
         self.result = self._finish(plan, outcome, error=error, fallback=fallback)
         if fallback:
             yield self._kept[0]
