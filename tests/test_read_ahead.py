@@ -49,7 +49,7 @@ async def test_the_next_turn_reads_only_its_own_message_after_reading_ahead(tmp_
     reader = NextPromptReader(brain)
     try:
         assert await brain.answer(_line("Bram, do you have a room for the night?"), NPC, _unheard) is not None
-        assert await reader.after(_line("Bram, do you have a room for the night?"), NPC) is None
+        await reader.after(_line("Bram, do you have a room for the night?"), NPC)
 
         following = _line("And what does the stew cost, Bram?")
         own_message = (await brain.start(following, NPC)).persona.prompt()[-1].content

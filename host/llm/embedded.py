@@ -218,7 +218,12 @@ class EmbeddedLLM:
         generation on the model's worker and does not change `last_stats`."""
         model = await self.warm()
         reading = options.model_copy(update={"max_tokens": 1, "stop": (), "json_schema": None})
-        return await asyncio.get_running_loop().run_in_executor(model.worker, _prefill, model, messages, reading)
+        finished: list[str | _Finished] = []
+        read = functools.partial(_generate, wait_until_asked=lambda: True, emit=finished.append, stop=threading.Event())
+        stats = await asyncio.get_running_loop().run_in_executor(model.worker, read, model, messages, reading)
+        if isinstance(end := finished[-1], _Finished) and end.error is not None:
+            raise LLMError(self.name, str(self.model_path), f"reading ahead failed: {end.error!r}") from end.error
+        return stats.prompt_tokens_evaluated
 
     async def aclose(self) -> None:
         """Wait for replies still being stopped; the model stays loaded for the other users of the process."""
@@ -268,19 +273,6 @@ def _generate(
     finally:
         cache.active_key = None
     return GenerationStats(cache.last_prompt_tokens, _evaluated(llama) - evaluated_before, pieces, cancelled)
-
-
-def _prefill(model: LoadedModel, messages: Sequence[ChatMessage], options: GenerationOptions) -> int:
-    llama, cache = model.llama, model.prefix_cache
-    evaluated_before = _evaluated(llama)
-    try:
-        cache.begin(options.cache_key)
-        with contextlib.closing(_completion_pieces(llama, messages, options)) as texts:
-            for _ in texts:
-                pass
-    finally:
-        cache.active_key = None
-    return _evaluated(llama) - evaluated_before
 
 
 def _evaluated(llama: KvSnapshotLlama) -> int:
