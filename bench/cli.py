@@ -89,7 +89,6 @@ async def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as folder:
         workdir = Path(folder)
         env = _environment(workdir, key_prefix)
-        _run_ms(["db", "upgrade"], env, workdir)  # the database a running host leaves: status only reads it
         results: dict[str, Any] = {}
         with _village_streams(env["NPC_HOST_REDIS_URL"], key_prefix):
             for name, args in COMMANDS.items():
