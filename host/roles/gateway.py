@@ -216,10 +216,13 @@ class GatewayRole:
                 tasks.create_task(bridge.open_on_first_token(stop))
                 await stop.wait()
                 reloaded.set()  # wakes the reload follower so it sees the stop
+                # Out of the game first (NPC bodies removed): the consumers may take the whole drain time to end, and
+                # a stop cut off by the runner's deadline after them left bodies standing in the world.
+                await asyncio.gather(*(link.stop() for link in links))
         finally:
             registry.on_reload.remove(reloaded.set)
             await bridge.close()
-            await asyncio.gather(*(link.stop() for link in links))
+            await asyncio.gather(*(link.stop() for link in links))  # after a failure; a no-op once stopped
 
 
 def warn_shared_targets(servers: list[ServerProfile]) -> list[str]:
