@@ -37,6 +37,12 @@ SPECULATIVE_TURNS_TOTAL = Counter(
     "Persona turns started on a speculative transcript: committed (the final line was the same) or discarded",
     ["server", "npc", "outcome"],
 )
+UTTERANCES_ENDED_TOTAL = Counter(
+    "npc_host_utterances_ended_total",
+    "Utterances the bridge ended within some NPC's hearing: after the shorter silence of a line heard as finished "
+    "(finished), after vad.end_silence_ms (silence), or at the length cap (cut)",
+    ["server", "end"],
+)
 TURNS_TOTAL = Counter("npc_host_turns_total", "NPC turns finished", ["server", "npc", "outcome"])
 EVENTS_HANDLED = Counter("npc_host_events_handled_total", "Events handled by this process", ["type"])
 ERRORS_TOTAL = Counter("npc_host_errors_total", "Errors by machine code", ["code"])

@@ -279,6 +279,13 @@ class BridgeServer:
                 del self._pages[player]
             log.info("bridge: %s closed the voice page of '%s'", player, self.server_name)
 
+    def end_early(self, player: str, utterance_id: str, speech_end_ts: float, silence_ms: int) -> None:
+        """What `player` said up to the pause that ended at `speech_end_ts` sounds finished (a question, a whole
+        sentence): that utterance ends after `silence_ms` of silence instead of `vad.end_silence_ms`, unless the
+        player has gone on speaking since."""
+        for session in self._sessions:
+            session.end_early(player, utterance_id, speech_end_ts, silence_ms)
+
     def tell(self, player: str, line: Line) -> None:
         """Show a transcript line on `player`'s voice page, if they have one open."""
         page = self._pages.get(player)

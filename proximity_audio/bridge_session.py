@@ -228,6 +228,13 @@ class BridgeSession:
         await call_safely("npc-stop", self._ctx.hooks.on_npc_stop, npc)
         self._ctx.stop_npc(npc)
 
+    def end_early(self, player: str, utterance_id: str, speech_end_ts: float, silence_ms: int) -> None:
+        """`player`'s words up to the pause that ended at `speech_end_ts` sound finished: their utterance may end
+        after `silence_ms` of silence (`PlayerMicrophone.end_early`). A player not on this connection is ignored."""
+        for joined in self._players.values():
+            if joined.name == player:
+                joined.mic.end_early(utterance_id, speech_end_ts, silence_ms)
+
     def _on_binary(self, data: bytes) -> None:
         for frame in iter_frames(data):
             try:

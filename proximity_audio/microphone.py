@@ -113,6 +113,7 @@ class PlayerMicrophone:
         self._last_arrival = time.time()  # the wall time of the last frame queued, real or filled in
         self._last_frame = self._last_arrival  # the wall time of the last frame the plugin sent
         self._stall_filled = 0  # frames of silence queued since the plugin's last frame
+        self._early_end: tuple[str, float, int] | None = None  # `end_early`'s request, for the VAD's next feed
 
     @property
     def in_utterance(self) -> bool:
@@ -166,11 +167,21 @@ class PlayerMicrophone:
             self._budget.give_back(drop, dropped=True)
         return True
 
+    def end_early(self, utterance_id: str, speech_end_ts: float, silence_ms: int) -> None:
+        """What the player said up to the pause that ended at `speech_end_ts` sounds finished: end the utterance
+        after `silence_ms` of silence instead of `end_silence_ms` (`StreamingVad.end_early`; call from the event
+        loop, the VAD takes it at its next feed)."""
+        with self._lock:
+            self._early_end = (utterance_id, speech_end_ts, silence_ms)
+
     def process(self) -> list[VadEvent]:
         """Run everything queued through the resampler and the VAD. Blocking: call from a worker thread."""
         with self._lock:
             pending, self._pending = self._pending, deque()
             arrival = self._last_arrival
+            early_end, self._early_end = self._early_end, None
+        if early_end is not None:
+            self._vad.end_early(*early_end)
         if not pending:
             return []
         self._budget.give_back(len(pending))

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
@@ -25,15 +26,20 @@ from host.events import (
     NpcTurnEnded,
     NpcTurnStarted,
     PlayerLeft,
+    PlayerPaused,
+    PlayerSaidTentative,
     PlayerSpeechStarted,
+    PlayerUtterance,
     Positions,
 )
 from host.roles.gateway import GatewayRole
 from host.roles.services import HostServices
-from host.speech.audio import int16_to_pcm16
+from host.speech.audio import int16_to_pcm16, without_trailing_silence
 from host.store import Store
 from proximity_audio.bridge_client import BridgeClient, BridgeRefusedError
-from tests.bridge_support import Player, at, tone
+from proximity_audio.limits import BridgeLimits
+from proximity_audio.protocol import FRAME_SAMPLES
+from tests.bridge_support import Player, at, recording_48k, tone
 from tests.bus_support import Collector, consuming, poll_until
 from tests.host_process import closed_port
 
@@ -56,7 +62,9 @@ def _write_server(root: Path, name: str, bram_x: float) -> None:
 
 
 @asynccontextmanager
-async def running_bridge(tmp_path: Path, environ: Mapping[str, str]) -> AsyncIterator[tuple[HostServices, str]]:
+async def running_bridge(
+    tmp_path: Path, environ: Mapping[str, str], limits: BridgeLimits | None = None
+) -> AsyncIterator[tuple[HostServices, str]]:
     """The gateway role on the profiles under tmp_path, without game adapters; yields the hub and the bridge URL."""
     port = closed_port()
     settings = Settings(
@@ -66,6 +74,7 @@ async def running_bridge(tmp_path: Path, environ: Mapping[str, str]) -> AsyncIte
         redis_url=None,
         bridge_host="127.0.0.1",
         bridge_port=port,
+        bridge=limits or BridgeLimits(),
     )
     services = await HostServices.open(settings, watch_profiles=False)
     stop = asyncio.Event()
@@ -371,3 +380,79 @@ async def test_a_player_leaving_the_bridge_is_announced_on_the_hub(tmp_path: Pat
             # The plugin's connection closed: its remaining player left with it.
             await until(lambda: len(left.events) == 2, "Bob's leave reached the hub")
     assert [e.player for e in left.events if isinstance(e, PlayerLeft)] == ["Alice", "Bob"]
+
+
+async def _handled_by_gateway(services: HostServices, stream: str, entry_id: str) -> bool:
+    groups = [group for group in (await services.bus.stream_info(stream)).groups if group.name == "gateway"]
+    return bool(groups) and not groups[0].pending and groups[0].last_delivered_id == entry_id
+
+
+@pytest.mark.parametrize(
+    ("heard", "ends_early"),
+    [("Old Birch, how old are you?", True), ("Old Birch, when the bell rings,", False), ("Old Birch.", False)],
+)
+async def test_a_line_heard_as_finished_ends_after_the_shorter_silence(
+    tmp_path: Path, heard: str, ends_early: bool
+) -> None:
+    """The speech role's speculative transcript of a pause reaches the bridge as a tentative line: a finished question
+    ends its utterance after `[turn_taking] question_end_ms` (256) of silence instead of `vad.end_silence_ms` (400);
+    a line that sounds unfinished, or too short to tell, waits the whole silence. The plugin sends 240 ms of silence,
+    the tentative line goes out, then 80 ms more: 320 ms in all, where only the finished question has ended. The
+    frames stop for at most a second, within the 2 s stall, so the silence heard is only what was sent."""
+    _write_server(tmp_path / "profiles", "north", 0.0)
+    environ = {"NPC_HOST_TEST_BRIDGE_NORTH": TOKENS["north"]}
+    speech = without_trailing_silence(recording_48k("birch_age.wav"))
+    silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+    heard_lines = Collector()
+    ended = {end: utterances_ended("north", end) for end in ("finished", "silence")}
+    async with running_bridge(tmp_path, environ, BridgeLimits(stall_ms=2000)) as (services, url):
+        utterances = stream_name("north", StreamKind.UTTERANCES)
+        async with (
+            consuming(services.bus, utterances, "observer", "o1", heard_lines),
+            BridgeClient(url, server="north", token=TOKENS["north"]) as plugin,
+        ):
+            await plugin.connect()
+            await plugin.join(0, "Alice", at(2, 0))
+            sequence = await plugin.stream_microphone(0, speech)
+            await plugin.send_microphones([(0, sequence + i, silence) for i in range(12)])
+            sequence += 12
+
+            def last_pause() -> PlayerPaused | None:
+                pauses = [e for e in heard_lines.events if isinstance(e, PlayerPaused)]
+                return pauses[-1] if len(pauses) == 2 else None  # the comma after "Old Birch", then the end
+
+            await until(lambda: last_pause() is not None, "the pause at the end of the question")
+            pause = last_pause()
+            assert pause is not None
+            tentative = PlayerSaidTentative(
+                server="north",
+                player="Alice",
+                text=heard,
+                utterance_id=pause.utterance_id,
+                speech_end_ts=pause.speech_end_ts,
+            )
+            said = stream_for(tentative)
+            entry = await services.bus.publish(said, tentative)
+            await poll_until(lambda: _handled_by_gateway(services, said, entry), "the bridge read the tentative line")
+            await plugin.send_microphones([(0, sequence + i, silence) for i in range(4)])
+            sequence += 4
+            if ends_early:
+                await until(
+                    lambda: any(isinstance(e, PlayerUtterance) for e in heard_lines.events), "the utterance ended"
+                )
+            else:
+                await asyncio.sleep(1.0)
+                assert not any(isinstance(e, PlayerUtterance) for e in heard_lines.events)
+                await plugin.send_microphones([(0, sequence + i, silence) for i in range(10)])  # 520 ms in all
+                await until(
+                    lambda: any(isinstance(e, PlayerUtterance) for e in heard_lines.events), "the utterance ended"
+                )
+    (utterance,) = [e for e in heard_lines.events if isinstance(e, PlayerUtterance)]
+    assert utterance.id == pause.utterance_id
+    assert utterance.audio == pause.audio  # the speculative transcript is still the one to use
+    end = "finished" if ends_early else "silence"
+    assert utterances_ended("north", end) == ended[end] + 1  # what operators see of it
+
+
+def utterances_ended(server: str, end: str) -> float:
+    return REGISTRY.get_sample_value("npc_host_utterances_ended_total", {"server": server, "end": end}) or 0.0

@@ -18,7 +18,8 @@ from host.events import PlayerSaid, PlayerSpeechStarted
 from host.speech.audio import without_trailing_silence
 from host.speech.stt import WhisperTranscriber, word_error_rate
 from host.speech.stt_worker import TranscriptionHandler
-from host.speech.turn_taking import sounds_unfinished
+from host.profiles.schema import TurnTakingSpec
+from host.speech.turn_taking import finished_wait_ms, sounds_unfinished
 from proximity_audio.world import SpatialWorld
 from tests.bridge_support import at, client, eventually, recording_48k, running_bridge
 from tests.bus_support import TEST_BUS_SETTINGS, Collector, consuming
@@ -49,6 +50,26 @@ def transcriber() -> WhisperTranscriber:
 )
 def test_what_sounds_unfinished(line: str, unfinished: bool) -> None:
     assert sounds_unfinished(line) is unfinished
+
+
+@pytest.mark.parametrize(
+    ("line", "wait_ms"),
+    [
+        ("Bram, do you have a room for the night?", 256),
+        ("Hilde, watch out for the wolves!", 256),
+        ("Hilde, is the road to the mine safe.", 320),
+        ("When the bell rings, close the gate.", 320),
+        ("Bram, when the bell rings tonight.", None),  # the first breath of a longer question
+        ("Bram, when the bell rings tonight,", None),
+        ("I want a room and", None),
+        ("So I was thinking...", None),
+        ("Bram.", None),  # a name and a pause: the player nearly always goes on
+        ("Brand?", None),
+        ("", None),
+    ],
+)
+def test_how_soon_a_finished_line_ends(line: str, wait_ms: int | None) -> None:
+    assert finished_wait_ms(line, TurnTakingSpec(question_end_ms=256, sentence_end_ms=320)) == wait_ms
 
 
 def entry_order(entry_id: str) -> tuple[int, int]:

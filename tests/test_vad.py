@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,62 @@ def test_comma_pause_is_reported_then_resumed_and_speculation_audio_matches_the_
     assert np.array_equal(last_pause.audio, ended.audio)
     resumed = events[2]
     assert isinstance(resumed, SpeechResumed) and resumed.sample > events[1].sample
+
+
+def run_with_hint(samples: Int16Array, hint: Callable[[StreamingVad, VadEvent], None]) -> list[tuple[VadEvent, int]]:
+    """Each event with the number of samples fed when it came out; `hint` sees every event as it comes."""
+    vad = StreamingVad()
+    seen: list[tuple[VadEvent, int]] = []
+    for start in range(0, len(samples), 320):
+        for event in vad.feed(samples[start : start + 320], wall_ts=1000.0 + (start + 320) / WHISPER_RATE):
+            seen.append((event, start + 320))
+            hint(vad, event)
+    return seen
+
+
+def test_a_line_that_sounds_finished_ends_after_the_shorter_silence_with_the_paused_audio() -> None:
+    samples = recording("birch_age.wav")
+
+    pauses: list[SilenceStarted] = []
+
+    def finished(vad: StreamingVad, event: VadEvent) -> None:
+        if isinstance(event, SilenceStarted):
+            pauses.append(event)
+        if len(pauses) == 2 and event is pauses[1]:  # after "how old are you?", not the comma after "Old Birch"
+            assert vad.end_early(event.utterance_id, event.wall_ts, 192)
+
+    plain = run_with_hint(samples, lambda vad, event: None)
+    early = run_with_hint(samples, finished)
+    plain_end = next((e, fed) for e, fed in plain if isinstance(e, UtteranceEnded))
+    early_end = next((e, fed) for e, fed in early if isinstance(e, UtteranceEnded))
+    pause = pauses[-1]
+    assert isinstance(early_end[0], UtteranceEnded)
+    silence_heard_ms = (early_end[1] - early_end[0].sample) * 1000 / WHISPER_RATE
+    assert 192 <= silence_heard_ms < 192 + 64  # not the 400 ms of `end_silence_ms`
+    assert (plain_end[1] - plain_end[0].sample) * 1000 / WHISPER_RATE >= 400
+    # The same utterance, only sooner: the speculative transcript of the pause is still the right one.
+    assert early_end[0].sample == plain_end[0].sample
+    assert np.array_equal(early_end[0].audio, pause.audio)
+    assert early_end[0].early and not plain_end[0].early
+
+
+def test_a_hint_for_a_pause_the_speaker_went_on_from_is_ignored() -> None:
+    samples = recording("bram_room.wav")
+    pauses: list[SilenceStarted] = []
+    refused: list[bool] = []
+
+    def late_hint(vad: StreamingVad, event: VadEvent) -> None:
+        if isinstance(event, SilenceStarted):
+            pauses.append(event)
+        elif isinstance(event, SpeechResumed):  # "Bram," sounded finished, but the hint comes after he went on
+            refused.append(vad.end_early(pauses[0].utterance_id, pauses[0].wall_ts, 96))
+        elif isinstance(event, UtteranceEnded):
+            refused.append(vad.end_early(event.utterance_id, pauses[-1].wall_ts, 96))
+
+    seen = run_with_hint(samples, late_hint)
+    ended = [(e, fed) for e, fed in seen if isinstance(e, UtteranceEnded)]
+    assert refused and not any(refused)
+    assert len(ended) == 1 and (ended[0][1] - ended[0][0].sample) * 1000 / WHISPER_RATE >= 400
 
 
 def test_wall_clock_maps_the_audio_clock() -> None:

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from host.memory import MemoryStore, RememberedExchange
 from host.player_state import PlayerMemory
 from host.profiles.registry import ProfileRegistry
 from host.profiles.schema import NpcProfile, Vec3
+from host.speech.turn_taking import few_words
 from host.store import ConversationKey, Store, TurnRecord
 from host.transcript.book import TranscriptBook
 from host.transcript.from_events import player_said_line, turn_ended_line
@@ -36,9 +36,6 @@ from host.transcript.from_events import player_said_line, turn_ended_line
 log = logging.getLogger(__name__)
 
 _TURN_NAMESPACE = uuid.UUID("5d4c7d2e-0f61-4a0e-9f0e-2b1f4c7a9e10")
-# A tentative line shorter than this starts no speculative answer (see `NpcBrain.speculate`).
-MIN_SPECULATIVE_WORDS = 3
-_WORD = re.compile(r"[^\W_]+")
 
 LlmFor = Callable[[NpcProfile], LLM]
 
@@ -218,7 +215,7 @@ class NpcBrain:
             self.speculations.discard(said.server, said.player, reason="a newer line nobody answers")
             return None
         npc_id = responders[0]
-        if len(_WORD.findall(said.text)) < MIN_SPECULATIVE_WORDS:
+        if few_words(said.text):
             # "Bram," (or "Brand." as Whisper may hear it) before the question itself: a player who paused after a
             # word or two nearly always goes on, and an answer started now would cost its tokens (and hold the model)
             # while they speak. Said alone, such a line is answered at the endpoint.

@@ -225,6 +225,19 @@ class TurnTakingSpec(StrictModel):
     unfinished_hold_ms: int = Field(
         600, ge=0, le=5000, description="extra wait after a line that sounds unfinished (0: answer every line at once)"
     )
+    question_end_ms: int = Field(
+        256,
+        ge=32,
+        le=5000,
+        description="silence that ends a line heard as a finished question or exclamation, when it is shorter "
+        "than the VAD's end_silence_ms",
+    )
+    sentence_end_ms: int = Field(
+        320,
+        ge=32,
+        le=5000,
+        description="the same after a line heard as a finished sentence (it ends on '.' and does not sound unfinished)",
+    )
 
 
 class ServerProfile(StrictModel):

@@ -17,7 +17,9 @@ Per server, between the bridge (proximity_audio) and the hub:
   and keeps its voice off the bridge until "unmute" (its lines still reach chat);
 - `positions`: players and NPCs move in the bridge's world. NPCs are placed from the profiles and follow reloads.
 - `said` and `NpcSentence`: a voice page shows what its player was heard saying and what NPCs within earshot said;
-  a line typed on a voice page is published as the player's `PlayerSaid` (chat).
+  a line typed on a voice page is published as the player's `PlayerSaid` (chat). A `PlayerSaidTentative` (the
+  speculative transcript of a pause) that sounds finished ends its utterance after the server's shorter silence
+  (`[turn_taking] question_end_ms` / `sentence_end_ms`, host/speech/turn_taking.py).
 
 A silenced turn stays silent: its chunks still on the way (TTS ran ahead of the barge-in) are dropped. A turn cut
 while it sounded is announced as `NpcTurnCut` with the sentences the players heard to the end: the reply is written
@@ -48,6 +50,7 @@ from host.events import (
     NpcTurnStarted,
     PlayerLeft,
     PlayerSaid,
+    PlayerSaidTentative,
     PlayerSpeechStarted,
     Positions,
 )
@@ -56,6 +59,7 @@ from host.player_state import PlayerMemory
 from host.profiles.schema import WorldSpec
 from host.roles.bridge_tokens import StoredTokenCheck
 from host.roles.services import HostServices
+from host.speech.turn_taking import finished_wait_ms
 from host.store import StoreError
 from proximity_audio.bridge_listener import BridgeListener
 from proximity_audio.bridge_server import BridgeServer
@@ -176,6 +180,8 @@ class ServerVoice:
             self._show_npc_line(event)
         elif isinstance(event, PlayerSaid):
             self.bridge.tell(event.player, Line(speaker=event.player, text=event.text, source=event.source))
+        elif isinstance(event, PlayerSaidTentative):
+            self._end_finished_line(event)
         elif isinstance(event, NpcTurnEnded):
             if (turn := self._turns.get(event.turn_id)) is not None:
                 turn.ended = True
@@ -191,6 +197,15 @@ class ServerVoice:
             self._muted.discard(event.npc)
         elif isinstance(event, Positions):
             self.world.apply(event)
+
+    def _end_finished_line(self, tentative: PlayerSaidTentative) -> None:
+        """The speculative transcript of a pause sounds finished: the utterance ends after the server's shorter
+        silence (host/speech/turn_taking.py), unless the player has gone on since."""
+        if tentative.speech_end_ts is None:
+            return
+        wait_ms = finished_wait_ms(tentative.text, self.services.registry.server(self.server).turn_taking)
+        if wait_ms is not None:
+            self.bridge.end_early(tentative.player, tentative.utterance_id, tentative.speech_end_ts, wait_ms)
 
     def _npc_names(self) -> dict[str, str]:
         return {npc_id: npc.name for npc_id, npc in self.services.registry.npcs(self.server).items()}

@@ -6,8 +6,9 @@ those windows caused:
     SpeechStarted    speech has lasted `min_speech_ms` (a cough never gets here): barge-in may act on it
     SilenceStarted   speech paused for `pause_ms`: a caller may start STT speculatively on `audio`
     SpeechResumed    the pause was not the end: discard the speculation
-    UtteranceEnded   silence lasted `end_silence_ms`, or the utterance reached `max_utterance_s` (`cut`, and the
-                     speech continues in a new utterance that starts with its own SpeechStarted)
+    UtteranceEnded   silence lasted `end_silence_ms` (or the shorter wait `end_early` asked for), or the utterance
+                     reached `max_utterance_s` (`cut`, and the speech continues in a new utterance that starts with
+                     its own SpeechStarted)
 
 The ONNX model is the one faster-whisper ships (its `get_vad_model()` session, loaded once per process and shared);
 the recurrent state and audio context live in each `StreamingVad`. Inference costs about 0.2 ms per window on the
@@ -163,6 +164,7 @@ class UtteranceEnded(VadEvent):
     audio: Int16Array = field(repr=False)
     start_sample: int
     cut: bool = False
+    early: bool = False  # ended after the shorter silence `end_early` asked for
 
     @property
     def start_ts(self) -> float:
@@ -222,6 +224,8 @@ class StreamingVad:
         self._speech_end = 0
         self._pause_reported = False
         self._soft_pause: int | None = None
+        self._pause_wall = 0.0  # the wall time the reported pause's speech ended, as its SilenceStarted said
+        self._early_end: int | None = None  # windows of silence that end this pause (`end_early`), if fewer
 
     @property
     def windows_inferred(self) -> int:
@@ -232,6 +236,18 @@ class StreamingVad:
     def in_speech(self) -> bool:
         """True between SpeechStarted and UtteranceEnded."""
         return self._state == "speech"
+
+    def end_early(self, utterance_id: str, speech_end_ts: float, silence_ms: int) -> bool:
+        """What was said up to the pause that ended at `speech_end_ts` (the `SilenceStarted`'s wall time) sounds
+        finished: end the utterance once its silence lasts `silence_ms`, at the next window fed if it already has.
+        Ignored unless that pause is still going on (the speaker did not resume) and the wait is shorter than
+        `end_silence_ms`. True when it applies."""
+        if not self._pause_reported or utterance_id != self._utterance_id:
+            return False
+        if abs(self._pause_wall - speech_end_ts) > 0.001:
+            return False  # an earlier pause of the same utterance: the speaker went on since
+        self._early_end = max(_windows(silence_ms), self._pause)
+        return True
 
     def reset(self) -> None:
         """Forget everything (a new stream from the same speaker)."""
@@ -296,6 +312,7 @@ class StreamingVad:
             events.append(SpeechResumed(self._utterance_id, self._sample(index), self._wall(index)))
         self._silence_run = 0
         self._pause_reported = False
+        self._early_end = None
         if self._state == "candidate":
             self._voiced += 1
             if self._voiced >= self._min_speech:
@@ -317,9 +334,11 @@ class StreamingVad:
         if self._silence_run == self._pause and not self._pause_reported:
             self._pause_reported = True
             end = self._speech_end
-            return [SilenceStarted(self._utterance_id, self._sample(end), self._wall(end), self._audio_until(end))]
-        if self._silence_run >= self._end_silence:
-            ended = self._end_utterance(self._speech_end)
+            self._pause_wall = self._wall(end)
+            return [SilenceStarted(self._utterance_id, self._sample(end), self._pause_wall, self._audio_until(end))]
+        if self._silence_run >= min(self._end_silence, self._early_end or self._end_silence):
+            early = self._silence_run < self._end_silence
+            ended = self._end_utterance(self._speech_end, early=early)
             self._back_to_idle()
             return [ended]
         return []
@@ -343,7 +362,7 @@ class StreamingVad:
         start = SpeechStarted(self._utterance_id, self._sample(cut_at), self._wall(cut_at), continued=True)
         return [ended, start]
 
-    def _end_utterance(self, end_window: int, *, cut: bool = False) -> UtteranceEnded:
+    def _end_utterance(self, end_window: int, *, cut: bool = False, early: bool = False) -> UtteranceEnded:
         return UtteranceEnded(
             self._utterance_id,
             self._sample(end_window),
@@ -351,6 +370,7 @@ class StreamingVad:
             audio=self._audio_until(end_window, tail=not cut),
             start_sample=self._sample(self._first_window),
             cut=cut,
+            early=early,
         )
 
     def _audio_until(self, end_window: int, *, tail: bool = True) -> Int16Array:
