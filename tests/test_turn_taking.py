@@ -65,6 +65,7 @@ def test_what_sounds_unfinished(line: str, unfinished: bool) -> None:
         ("So I was thinking...", None),
         ("Bram.", None),  # a name and a pause: the player nearly always goes on
         ("Brand?", None),
+        ("Hilde. Hilde. Hilde.", None),  # Whisper's way of hearing "Hilde," before a pause
         ("", None),
     ],
 )

@@ -233,7 +233,7 @@ class TurnTakingSpec(StrictModel):
         "than the VAD's end_silence_ms",
     )
     sentence_end_ms: int = Field(
-        320,
+        352,
         ge=32,
         le=5000,
         description="the same after a line heard as a finished sentence (it ends on '.' and does not sound unfinished)",

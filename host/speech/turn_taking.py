@@ -55,8 +55,9 @@ def sounds_unfinished(text: str) -> bool:
 
 
 def few_words(text: str) -> bool:
-    """Fewer than `MIN_LINE_WORDS` words: too little to act on before the endpoint."""
-    return len(_ANY_WORD.findall(text)) < MIN_LINE_WORDS
+    """Fewer than `MIN_LINE_WORDS` different words: too little to act on before the endpoint. Whisper hears a lone
+    name before a pause as the name over and over ("Hilde. Hilde. Hilde."), which is still one word."""
+    return len({word.casefold() for word in _ANY_WORD.findall(text)}) < MIN_LINE_WORDS
 
 
 def finished_wait_ms(text: str, spec: TurnTakingSpec) -> int | None:
