@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bench.report import summarize
+from host.config import Settings
 from host.llm.base import ChatMessage, GenerationOptions
 from host.llm.embedded import EmbeddedLLM, GenerationStats
 
@@ -123,7 +124,7 @@ async def _tokens_per_s(llm: EmbeddedLLM, system: str, key: str) -> list[float]:
 
 
 async def run() -> dict[str, Any]:
-    llm = EmbeddedLLM()
+    llm = EmbeddedLLM(packaged_weights=Settings().llm.packaged_weights)  # the weights the host runs
     model = await llm.warm()
 
     cold: list[float] = []

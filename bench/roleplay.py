@@ -33,6 +33,7 @@ from bench.report import summarize
 from host.atomic_json import write_model
 from host.brain.prompt import Exchange, PromptLimits, TurnContext
 from host.brain.turn import PersonaTurn, TurnOptions
+from host.config import Settings
 from host.eval.checks import mentions
 from host.eval.runner import EvalTarget, SceneRun, load_target, run_eval
 from host.eval.scenes import load_scenes
@@ -99,7 +100,7 @@ async def run() -> dict[str, Any]:
             raise ValueError(f"NPC_HOST_ROLEPLAY_CATEGORIES: no scene of {sorted(CATEGORIES)} in {SCENES}")
         scenes = scenes.model_copy(update={"scene": chosen})
     target = load_target(scenes, PROFILES, SCENES)
-    llm = EmbeddedLLM()
+    llm = EmbeddedLLM(packaged_weights=Settings().llm.packaged_weights)  # the weights the host runs
     warm: set[str] = set()
     after_prefix: list[int] = []
 

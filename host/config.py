@@ -25,6 +25,7 @@ from host.errors import ConfigError
 from proximity_audio.limits import BridgeLimits
 
 LLMBackendName = Literal["embedded", "ollama", "openai"]
+PackagedWeights = Literal["q8_0", "as_shipped"]
 
 
 class _Section(BaseModel):
@@ -34,6 +35,11 @@ class _Section(BaseModel):
 class LLMSettings(_Section):
     backend: LLMBackendName = "embedded"
     model_path: Path | None = Field(None, description="GGUF file for the embedded backend; default: packaged SmolLM2")
+    packaged_weights: PackagedWeights = Field(
+        "q8_0",
+        description="the packaged SmolLM2 ships as Q4_1; q8_0 converts it once (into the user's cache directory) to "
+        "weights that read prompts about 1.5x faster for the same answers, at 44 MB more memory",
+    )
     context_tokens: int = Field(2048, ge=512, le=131072)
     threads: int | None = Field(None, ge=1, le=256)
     chat_format: str | None = Field(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from tests.host_process import HostProcess
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+# The packaged model's converted weights (host/llm/packaged_weights.py) go to a cache of this run, not the user's:
+# set before any host module is imported, and inherited by the host processes the tests start.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="npc-host-test-cache-")
 
 # The `llama_server` fixture (a real llama_cpp.server), shared by the OpenAI backend's and the advisor's tests.
 pytest_plugins = ["tests.llama_server"]

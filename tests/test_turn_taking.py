@@ -15,10 +15,10 @@ import pytest
 from host.bus import MemoryBus, StreamKind, stream_for, stream_name
 from host.demo_assets import load_manifest
 from host.events import PlayerSaid, PlayerSpeechStarted
+from host.profiles.schema import TurnTakingSpec
 from host.speech.audio import without_trailing_silence
 from host.speech.stt import WhisperTranscriber, word_error_rate
 from host.speech.stt_worker import TranscriptionHandler
-from host.profiles.schema import TurnTakingSpec
 from host.speech.turn_taking import finished_wait_ms, sounds_unfinished
 from proximity_audio.world import SpatialWorld
 from tests.bridge_support import at, client, eventually, recording_48k, running_bridge

@@ -27,7 +27,9 @@ import llama_cpp
 from llama_cpp import llama_chat_format
 
 from host import metrics
+from host.config import PackagedWeights
 from host.llm.base import ChatMessage, GenerationOptions, LLMError
+from host.llm.packaged_weights import q8_0_weights
 from host.llm.prefix_cache import KvSnapshotLlama, NpcPrefixCache
 from host.packaged_models import smollm2_path
 
@@ -134,8 +136,12 @@ class EmbeddedLLM:
         context_tokens: int = 2048,
         threads: int | None = None,
         chat_format: str | None = None,
+        packaged_weights: PackagedWeights = "as_shipped",
     ) -> None:
+        """`packaged_weights`: without a `model_path`, "q8_0" runs the packaged SmolLM2 as Q8_0 weights, converted
+        once (host/llm/packaged_weights.py; `[llm] packaged_weights`)."""
         self._model_path = model_path
+        self._packaged_weights = packaged_weights
         self._context_tokens = context_tokens
         self._chat_format = chat_format
         cores = os.cpu_count() or 1
@@ -160,10 +166,13 @@ class EmbeddedLLM:
     async def warm(self) -> LoadedModel:
         """Load the model in a worker thread (once per process) and return it."""
         if self._loaded is None:
+            path = self.model_path
+            if self._model_path is None and self._packaged_weights == "q8_0":
+                path = await asyncio.to_thread(q8_0_weights, path)
             # Later turns skip the thread hop: the shared default pool may be busy with speech work.
             self._loaded = await asyncio.to_thread(
                 load_model,
-                self.model_path,
+                path,
                 self._context_tokens,
                 self._threads,
                 self._batch_threads,

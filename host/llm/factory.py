@@ -49,8 +49,18 @@ def make_llm(settings: Settings, llm_spec: LlmSpec | None = None) -> LLM:
     path = Path(named) if named else llm.model_path
     chat_format = (llm_spec.chat_format if llm_spec is not None else None) or llm.chat_format
     return _shared_instance(
-        ("embedded", str(path or "packaged"), f"{llm.context_tokens}/{chat_format or 'template'}"),
-        lambda: EmbeddedLLM(path, context_tokens=llm.context_tokens, threads=llm.threads, chat_format=chat_format),
+        (
+            "embedded",
+            str(path or f"packaged/{llm.packaged_weights}"),
+            f"{llm.context_tokens}/{chat_format or 'template'}",
+        ),
+        lambda: EmbeddedLLM(
+            path,
+            context_tokens=llm.context_tokens,
+            threads=llm.threads,
+            chat_format=chat_format,
+            packaged_weights=llm.packaged_weights,
+        ),
     )
 
 
