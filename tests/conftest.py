@@ -6,7 +6,9 @@ NPC_HOST_REQUIRE_SERVICES=1 (CI), where a missing service fails the run.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import tempfile
 import uuid
@@ -23,6 +25,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 # The packaged model's converted weights (host/llm/packaged_weights.py) go to a cache of this run, not the user's:
 # set before any host module is imported, and inherited by the host processes the tests start.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="npc-host-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)  # 138 MB a run
 
 # The `llama_server` fixture (a real llama_cpp.server), shared by the OpenAI backend's and the advisor's tests.
 pytest_plugins = ["tests.llama_server"]
