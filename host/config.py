@@ -38,7 +38,8 @@ class LLMSettings(_Section):
     packaged_weights: PackagedWeights = Field(
         "q8_0",
         description="the packaged SmolLM2 ships as Q4_1; q8_0 converts it once (into the user's cache directory) to "
-        "weights that read prompts about 1.5x faster for the same answers, at 44 MB more memory",
+        "weights that read prompts about 1.5x faster and choose the same next token 95.6% of the time, at 44 MB more "
+        "memory",
     )
     context_tokens: int = Field(2048, ge=512, le=131072)
     threads: int | None = Field(None, ge=1, le=256)

@@ -27,7 +27,6 @@ class BridgeStats:
     frames_out: int = 0
     frames_out_dropped: int = 0
     utterances_heard: int = 0
-    utterances_ended_early: int = 0  # of those heard: after the shorter silence of a line heard as finished
     utterances_unheard: int = 0
     errors_sent: int = 0
 
@@ -70,7 +69,6 @@ async def report_speech(
             stats.utterances_unheard += 1
             continue
         stats.utterances_heard += 1
-        stats.utterances_ended_early += event.early
         end = "finished" if event.early else "cut" if event.cut else "silence"
         metrics.UTTERANCES_ENDED_TOTAL.labels(server=server, end=end).inc()
         utterance = PlayerUtterance(

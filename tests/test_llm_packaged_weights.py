@@ -43,14 +43,42 @@ def test_the_packaged_model_is_converted_once_and_kept(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [converted.name]  # no partial file left behind
 
 
-def test_another_source_file_gets_its_own_conversion(tmp_path: Path) -> None:
+def test_a_new_version_of_the_model_replaces_the_old_conversion(tmp_path: Path) -> None:
     source = tmp_path / "model" / smollm2_path().name
     source.parent.mkdir()
     shutil.copyfile(smollm2_path(), source)
-    first = q8_0_weights(source, tmp_path / "cache")
-    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))  # a newer model file
-    second = q8_0_weights(source, tmp_path / "cache")
+    cache = tmp_path / "cache"
+    first = q8_0_weights(source, cache)
+    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))  # reinstalled, same content
+    assert q8_0_weights(source, cache) == first
+    left_by_a_killed_process = cache / f".{first.name}.x.partial"
+    left_by_a_killed_process.write_bytes(b"half a model")
+    os.utime(left_by_a_killed_process, (0, 0))
+    with source.open("r+b") as model:  # a new version of the file: other content
+        model.seek(-1, os.SEEK_END)
+        last = model.read(1)
+        model.seek(-1, os.SEEK_END)
+        model.write(bytes([last[0] ^ 1]))
+    second = q8_0_weights(source, cache)
     assert second != first and second.is_file()
+    assert sorted(p.name for p in cache.iterdir()) == [second.name]  # the old conversion and the leftover are gone
+
+
+async def test_a_damaged_conversion_is_removed_and_the_packaged_file_runs(caplog: pytest.LogCaptureFixture) -> None:
+    converted = q8_0_weights(smollm2_path())
+    # A disk that lost the end of the file. Written as a new file: the other tests' model maps the old one.
+    damaged = converted.with_suffix(".damaged")
+    damaged.write_bytes(converted.read_bytes()[: converted.stat().st_size // 2])
+    damaged.replace(converted)
+    llm = EmbeddedLLM(context_tokens=1024, threads=1)  # not the shared model of the other tests
+    try:
+        with caplog.at_level(logging.WARNING, logger="host.llm.embedded"):
+            loaded = await llm.warm()
+        assert file_type(Path(loaded.llama.model_path)) == Q4_1
+        assert "removing it" in caplog.text and not converted.exists()
+    finally:
+        await llm.aclose()
+    assert file_type(q8_0_weights(smollm2_path())) == Q8_0  # made again whole
 
 
 def test_without_a_writable_cache_the_model_runs_as_shipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -147,6 +147,39 @@ def test_a_hint_for_a_pause_the_speaker_went_on_from_is_ignored() -> None:
     assert len(ended) == 1 and (ended[0][1] - ended[0][0].sample) * 1000 / WHISPER_RATE >= 400
 
 
+def test_a_hint_for_an_earlier_pause_does_not_end_the_next_one() -> None:
+    """The transcript of the pause after "Bram," comes back while the speaker is already in the pause after the whole
+    question: it says nothing about what was said since, so that pause waits the whole silence."""
+    samples = recording("bram_room.wav")
+    pauses: list[SilenceStarted] = []
+    refused: list[bool] = []
+
+    def hint_of_the_first(vad: StreamingVad, event: VadEvent) -> None:
+        if isinstance(event, SilenceStarted):
+            pauses.append(event)
+            if len(pauses) == 2:
+                refused.append(vad.end_early(pauses[0].utterance_id, pauses[0].wall_ts, 96))
+
+    seen = run_with_hint(samples, hint_of_the_first)
+    ended = [(e, fed) for e, fed in seen if isinstance(e, UtteranceEnded)]
+    assert refused == [False]
+    assert len(ended) == 1 and not ended[0][0].early
+    assert (ended[0][1] - ended[0][0].sample) * 1000 / WHISPER_RATE >= 400
+
+
+def test_a_hint_no_shorter_than_the_end_silence_changes_nothing() -> None:
+    samples = recording("birch_age.wav")
+    answers: list[bool] = []
+
+    def long_wait(vad: StreamingVad, event: VadEvent) -> None:
+        if isinstance(event, SilenceStarted):
+            answers.append(vad.end_early(event.utterance_id, event.wall_ts, 600))
+
+    seen = run_with_hint(samples, long_wait)
+    assert answers and not any(answers)
+    assert not any(isinstance(e, UtteranceEnded) and e.early for e, _ in seen)
+
+
 def test_wall_clock_maps_the_audio_clock() -> None:
     events = run(recording("birch_age.wav"))
     for event in events:

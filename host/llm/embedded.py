@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import threading
 import time
@@ -32,6 +33,8 @@ from host.llm.base import ChatMessage, GenerationOptions, LLMError
 from host.llm.packaged_weights import q8_0_weights
 from host.llm.prefix_cache import KvSnapshotLlama, NpcPrefixCache
 from host.packaged_models import smollm2_path
+
+log = logging.getLogger(__name__)
 
 CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
 # The NPCs' KV snapshots together, per model; the cache is shared, so one size for every user of the model.
@@ -136,7 +139,7 @@ class EmbeddedLLM:
         context_tokens: int = 2048,
         threads: int | None = None,
         chat_format: str | None = None,
-        packaged_weights: PackagedWeights = "as_shipped",
+        packaged_weights: PackagedWeights = "q8_0",
     ) -> None:
         """`packaged_weights`: without a `model_path`, "q8_0" runs the packaged SmolLM2 as Q8_0 weights, converted
         once (host/llm/packaged_weights.py; `[llm] packaged_weights`)."""
@@ -165,20 +168,28 @@ class EmbeddedLLM:
 
     async def warm(self) -> LoadedModel:
         """Load the model in a worker thread (once per process) and return it."""
+        # Later turns skip the thread hop: the shared default pool may be busy with speech work.
         if self._loaded is None:
-            path = self.model_path
-            if self._model_path is None and self._packaged_weights == "q8_0":
-                path = await asyncio.to_thread(q8_0_weights, path)
-            # Later turns skip the thread hop: the shared default pool may be busy with speech work.
-            self._loaded = await asyncio.to_thread(
-                load_model,
-                path,
-                self._context_tokens,
-                self._threads,
-                self._batch_threads,
-                self._chat_format,
-            )
+            self._loaded = await asyncio.to_thread(self._load)
         return self._loaded
+
+    def _load(self) -> LoadedModel:
+        load = functools.partial(
+            load_model,
+            context_tokens=self._context_tokens,
+            threads=self._threads,
+            batch_threads=self._batch_threads,
+            chat_format=self._chat_format,
+        )
+        if self._model_path is None and self._packaged_weights == "q8_0":
+            converted = q8_0_weights(self.model_path)
+            if converted != self.model_path:
+                try:
+                    return load(converted)
+                except LLMError as exc:  # damaged on disk since: made again at the next start
+                    log.warning("llm: %s; removing it and running the packaged file as it ships", exc.message)
+                    converted.unlink(missing_ok=True)
+        return load(self.model_path)
 
     async def stream(self, messages: Sequence[ChatMessage], options: GenerationOptions) -> AsyncIterator[str]:
         model = await self.warm()
@@ -212,7 +223,7 @@ class EmbeddedLLM:
                     continue
                 if item.error is not None:
                     detail = f"generation failed: {type(item.error).__name__}: {item.error}"
-                    raise LLMError(self.name, str(self.model_path), detail) from item.error
+                    raise LLMError(self.name, model.llama.model_path, detail) from item.error
                 return
         finally:
             stop.set()
@@ -231,7 +242,7 @@ class EmbeddedLLM:
         read = functools.partial(_generate, wait_until_asked=lambda: True, emit=finished.append, stop=threading.Event())
         stats = await asyncio.get_running_loop().run_in_executor(model.worker, read, model, messages, reading)
         if isinstance(end := finished[-1], _Finished) and end.error is not None:
-            raise LLMError(self.name, str(self.model_path), f"reading ahead failed: {end.error!r}") from end.error
+            raise LLMError(self.name, model.llama.model_path, f"reading ahead failed: {end.error!r}") from end.error
         return stats.prompt_tokens_evaluated
 
     async def aclose(self) -> None:

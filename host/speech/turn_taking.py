@@ -69,6 +69,6 @@ def finished_wait_ms(text: str, spec: TurnTakingSpec) -> int | None:
         return None
     if stripped.endswith(("?", "!")):
         return spec.question_end_ms
-    if stripped.endswith(".") and not stripped.endswith("...") and not sounds_unfinished(stripped):
+    if stripped.endswith(".") and not sounds_unfinished(stripped):  # "..." sounds unfinished
         return spec.sentence_end_ms
     return None

@@ -246,7 +246,10 @@ class StreamingVad:
             return False
         if abs(self._pause_wall - speech_end_ts) > 0.001:
             return False  # an earlier pause of the same utterance: the speaker went on since
-        self._early_end = max(_windows(silence_ms), self._pause)
+        windows = max(_windows(silence_ms), self._pause)
+        if windows >= self._end_silence:
+            return False
+        self._early_end = windows
         return True
 
     def reset(self) -> None:
@@ -336,8 +339,8 @@ class StreamingVad:
             end = self._speech_end
             self._pause_wall = self._wall(end)
             return [SilenceStarted(self._utterance_id, self._sample(end), self._pause_wall, self._audio_until(end))]
-        if self._silence_run >= min(self._end_silence, self._early_end or self._end_silence):
-            early = self._silence_run < self._end_silence
+        if self._silence_run >= (self._early_end or self._end_silence):
+            early = self._early_end is not None
             ended = self._end_utterance(self._speech_end, early=early)
             self._back_to_idle()
             return [ended]
