@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
 from host.bus import Bus, DeadLetter, Handler, MemoryBus, RedisBus, StreamKind, stream_name
+from host.errors import NotReadyError
 from host.events import Event, NpcAudio
 from tests.bus_support import TEST_BUS_SETTINGS, Collector, consuming, poll_until, said, wait_until
 
@@ -86,6 +88,30 @@ async def test_a_failed_handler_gets_the_event_again(bus: Bus) -> None:
         await wait_until(lambda: len(got.events) == 1, "the event succeeded on redelivery")
     assert [e.id for e in got.attempts] == [event.id, event.id]
     assert await bus.pending(STREAM, "brain") == []
+
+
+async def test_a_handler_not_ready_yet_gets_the_event_again_without_a_warning(
+    bus: Bus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An expected wait (a barge-in cut that arrives before its turn is recorded) is retried like a failure, but an
+    operator's log shows it as a line of information, not a warning with a traceback."""
+    waited: set[str] = set()
+    handled: list[Event] = []
+
+    async def not_ready_first(event: Event) -> None:
+        if event.id not in waited:
+            waited.add(event.id)
+            raise NotReadyError(f"{event.id} is not recorded yet")
+        handled.append(event)
+
+    event = said("cut before it was recorded")
+    await bus.publish(STREAM, event)
+    with caplog.at_level(logging.INFO, logger="host.bus.consumer"):
+        async with consuming(bus, STREAM, "brain", "b1", not_ready_first):
+            await wait_until(lambda: len(handled) == 1, "the event succeeded on redelivery")
+    waits = [record for record in caplog.records if "is not recorded yet" in record.getMessage()]
+    assert [(record.levelno, record.exc_info) for record in waits] == [(logging.INFO, None)]
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
 
 
 async def test_a_redelivered_event_id_is_not_handled_twice(bus: Bus) -> None:

@@ -13,6 +13,7 @@ from host.bus.dedupe import Deduper
 from host.bus.delivery import Delivery, GroupReader, Handler, Rejection
 from host.bus.errors import BusUnavailableError
 from host.config import BusSettings
+from host.errors import NotReadyError
 
 if TYPE_CHECKING:
     from host.events import Event
@@ -129,15 +130,18 @@ class ConsumerLoop:
         try:
             await self._handler(event)
         except Exception as exc:
-            logger.warning(
-                "%s: handler failed on %s %s (entry %s, delivery %d); it stays pending for a retry",
-                self._where,
-                event.type,
-                event.id,
-                delivery.entry_id,
-                delivery.attempts,
-                exc_info=True,
-            )
+            if isinstance(exc, NotReadyError):  # expected (a cut before its turn is recorded, say): no traceback
+                logger.info("%s: %s %s waits: %s", self._where, event.type, event.id, exc.message)
+            else:
+                logger.warning(
+                    "%s: handler failed on %s %s (entry %s, delivery %d); it stays pending for a retry",
+                    self._where,
+                    event.type,
+                    event.id,
+                    delivery.entry_id,
+                    delivery.attempts,
+                    exc_info=True,
+                )
             if len(self._last_errors) >= _REMEMBERED_ERRORS:
                 self._last_errors.pop(next(iter(self._last_errors)))
             self._last_errors[delivery.entry_id] = f"{type(exc).__name__}: {str(exc)[:200]}"
