@@ -239,6 +239,8 @@ async def test_a_player_speaking_again_discards_the_answer_started_on_their_paus
         speculation = village.brain.brain.speculations.of(SERVER, "Alice")
         assert speculation is not None
         await wait_until(lambda: speculation.gate.held == 1, "Bram's first sentence is written and held")
+        ahead = village.brain.services.speech_ahead
+        await wait_until(lambda: ahead.prepared == 1, "the held sentence's speech is being made")
         await village.publish(PlayerSpeechStarted(server=SERVER, player="Alice", position=AT_THE_BAR))
         await wait_until(lambda: outcomes("discarded") == discarded + 1, "the speculative turn was discarded")
         await wait_until(speculation.task.done, "the discarded turn stopped")
@@ -247,6 +249,7 @@ async def test_a_player_speaking_again_discards_the_answer_started_on_their_paus
         assert result is not None and result.outcome == "interrupted"
         assert [sentence.text for sentence in result.sentences] == ["Porridge and plum wine tonight."]
         assert len(village.brain.brain.speculations) == 0
+        assert ahead.prepared == 0  # its speech is no longer being made
         assert village.of(NpcTurnStarted) == [] and village.of(NpcSentence) == []
         assert await village.stored_replies() == []
         assert village.transcript_text() == ""

@@ -63,3 +63,14 @@ async def test_sentences_never_asked_for_are_forgotten(piper: PiperSynthesizer) 
     assert ahead.prepared == HELD
     ahead.clear()
     assert ahead.prepared == 0
+
+
+async def test_a_dropped_sentence_stops_being_made_and_is_synthesised_anew_if_asked(piper: PiperSynthesizer) -> None:
+    ahead = SpeechAhead()
+    ahead.synthesizer = piper
+    ahead.prepare(VOICE, LINE)
+    ahead.prepare(VOICE, "Another line, kept.")
+    ahead.drop(VOICE, LINE)
+    ahead.drop(VOICE, "A line never made.")  # nothing to stop
+    assert ahead.prepared == 1
+    assert await spoken(ahead, LINE)  # a later turn saying it after all gets it made afresh

@@ -201,12 +201,15 @@ class NpcBrain:
         self.speculations.forget_player(server, player)
 
     async def speculate(
-        self, tentative: PlayerSaidTentative, on_hold: Callable[[str, TurnSentence], None] | None = None
+        self,
+        tentative: PlayerSaidTentative,
+        on_hold: Callable[[str, TurnSentence], None] | None = None,
+        on_drop: Callable[[str, TurnSentence], None] | None = None,
     ) -> str | None:
         """Start the answer to a line that is not final yet (host/brain/speculation.py): the NPC that would answer
         first writes its reply, held back until `answer` gets the same line. The NPC's id, or None when nobody
         would answer or the line came after its final version. `on_hold(npc_id, sentence)` is told of each sentence
-        held back."""
+        held back, `on_drop(npc_id, sentence)` of each one still held when the turn is discarded."""
         if self.speculations.stale(tentative):
             return None
         said = tentative.as_said()
@@ -221,7 +224,10 @@ class NpcBrain:
             # while they speak. Said alone, such a line is answered at the endpoint.
             return None
         turn = await self.start(said, npc_id)
-        gate = SentenceGate(None if on_hold is None else functools.partial(on_hold, npc_id))
+        gate = SentenceGate(
+            None if on_hold is None else functools.partial(on_hold, npc_id),
+            None if on_drop is None else functools.partial(on_drop, npc_id),
+        )
 
         async def hold(_turn: StartedTurn, sentence: TurnSentence) -> None:
             await gate(sentence)

@@ -9,7 +9,8 @@
     being answered (a held turn parks its model's one worker) -> discarded
 
 A discarded turn's task is cancelled, which closes the LLM stream (generation stops at its next token) and leaves
-its `PersonaTurn.result` unread: it costs the tokens of its first sentence and nothing else. At most one speculation
+its `PersonaTurn.result` unread, and the speech made ahead for its held sentence is stopped: it costs the tokens of
+its first sentence and nothing else. At most one speculation
 per player. `npc_host_speculative_turns_total{outcome="committed"|"discarded"}` counts the outcomes.
 """
 
@@ -43,8 +44,13 @@ class SentenceGate:
     order. Until then the turn waits after its first sentence: a speculative answer writes no more than what the
     first audio needs, and a discarded one costs that much (the LLM computes a token only when its reader asks)."""
 
-    def __init__(self, on_hold: Callable[[TurnSentence], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_hold: Callable[[TurnSentence], None] | None = None,
+        on_drop: Callable[[TurnSentence], None] | None = None,
+    ) -> None:
         self._on_hold = on_hold  # told of each sentence as it is held (to have its speech made ahead)
+        self._on_drop = on_drop  # told of each held sentence when the turn is discarded (its speech is not needed)
         self._held: list[TurnSentence] = []
         self._deliver: Callable[[TurnSentence], Awaitable[None]] | None = None
         self._lock = asyncio.Lock()  # a sentence arriving while the held ones go out waits its turn
@@ -67,6 +73,13 @@ class SentenceGate:
             for sentence in held:
                 await deliver(sentence)
             self._opened.set()
+
+    def drop(self) -> None:
+        """The turn is discarded: what it held will never be said."""
+        held, self._held = self._held, []
+        if self._on_drop is not None:
+            for sentence in held:
+                self._on_drop(sentence)
 
     @property
     def held(self) -> int:
@@ -151,6 +164,7 @@ class SpeculativeTurns:
             return False
         self._settle(speculation)
         speculation.discarded = True
+        speculation.gate.drop()  # speech made ahead for it stops
         speculation.task.cancel()  # closes the LLM stream: no more tokens
         speculation.task.add_done_callback(_retrieve)
         metrics.SPECULATIVE_TURNS_TOTAL.labels(server=server, npc=speculation.npc, outcome="discarded").inc()

@@ -41,6 +41,7 @@ from host.events import (
 )
 from host.memory import NpcNote
 from host.profiles.registry import UnknownNpcError
+from host.profiles.schema import VoiceSpec
 from host.roles.services import HostServices
 from host.store import NewCorrection, NotFoundError
 from host.transcript.from_events import (
@@ -145,7 +146,11 @@ class BrainRole:
                 await self.brain.sync_paused(event.server)
                 # Returns at once: the turn runs held back until the line is final, its first sentence's speech
                 # made meanwhile by the speech role of this process (if one runs here).
-                await self.brain.speculate(event, on_hold=functools.partial(self._speak_ahead, event))
+                await self.brain.speculate(
+                    event,
+                    on_hold=functools.partial(self._speak_ahead, event),
+                    on_drop=functools.partial(self._unsay_ahead, event),
+                )
             except NpcHostError as exc:  # only a head start: the final line is answered all the same
                 log.warning("no speculative answer for %s: %s", event.player, exc.message)
             return
@@ -158,11 +163,19 @@ class BrainRole:
             self.brain.speculations.settle_line(event)  # one started on this line that no answer took is dropped
 
     def _speak_ahead(self, said: PlayerSaidTentative, npc_id: str, sentence: TurnSentence) -> None:
+        if (voice := self._voice(said, npc_id)) is not None:
+            self.services.speech_ahead.prepare(voice, sentence.text, sentence.emotion)
+
+    def _unsay_ahead(self, said: PlayerSaidTentative, npc_id: str, sentence: TurnSentence) -> None:
+        """The speculative turn was discarded: its sentence's speech, if still being made, is not needed."""
+        if (voice := self._voice(said, npc_id)) is not None:
+            self.services.speech_ahead.drop(voice, sentence.text, sentence.emotion)
+
+    def _voice(self, said: PlayerSaidTentative, npc_id: str) -> VoiceSpec | None:
         try:
-            voice = self.services.registry.npc(said.server, npc_id).voice
+            return self.services.registry.npc(said.server, npc_id).voice
         except UnknownNpcError:  # its profile was removed meanwhile: only a head start is lost
-            return
-        self.services.speech_ahead.prepare(voice, sentence.text, sentence.emotion)
+            return None
 
     async def _answer_line(self, event: PlayerSaid) -> None:
         await self.brain.sync_paused(event.server)

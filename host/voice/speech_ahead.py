@@ -7,8 +7,8 @@ committed, instead of Piper starting only then.
                                                   # taken from here (once), any other is synthesised as usual
 
 The speech role sets `synthesizer` while it runs; without a speech role in this process (the brain and speech run
-apart) `prepare` does nothing. What is made ahead for a turn that is then discarded costs one sentence of synthesis
-and is forgotten after `HELD` newer ones.
+apart) `prepare` does nothing. What is made ahead for a turn that is then discarded is stopped (`drop`, at Piper's
+next chunk); anything never asked for is forgotten after `HELD` newer ones.
 """
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ class SpeechAhead:
         self._made[key] = made
         while len(self._made) > HELD:
             self._made.popitem(last=False)[1].cancel()
+
+    def drop(self, voice: VoiceSpec, text: str, emotion: str | None = None) -> None:
+        """What `prepare` started for this sentence will not be asked for (its turn was discarded): stop making it."""
+        made = self._made.pop(_key(voice, text, emotion), None)
+        if made is not None:
+            made.cancel()
 
     def clear(self) -> None:
         for made in self._made.values():
