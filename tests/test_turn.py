@@ -151,6 +151,21 @@ async def test_a_first_clause_whose_rest_is_dropped_counts_as_a_sentence() -> No
     assert result.outcome == "max_sentences"
 
 
+async def test_the_first_sentence_said_is_cut_early_when_the_one_before_it_was_dropped() -> None:
+    """The small model often opens in assistant mode; the sentence the players hear first still goes to speech after
+    its first clause, not whole."""
+    reply = "As an AI, I cannot see the gate. That is the only way in tonight, so we shut it at the bell. Two for me."
+    async with ollama([reply]) as (_, llm):
+        options = TurnOptions(first_clause_min_chars=20)
+        sentences, result = await collect(run_turn(llm, make_profile(3), SERVER, CONTEXT, options))
+    assert [s.text for s in sentences] == [
+        "That is the only way in tonight,",
+        "so we shut it at the bell.",
+        "Two for me.",
+    ]
+    assert [d.reason for d in result.dropped] == ["out of character: as an AI"]
+
+
 async def test_out_of_character_sentences_are_never_yielded() -> None:
     reply = "Bram: Welcome in! As an AI, I do not drink ale. The ale is cold, though."
     async with ollama([reply]) as (_, llm):

@@ -17,7 +17,8 @@ host/npc_actions.py) are removed too and never become an emotion; the turn reads
 
 `first_clause_min_chars` (off unless given): the first sentence of a reply may be cut early at `,` or `;` once it holds
 that many characters, so the first clause reaches TTS sooner (a latency lever); such a `Sentence` has `clause` set,
-and the rest of the sentence follows in the same emotion.
+and the rest of the sentence follows in the same emotion. A caller that drops the sentences cut so far calls
+`first_sentence_again`, so the first sentence said is the one cut early.
 """
 
 from __future__ import annotations
@@ -89,6 +90,11 @@ class SentenceSplitter:
             if sentence is not None:
                 sentences.append(sentence)
         return sentences
+
+    def first_sentence_again(self) -> None:
+        """Everything cut so far was dropped (the guard kept it from being said): the next sentence is the first the
+        players hear, so it may still be cut after its first clause."""
+        self._emitted = 0
 
     def flush(self) -> list[Sentence]:
         """End of the stream: whatever is left is the last sentence. The splitter is then ready for a new reply."""

@@ -189,6 +189,8 @@ class PersonaTurn:
                 self._raw.append(piece)
                 for event in self._keep(splitter.feed(piece)):
                     yield event
+                if not self._kept:  # all the guard let through so far is nothing: the next sentence is the first
+                    splitter.first_sentence_again()
                 if self._full():
                     cut_short = True
                     break
