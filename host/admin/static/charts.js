@@ -39,6 +39,7 @@ const PANELS = [
   { id: "rcon", title: "RCON round trip (average, ms)", point: averageMs("npc_host_rcon_seconds", "address") },
   { id: "reconnects", title: "RCON reconnects per minute", point: rate("npc_host_rcon_reconnects_total", "address") },
   { id: "advisor", title: "Advisor passes per minute", point: rate("npc_host_advisor_passes_total", "outcome") },
+  { id: "utterances", title: "Utterances per minute by how they ended (finished line, silence, cut)", point: rate("npc_host_utterances_ended_total", "end") },
 ];
 
 const COLORS = ["#2f6f4f", "#a2261b", "#2a5a9a", "#c7861b", "#7a3d8c", "#4a8a8a", "#888"];
