@@ -128,7 +128,11 @@ def test_a_line_that_sounds_finished_ends_after_the_shorter_silence_with_the_pau
     assert early_end[0].early and not plain_end[0].early
 
 
-def test_a_hint_for_a_pause_the_speaker_went_on_from_is_ignored() -> None:
+@pytest.mark.parametrize("hint_comes", ["after the speaker resumed", "in the next pause", "after the end"])
+def test_a_hint_for_a_pause_the_speaker_went_on_from_is_ignored(hint_comes: str) -> None:
+    """ "Bram," sounded finished, but its transcript comes back after he went on (while he speaks, or already in the
+    pause after the whole question: it says nothing about what was said since), or the utterance has ended: the
+    pause after the question waits the whole silence."""
     samples = recording("bram_room.wav")
     pauses: list[SilenceStarted] = []
     refused: list[bool] = []
@@ -136,33 +140,18 @@ def test_a_hint_for_a_pause_the_speaker_went_on_from_is_ignored() -> None:
     def late_hint(vad: StreamingVad, event: VadEvent) -> None:
         if isinstance(event, SilenceStarted):
             pauses.append(event)
-        elif isinstance(event, SpeechResumed):  # "Bram," sounded finished, but the hint comes after he went on
-            refused.append(vad.end_early(pauses[0].utterance_id, pauses[0].wall_ts, 96))
-        elif isinstance(event, UtteranceEnded):
-            refused.append(vad.end_early(event.utterance_id, pauses[-1].wall_ts, 96))
+        due = {
+            "after the speaker resumed": isinstance(event, SpeechResumed),
+            "in the next pause": isinstance(event, SilenceStarted) and len(pauses) == 2,
+            "after the end": isinstance(event, UtteranceEnded),
+        }[hint_comes]
+        if due:
+            pause = pauses[-1] if hint_comes == "after the end" else pauses[0]
+            refused.append(vad.end_early(pause.utterance_id, pause.wall_ts, 96))
 
     seen = run_with_hint(samples, late_hint)
     ended = [(e, fed) for e, fed in seen if isinstance(e, UtteranceEnded)]
     assert refused and not any(refused)
-    assert len(ended) == 1 and (ended[0][1] - ended[0][0].sample) * 1000 / WHISPER_RATE >= 400
-
-
-def test_a_hint_for_an_earlier_pause_does_not_end_the_next_one() -> None:
-    """The transcript of the pause after "Bram," comes back while the speaker is already in the pause after the whole
-    question: it says nothing about what was said since, so that pause waits the whole silence."""
-    samples = recording("bram_room.wav")
-    pauses: list[SilenceStarted] = []
-    refused: list[bool] = []
-
-    def hint_of_the_first(vad: StreamingVad, event: VadEvent) -> None:
-        if isinstance(event, SilenceStarted):
-            pauses.append(event)
-            if len(pauses) == 2:
-                refused.append(vad.end_early(pauses[0].utterance_id, pauses[0].wall_ts, 96))
-
-    seen = run_with_hint(samples, hint_of_the_first)
-    ended = [(e, fed) for e, fed in seen if isinstance(e, UtteranceEnded)]
-    assert refused == [False]
     assert len(ended) == 1 and not ended[0][0].early
     assert (ended[0][1] - ended[0][0].sample) * 1000 / WHISPER_RATE >= 400
 
